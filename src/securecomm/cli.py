@@ -1,0 +1,225 @@
+"""The `securecomm` command line: thin Typer commands over the Python API."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from securecomm.cases import InputError, to_tables
+from securecomm.decide import record_kind
+from securecomm.rules.compiler import compile_policy
+from securecomm.rules.explain import describe_condition
+from securecomm.rules.loader import UnknownPolicyError, load_library, load_policy
+from securecomm.rules.model import Policy
+from securecomm.rules.policytests import run_all
+from securecomm.rules.yamlnodes import PolicyFileError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+policies_app = typer.Typer(help="The library of policies: list, show, test.")
+app.add_typer(policies_app, name="policies")
+
+console = Console()
+errors = Console(stderr=True)
+
+ISO_SECONDS = "%Y-%m-%dT%H:%M:%S"
+
+
+def fail(message: str) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _load(policy_id: str) -> Policy:
+    try:
+        return load_policy(policy_id)
+    except (UnknownPolicyError, PolicyFileError) as error:
+        raise fail(str(error)) from None
+
+
+def _serialisable(frame: pl.DataFrame) -> pl.DataFrame:
+    if "hold_until" in frame.columns:
+        frame = frame.with_columns(pl.col("hold_until").dt.strftime(ISO_SECONDS))
+    return frame.with_columns(pl.col(pl.Enum).cast(pl.String))
+
+
+def _write_atomically(frame: pl.DataFrame, out: Path) -> None:
+    """Write the whole file or nothing: to a temporary file, then rename."""
+    suffix = out.suffix.lower()
+    writers = {
+        ".jsonl": lambda f, p: f.write_ndjson(p),
+        ".ndjson": lambda f, p: f.write_ndjson(p),
+        ".csv": lambda f, p: f.write_csv(p),
+        ".parquet": lambda f, p: f.write_parquet(p),
+    }
+    if suffix not in writers:
+        raise fail(f"--out {out}: unknown file type {suffix!r}; use .jsonl, .csv or .parquet")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=suffix)
+    os.close(handle)
+    try:
+        writers[suffix](frame if suffix == ".parquet" else _serialisable(frame), temporary)
+        os.replace(temporary, out)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def _decision_table(results: dict[str, pl.DataFrame]) -> Table:
+    table = Table(title="Decisions by policy", show_lines=False)
+    table.add_column("case")
+    for policy_id in results:
+        table.add_column(policy_id, overflow="fold")
+    first = next(iter(results.values()))
+    colours = {"honor": "red", "decline": "green", "review": "yellow"}
+    for index, case_id in enumerate(first.get_column("case_id")):
+        cells = [case_id]
+        for frame in results.values():
+            row = frame.row(index, named=True)
+            if "decision" in row:
+                colour = colours.get(row["decision"], "white")
+                hold = f"\nuntil {row['hold_until']:%a %Y-%m-%d %H:%M}" if row["hold_until"] else ""
+                cells.append(f"[{colour}]{row['decision']}[/] [dim]{row['rule']}{hold}[/]")
+            else:
+                cells.append(" · ".join(f"{key}: {row[key]}" for key in row if key.endswith(("status", "hit"))))
+        table.add_row(*cells)
+    return table
+
+
+@app.command()
+def decide(
+    policy_ids: Annotated[str, typer.Argument(help="A policy id, or several separated by commas.")],
+    file: Annotated[Path, typer.Argument(help="Cases: .jsonl, .parquet or .csv (list fields as JSON).")],
+    out: Annotated[Path | None, typer.Option(help="Write the decisions to .jsonl, .csv or .parquet.")] = None,
+    table: Annotated[bool, typer.Option(help="Print a table of decisions instead of JSON lines.")] = False,
+) -> None:
+    """Decide every case in FILE under each policy: one JSON object per case and policy."""
+    policies = [_load(policy_id.strip()) for policy_id in policy_ids.split(",") if policy_id.strip()]
+    if not policies:
+        raise fail("no policy id given")
+    kinds = {record_kind(policy) for policy in policies}
+    if len(kinds) > 1:
+        raise fail("field policies read field records and the others read detainer cases: decide them separately")
+    try:
+        tables = to_tables(file, kinds.pop())
+    except InputError as error:
+        raise fail(str(error)) from None
+    results = {policy.id: compile_policy(policy).evaluate(tables) for policy in policies}
+    if table:
+        console.print(_decision_table(results))
+        return
+    combined = pl.concat([_serialisable(frame) for frame in results.values()], how="vertical")
+    if out is not None:
+        _write_atomically(combined, out)
+        errors.print(f"wrote {combined.height} decisions to {out}")
+        return
+    sys.stdout.write(combined.write_ndjson())
+
+
+@policies_app.callback(invoke_without_command=True)
+def policies(context: typer.Context) -> None:
+    """With no subcommand, list the library."""
+    if context.invoked_subcommand is None:
+        list_policies(as_json=False)
+
+
+@policies_app.command("list")
+def list_policies(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Every policy: id, title, jurisdiction, effective date, status."""
+    try:
+        library = load_library()
+    except PolicyFileError as error:
+        raise fail(str(error)) from None
+    rows = [
+        {
+            "id": policy.id,
+            "title": policy.title,
+            "jurisdiction": policy.jurisdiction.name,
+            "kind": policy.kind,
+            "effective": policy.effective.isoformat() if policy.effective else None,
+            "status": policy.status,
+        }
+        for policy in library
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=f"securecomm policy library ({len(rows)} policies)")
+    table.add_column("id", no_wrap=True)
+    for column in ("jurisdiction", "kind", "effective", "status", "title"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            *(row[column] or "—" for column in ("id", "jurisdiction", "kind", "effective", "status", "title"))
+        )
+    console.print(table)
+
+
+@policies_app.command("show")
+def show_policy(policy_id: Annotated[str, typer.Argument(help="A policy id, e.g. ct/trust-act-2013.")]) -> None:
+    """A policy's rules in plain English, with citations."""
+    policy = _load(policy_id)
+    console.print(f"[bold]{policy.title}[/]  ({policy.id})", highlight=False)
+    dates = f"enacted {policy.enacted or 'unknown'}, effective {policy.effective or '—'}"
+    console.print(f"{policy.jurisdiction.name} · {policy.kind} · {policy.status} · {dates}", highlight=False)
+    for question in policy.questions:
+        heading = "" if question.name == "decision" else f"[bold]{question.name.replace('_', ' ')}[/]\n"
+        console.print(
+            f"\n{heading}Default: [bold]{question.default.decision}[/] — {question.default.text}", highlight=False
+        )
+        console.print(f"  [dim]{question.default.citation}[/]", highlight=False)
+        for number, rule in enumerate(question.rules, start=1):
+            console.print(
+                f"\n{number}. [bold]{rule.decision}[/] if the person {rule.text}  [dim]({rule.id})[/]", highlight=False
+            )
+            console.print(f"   [dim]{rule.citation}[/]", highlight=False)
+            console.print(f"   reads as: {describe_condition(rule.when, policy)}", highlight=False)
+            if rule.unless is not None:
+                console.print(f"   unless: {describe_condition(rule.unless, policy)}", highlight=False)
+    if policy.hold is not None:
+        console.print(f"\nMaximum hold: {policy.hold.describe()} ({policy.hold.citation})", highlight=False)
+    for category_set in policy.sets:
+        console.print(
+            f"\nSet [bold]{category_set.name}[/]: {category_set.description}. Approximates {category_set.approximates}.",
+            highlight=False,
+        )
+    if policy.notes:
+        console.print(f"\n[bold]Notes[/]: {policy.notes}", highlight=False)
+    if policy.dates_note:
+        console.print(f"[bold]Dates[/]: {policy.dates_note}", highlight=False)
+    console.print("\n[bold]References[/]")
+    for reference in policy.references:
+        console.print(f"- {reference.cite}: {reference.title} <{reference.url}>", highlight=False)
+
+
+@policies_app.command("test")
+def test_policies(
+    directory: Annotated[Path, typer.Option("--dir", help="The policy tests, mirroring policies/.")] = Path(
+        "tests/policies"
+    ),
+) -> None:
+    """Run every policy's YAML test cases through both evaluators."""
+    if not directory.is_dir():
+        raise fail(f"{directory}: no such directory (run from the repository root, or pass --dir)")
+    results = run_all(directory)
+    failed = [result for result in results if not result.passed]
+    for result in failed:
+        console.print(f"[red]FAIL[/] {result.file}:{result.line} {result.name}", highlight=False)
+        for problem in result.problems:
+            console.print(f"     {problem}", highlight=False)
+    policies = len({result.policy_id for result in results})
+    colour = "red" if failed else "green"
+    console.print(
+        f"[{colour}]{len(results) - len(failed)} of {len(results)} cases passed[/] across {policies} policies",
+        highlight=False,
+    )
+    if failed:
+        raise typer.Exit(code=1)

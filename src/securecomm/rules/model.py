@@ -1,0 +1,214 @@
+"""The policy model: what a policy file means once it has been read and checked.
+
+A policy answers one or more questions (a jail's: honor the detainer?; ICE's: which
+level?; a police officer's: may I ask, may I arrest?). Each question has a default
+outcome and rules; a rule's condition is a small tree of facts about the case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["detainer", "classification", "field"]
+Status = Literal["enacted", "proposed", "reconstructed"]
+Counting = Literal["business_hours", "clock_hours"]
+
+REVIEW = "review"
+DEFAULT_RULE = "default"
+
+
+@dataclass(frozen=True)
+class Reference:
+    id: str
+    cite: str
+    title: str
+    url: str
+
+    def citation(self, section: str) -> str:
+        if not section:
+            return self.cite
+        joiner = "" if section.startswith("(") else ", "
+        return f"{self.cite}{joiner}{section}"
+
+
+@dataclass(frozen=True)
+class OffenseFilter:
+    """Which charges or convictions count: every constraint given must hold."""
+
+    categories: frozenset[str] | None = None
+    excluded_categories: frozenset[str] = frozenset()
+    levels: frozenset[str] | None = None
+    felony_classes: frozenset[str] | None = None
+    set_name: str | None = None
+
+
+@dataclass(frozen=True)
+class CategorySet:
+    """A policy's own named set of offenses ("serious or violent felony")."""
+
+    name: str
+    description: str
+    approximates: str
+    offenses: OffenseFilter
+
+
+# --- conditions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AllOf:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    items: tuple[Condition, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Condition
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A boolean fact of the record; only `public_safety_risk` can be unknown."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class ValueIn:
+    field: str
+    values: frozenset[str]
+
+
+@dataclass(frozen=True)
+class AgeUnder:
+    """Known to be younger than `years`; an unknown age is not known to be under it."""
+
+    years: int
+
+
+@dataclass(frozen=True)
+class ChargeMatch:
+    """At least one charge of the current booking matches."""
+
+    offenses: OffenseFilter
+
+
+@dataclass(frozen=True)
+class ConvictionCount:
+    """At least `at_least` prior convictions match and are recent enough.
+
+    With both windows given a conviction is recent if either holds ("within 10 years
+    of conviction, or released within 5 years, whichever is later").
+    """
+
+    offenses: OffenseFilter
+    at_least: int = 1
+    within_years_of_conviction: float | None = None
+    within_years_of_release: float | None = None
+
+
+Condition = AllOf | AnyOf | Not | Fact | ValueIn | AgeUnder | ChargeMatch | ConvictionCount
+
+
+# --- rules, questions, policies ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    decision: str
+    reference: Reference
+    section: str
+    text: str
+    when: Condition
+    unless: Condition | None = None
+
+    @property
+    def citation(self) -> str:
+        return self.reference.citation(self.section)
+
+    @property
+    def condition(self) -> Condition:
+        """`when` and not `unless`: an exception written as the law writes it."""
+        if self.unless is None:
+            return self.when
+        return AllOf((self.when, Not(self.unless)))
+
+
+@dataclass(frozen=True)
+class Default:
+    decision: str
+    reference: Reference
+    section: str
+    text: str
+
+    @property
+    def citation(self) -> str:
+        return self.reference.citation(self.section)
+
+
+@dataclass(frozen=True)
+class Question:
+    """One decision a policy makes: the first rule that holds decides, else review, else default."""
+
+    name: str
+    outcomes: tuple[str, ...]
+    default: Default
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class Hold:
+    hours: int
+    counting: Counting
+    reference: Reference
+    section: str
+
+    @property
+    def citation(self) -> str:
+        return self.reference.citation(self.section)
+
+    def describe(self) -> str:
+        if self.counting == "business_hours":
+            return f"{self.hours} hours excluding Saturdays, Sundays and federal holidays"
+        return f"{self.hours} hours"
+
+
+@dataclass(frozen=True)
+class Jurisdiction:
+    name: str
+    places: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    title: str
+    kind: Kind
+    jurisdiction: Jurisdiction
+    status: Status
+    enacted: dt.date | None
+    effective: dt.date | None
+    references: tuple[Reference, ...]
+    sets: tuple[CategorySet, ...]
+    questions: tuple[Question, ...]
+    hold: Hold | None = None
+    dates_note: str = ""
+    notes: str = ""
+    source_file: str = field(default="", compare=False)
+
+    def in_force_on(self, day: dt.date) -> bool:
+        """Enacted or reconstructed policies are in force from their effective date."""
+        return self.status != "proposed" and self.effective is not None and self.effective <= day
+
+    def question(self, name: str) -> Question:
+        for question in self.questions:
+            if question.name == name:
+                return question
+        raise KeyError(f"policy {self.id} has no question {name!r}")
