@@ -176,9 +176,10 @@ def show_policy(policy_id: Annotated[str, typer.Argument(help="A policy id, e.g.
             f"\n{heading}Default: [bold]{question.default.decision}[/] — {question.default.text}", highlight=False
         )
         console.print(f"  [dim]{question.default.citation}[/]", highlight=False)
+        subject = "" if policy.kind == "field" else "the person "
         for number, rule in enumerate(question.rules, start=1):
             console.print(
-                f"\n{number}. [bold]{rule.decision}[/] if the person {rule.text}  [dim]({rule.id})[/]", highlight=False
+                f"\n{number}. [bold]{rule.decision}[/] if {subject}{rule.text}  [dim]({rule.id})[/]", highlight=False
             )
             console.print(f"   [dim]{rule.citation}[/]", highlight=False)
             console.print(f"   reads as: {describe_condition(rule.when, policy)}", highlight=False)

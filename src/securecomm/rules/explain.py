@@ -76,7 +76,7 @@ def describe_condition(condition: Condition, policy: Policy) -> str:
         case AgeUnder(years):
             return f"is known to be under {years}"
         case ChargeMatch(offenses):
-            return f"is currently charged with a {describe_offenses(offenses, policy)}"
+            return f"is currently charged ({describe_offenses(offenses, policy)})"
         case ConvictionCount(offenses, at_least, within_conviction, within_release):
             count = "a prior conviction" if at_least == 1 else f"at least {at_least} prior convictions"
             windows = []
@@ -85,7 +85,7 @@ def describe_condition(condition: Condition, policy: Policy) -> str:
             if within_release is not None:
                 windows.append(f"released within {within_release:g} years")
             recency = f", {_listing(windows, 'or')}" if windows else ""
-            return f"has {count} of a {describe_offenses(offenses, policy)}{recency}"
+            return f"has {count} ({describe_offenses(offenses, policy)}){recency}"
         case Not(item):
             return f"it is not so that {describe_condition(item, policy)}"
         case AllOf(items):

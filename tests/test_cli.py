@@ -1,0 +1,100 @@
+import json
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from securecomm.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture
+def cases_file(tmp_path):
+    path = tmp_path / "cases.jsonl"
+    records = [
+        {"case_id": "a", "release_eligible_at": "2014-03-06T17:00:00", "final_order": True},
+        {"case_id": "b", "release_eligible_at": "2014-03-06T17:00:00", "public_safety_risk": False},
+        {"case_id": "c", "release_eligible_at": "2014-03-06T17:00:00"},
+    ]
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return path
+
+
+def test_decide_prints_one_json_object_per_case(cases_file):
+    result = run("decide", "ct/trust-act-2013", str(cases_file))
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["decision"] for line in lines] == ["honor", "decline", "review"]
+    assert list(lines[0]) == ["case_id", "policy_id", "decision", "rule", "citation", "hold_until", "explanation"]
+    assert lines[0]["hold_until"] == "2014-03-10T17:00:00"
+    assert lines[0]["citation"] == "Conn. Gen. Stat. § 54-192h(b)(6)"
+    assert lines[1]["hold_until"] is None
+
+
+def test_decide_several_policies_and_out_file(cases_file, tmp_path):
+    out = tmp_path / "decisions.parquet"
+    result = run("decide", "ct/trust-act-2013,us/ice-request", str(cases_file), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    frame = pl.read_parquet(out)
+    assert frame.height == 6
+    assert frame.filter(pl.col("policy_id") == "us/ice-request").get_column("decision").to_list() == ["honor"] * 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("decide", "ct/no-such-policy"), "unknown policy 'ct/no-such-policy'"),
+        (("decide", "ct/trust-act-2013"), "line 2 (case_id 'x'): field 'convictions[0].category': unknown category"),
+    ],
+)
+def test_bad_input_exits_non_zero_and_writes_nothing(tmp_path, args, message):
+    path = tmp_path / "cases.jsonl"
+    path.write_text(
+        '{"case_id": "ok"}\n{"case_id": "x", "convictions": [{"category": "murder", "level": "felony", "years_ago": 1}]}\n'
+    )
+    out = tmp_path / "out.jsonl"
+    result = run(*args, str(path), "--out", str(out))
+    assert result.exit_code == 2
+    assert message in " ".join(result.stderr.split())
+    assert result.stdout == ""
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_field_policy_on_field_records(tmp_path):
+    path = tmp_path / "stops.jsonl"
+    path.write_text(
+        '{"case_id": "s1", "investigating_criminal_activity": false, "ncic_hit": "ice_administrative_warrant"}\n'
+        '{"case_id": "s2", "investigating_criminal_activity": true, "ncic_hit": "criminal_warrant"}\n'
+    )
+    result = run("decide", "ct/new-haven/general-order-06-2", str(path))
+    assert result.exit_code == 0, result.output
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert (first["inquire_status"], first["arrest_on_hit"]) == ("not_allowed", "not_allowed")
+    assert (second["inquire_status"], second["arrest_on_hit"]) == ("allowed", "allowed")
+    mixed = run("decide", "ct/new-haven/general-order-06-2,ct/trust-act-2013", str(path))
+    assert mixed.exit_code == 2
+
+
+def test_policies_list_json_and_show():
+    listing = run("policies", "list", "--json")
+    assert listing.exit_code == 0
+    rows = {row["id"]: row for row in json.loads(listing.stdout)}
+    assert rows["ct/trust-act-2013"]["effective"] == "2014-01-01"
+    assert rows["ct/trust-act-2013"]["jurisdiction"] == "Connecticut"
+    shown = run("policies", "show", "ct/trust-act-2013")
+    assert shown.exit_code == 0
+    assert "Conn. Gen. Stat. § 54-192h(b)(2)" in shown.stdout
+    assert "pending criminal charges" in shown.stdout
+
+
+def test_policies_test_runs_the_yaml_cases(repo, monkeypatch):
+    monkeypatch.chdir(repo)
+    result = run("policies", "test")
+    assert result.exit_code == 0, result.stdout
+    assert "cases passed" in result.stdout
