@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from securecomm.cases import InputError, to_tables
+from securecomm.cases import CaseTables, InputError, to_tables
 from securecomm.decide import record_kind
 from securecomm.rules.compiler import compile_policy
 from securecomm.rules.explain import describe_condition
@@ -73,15 +73,42 @@ def _write_atomically(frame: pl.DataFrame, out: Path) -> None:
             os.unlink(temporary)
 
 
-def _decision_table(results: dict[str, pl.DataFrame]) -> Table:
-    table = Table(title="Decisions by policy", show_lines=False)
+def _offense_text(offense: dict) -> str:
+    grade = offense["level"] + (f" {offense['felony_class']}" if offense["felony_class"] else "")
+    when = f", {offense['years_ago']:g} y ago" if "years_ago" in offense else ""
+    return f"{offense['category'].replace('_', ' ')} ({grade}{when})"
+
+
+def _case_summaries(tables: CaseTables) -> list[str]:
+    """A short line of the facts of each case, for people reading the table."""
+    summaries = []
+    offenses: dict[str, dict[int, list[str]]] = {"current_charges": {}, "convictions": {}}
+    for name, by_row in offenses.items():
+        for item in getattr(tables, name).to_dicts():
+            by_row.setdefault(item["row"], []).append(_offense_text(item))
+    for record in tables.records.to_dicts():
+        parts = [f"age {record['age']}"] if record.get("age") is not None else []
+        for name, label in (("current_charges", "charged"), ("convictions", "convicted")):
+            if record["row"] in offenses[name]:
+                parts.append(f"{label}: {', '.join(offenses[name][record['row']])}")
+        flags = [key.replace("_", " ") for key, value in record.items() if value is True]
+        if record.get("public_safety_risk") is None and "public_safety_risk" in record:
+            flags.append("risk not determined")
+        summaries.append("; ".join(parts + flags) or "—")
+    return summaries
+
+
+def _decision_table(tables: CaseTables, results: dict[str, pl.DataFrame]) -> Table:
+    table = Table(title="Decisions by policy", show_lines=True)
     table.add_column("case")
+    table.add_column("facts", overflow="fold", ratio=2)
     for policy_id in results:
-        table.add_column(policy_id, overflow="fold")
+        table.add_column(policy_id, overflow="fold", ratio=1)
     first = next(iter(results.values()))
     colours = {"honor": "red", "decline": "green", "review": "yellow"}
+    summaries = _case_summaries(tables)
     for index, case_id in enumerate(first.get_column("case_id")):
-        cells = [case_id]
+        cells = [case_id, summaries[index]]
         for frame in results.values():
             row = frame.row(index, named=True)
             if "decision" in row:
@@ -91,6 +118,14 @@ def _decision_table(results: dict[str, pl.DataFrame]) -> Table:
             else:
                 cells.append(" · ".join(f"{key}: {row[key]}" for key in row if key.endswith(("status", "hit"))))
         table.add_row(*cells)
+    totals = ["all", f"{first.height} cases"]
+    for frame in results.values():
+        if "decision" not in frame.columns:
+            totals.append("")
+            continue
+        counts = frame.get_column("decision").cast(pl.String).value_counts(sort=True).rows()
+        totals.append(" · ".join(f"{decision} {count}" for decision, count in counts))
+    table.add_row(*totals, style="bold")
     return table
 
 
@@ -114,7 +149,9 @@ def decide(
         raise fail(str(error)) from None
     results = {policy.id: compile_policy(policy).evaluate(tables) for policy in policies}
     if table:
-        console.print(_decision_table(results))
+        # Off a terminal (a pipe, `make demo` in CI) Rich assumes 80 columns; this table needs more.
+        wide = console if console.is_terminal else Console(width=180)
+        wide.print(_decision_table(tables, results))
         return
     combined = pl.concat([_serialisable(frame) for frame in results.values()], how="vertical")
     if out is not None:
