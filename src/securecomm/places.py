@@ -28,7 +28,7 @@ NATION: Final = "US"
 FIRST_POPULATION_YEAR: Final = 2009
 LAST_POPULATION_YEAR: Final = 2019
 
-_FIPS_PATTERN: Final = re.compile(r"\d{5}")
+_FIPS_PATTERN: Final = re.compile(r"[0-9]{5}")
 _STATE_PATTERN: Final = re.compile(r"[A-Z]{2}")
 _TERRITORIES: Final = frozenset({"PR", "GU", "VI", "AS", "MP"})
 
