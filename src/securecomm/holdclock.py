@@ -5,7 +5,8 @@ Two ways of counting a policy's maximum hold (DESIGN §2):
   federal holiday (observed dates) count — 8 C.F.R. § 287.7(d) "48 hours, excluding
   Saturdays, Sundays, and holidays". Thursday 17:00 + 48 h is Monday 17:00; a Saturday
   start runs from Monday 00:00.
-- clock hours: plain elapsed hours (Santa Clara and DC: 24).
+- clock hours: plain elapsed hours (Santa Clara: 24; DC counts its 24 hours excluding
+  weekends and holidays, D.C. Code § 24-211.07(a)).
 
 Times are local wall-clock times without a zone, as jails record them. The deadline is the
 earliest moment at which the counted hours are used up.
