@@ -141,7 +141,7 @@ class CompiledPolicy:
         rules = [self._expr(rule.condition) for rule in question.rules]
         count = len(rules)
         if not rules:
-            return pl.lit(0, dtype=pl.UInt16)
+            return pl.repeat(0, pl.len(), dtype=pl.UInt16)
         chain = pl.when(rules[0]).then(0)
         for index, rule in enumerate(rules[1:], start=1):
             chain = chain.when(rule).then(index)
@@ -151,13 +151,25 @@ class CompiledPolicy:
 
     # -- evaluation -----------------------------------------------------------------------
 
-    def evaluate(self, tables: CaseTables) -> pl.DataFrame:
-        """Decide every case: one row per case with the columns of `output_columns`."""
+    def _indexes(self, tables: CaseTables) -> pl.DataFrame:
         frame = tables.records.with_columns(self._counts(tables))
-        indexes = frame.select(
-            pl.col("case_id"),
+        return frame.select(
             *(self._outcome_index(question).alias(f"__index_{question.name}") for question in self.policy.questions),
         )
+
+    def decisions(self, tables: CaseTables) -> pl.DataFrame:
+        """Only each case's decision (or label) and rule: what a simulation needs, nothing to read."""
+        question = self.policy.questions[0]
+        outcomes = self.outcomes[question.name]
+        index = pl.col(f"__index_{question.name}")
+        return self._indexes(tables).select(
+            _lookup(index, [o.decision for o in outcomes], decision_vocabulary(question)).alias("decision"),
+            _lookup(index, [o.rule for o in outcomes]).alias("rule"),
+        )
+
+    def evaluate(self, tables: CaseTables) -> pl.DataFrame:
+        """Decide every case: one row per case with the columns of `output_columns`."""
+        indexes = self._indexes(tables).with_columns(tables.records.get_column("case_id"))
         columns: list[pl.Expr] = [pl.col("case_id"), pl.lit(self.policy.id).alias("policy_id")]
         if self.policy.kind == "field":
             return self._field_output(indexes, columns)
