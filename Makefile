@@ -19,8 +19,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 install: $(INSTALLED)
 
 demo: $(INSTALLED)
-	$(BIN)/securecomm decide ct/case-by-case-2012,ct/trust-act-2013,ct/doc-2014,ct/trust-act-2019 \
-		examples/connecticut-cases.jsonl --table
+	$(BIN)/securecomm simulate --place CT --start 2010-06-29 --end 2015-12-31 --seed 1
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -32,6 +31,7 @@ test: lint
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/decide.py
+	$(BIN)/python bench/simulate_national.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

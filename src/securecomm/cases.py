@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 
 from securecomm import schema
@@ -26,7 +27,14 @@ RecordKind = Literal["case", "field"]
 
 
 class InputError(ValueError):
-    """A record does not fit the schema; the message names the record and the field."""
+    """A record does not fit the schema; the message names the record and the field.
+
+    `field` is the field's path within the record (`convictions[0].category`), when one is at fault.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,20 @@ class CaseTables:
     @property
     def height(self) -> int:
         return self.records.height
+
+    def subset(self, mask: np.ndarray) -> CaseTables:
+        """The cases where `mask` is true, renumbered 0..k-1, with their charges and convictions."""
+        new_row = np.cumsum(mask, dtype=np.int64) - 1
+
+        def keep(table: pl.DataFrame) -> pl.DataFrame:
+            rows = table.get_column("row").to_numpy()
+            kept = mask[rows]
+            return table.filter(pl.Series(kept)).with_columns(row=pl.Series(new_row[rows[kept]], dtype=pl.UInt32))
+
+        records = self.records.filter(pl.Series(mask)).with_columns(
+            row=pl.int_range(0, int(mask.sum()), dtype=pl.UInt32)
+        )
+        return CaseTables(records, keep(self.current_charges), keep(self.convictions))
 
 
 OFFENSE_SCHEMA = {
@@ -225,10 +247,12 @@ def normalize_records(
         except _FieldProblem as problem:
             case_id = record.get("case_id")
             named = f" (case_id {case_id!r})" if isinstance(case_id, str) and problem.field != "case_id" else ""
-            raise InputError(f"{where}{named}: field '{problem.field}': {problem.message}") from None
+            raise InputError(f"{where}{named}: field '{problem.field}': {problem.message}", problem.field) from None
         case_id = normalized[-1]["case_id"]
         if case_id in first_seen:
-            raise InputError(f"{where}: field 'case_id': {case_id!r} was already used at {first_seen[case_id]}")
+            raise InputError(
+                f"{where}: field 'case_id': {case_id!r} was already used at {first_seen[case_id]}", "case_id"
+            )
         first_seen[case_id] = where
     return normalized
 

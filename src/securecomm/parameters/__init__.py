@@ -87,7 +87,8 @@ def distribution(keys: tuple[str, ...]) -> Shape:
 
 
 def lognormal(value: Any) -> str | None:
-    return mapping_of(("median", "sigma"), non_negative)(value)
+    """A lognormal by its median and sigma, truncated at `max` (same unit as the median)."""
+    return mapping_of(("median", "sigma", "max"), non_negative)(value)
 
 
 def issuance_era(value: Any) -> str | None:
@@ -242,6 +243,14 @@ class Parameters:
     def value(self, name: str, day: dt.date | None = None) -> Any:
         parameter = self.by_name[name]
         return parameter.value if day is None else parameter.at(day)
+
+    def by_day(self, name: str, days: np.ndarray) -> np.ndarray:
+        """A scalar parameter (dated or not) evaluated for each day of an array of dates."""
+        dated = self.by_name[name].dated_values
+        starts = np.array([np.datetime64(start or "1900-01-01", "D") for start, _ in dated])
+        values = np.array([value for _, value in dated], dtype=np.float64)
+        position = np.searchsorted(starts, days.astype("datetime64[D]"), side="right") - 1
+        return values[np.maximum(position, 0)]
 
     def replace_values(
         self, new_values: Mapping[str, tuple[tuple[dt.date | None, Any], ...]], label: str

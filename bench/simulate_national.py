@@ -1,0 +1,50 @@
+"""Benchmark: the whole Secure Communities program period for the United States.
+
+2008-10-27 → 2014-11-20 on the historical policy timeline. Prints wall time, peak RSS and
+bookings per second, each beside its target (issue "The Secure Communities pipeline"):
+≤ 10 s wall and ≤ 4 GB peak RSS on a 2-core machine.
+
+    .venv/bin/python bench/simulate_national.py [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+from securecomm.simulation import simulate
+
+TARGET_SECONDS = 10.0
+TARGET_PEAK_GB = 4.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    stages: list[tuple[str, float]] = []
+    started = time.perf_counter()
+
+    def progress(stage: str) -> None:
+        stages.append((stage, time.perf_counter()))
+
+    result = simulate("US", "2008-10-27", "2014-11-20", seed=args.seed, progress=progress)
+    wall = time.perf_counter() - started
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    stages.append(("metrics", time.perf_counter()))
+    for (stage, at), (_, following) in zip(stages, stages[1:], strict=False):
+        print(f"  {stage:28} {following - at:6.2f} s")
+    bookings = result.total["bookings"]
+    print(f"bookings simulated: {bookings:,}; records built: {result.records.height:,}")
+    print(
+        f"wall time: {wall:.1f} s (target ≤ {TARGET_SECONDS:.0f} s) {'ok' if wall <= TARGET_SECONDS else 'ABOVE TARGET'}"
+    )
+    print(
+        f"peak RSS: {peak_gb:.2f} GB (target ≤ {TARGET_PEAK_GB:.0f} GB) {'ok' if peak_gb <= TARGET_PEAK_GB else 'ABOVE TARGET'}"
+    )
+    print(f"bookings per second: {bookings / wall:,.0f}")
+
+
+if __name__ == "__main__":
+    main()

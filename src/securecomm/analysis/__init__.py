@@ -1,0 +1,1 @@
+"""Turning simulated records and counts into the metrics people argue about."""

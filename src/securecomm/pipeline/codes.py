@@ -1,0 +1,20 @@
+"""Categorical draws as integer codes, and codes as Polars Enum columns without building strings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import polars as pl
+
+
+def draw_codes(rng: np.random.Generator, shares: Mapping[str, float], order: Sequence[str], count: int) -> np.ndarray:
+    """`count` draws of the index (in `order`) of a category with the given shares."""
+    cumulative = np.cumsum([shares[name] for name in order])
+    return np.minimum(np.searchsorted(cumulative, rng.random(count) * cumulative[-1], side="right"), len(order) - 1)
+
+
+def as_enum(codes: np.ndarray, vocabulary: Sequence[str]) -> pl.Series:
+    """Integer codes (negative = missing) as an Enum column over `vocabulary`."""
+    physical = pl.Series(codes, dtype=pl.Int64).cast(pl.UInt32, strict=False)
+    return physical.cat.to(pl.Enum(list(vocabulary)))

@@ -1,0 +1,28 @@
+"""Stage 4 — LESC: ICE's Law Enforcement Support Center determines the status of each
+person IDENT matched, and the record's offense level (SC Levels 1–3, Morton June 2010)
+is read off the FBI record through the rules engine (`us/ice/offense-levels-2010`).
+Determinations can be wrong: a naturalized citizen's old record can make them look
+removable."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from securecomm.cases import CaseTables
+from securecomm.parameters import STATUSES, Parameters
+from securecomm.rules.compiler import compile_policy
+from securecomm.rules.loader import load_policy
+
+OFFENSE_LEVELS = "us/ice/offense-levels-2010"
+
+
+def determine_removable(rng: np.random.Generator, status_codes: np.ndarray, parameters: Parameters) -> np.ndarray:
+    probability = parameters.value("lesc_removable_probability")
+    by_code = np.array([probability[status] for status in STATUSES])
+    return rng.random(status_codes.size) < by_code[status_codes]
+
+
+def classify(policy_id: str, tables: CaseTables) -> pl.Series:
+    """The label a classification policy gives each case (e.g. level_1 … non_criminal)."""
+    return compile_policy(load_policy(policy_id)).decisions(tables).get_column("decision")
