@@ -261,3 +261,98 @@ def test_policies(
     )
     if failed:
         raise typer.Exit(code=1)
+
+
+METRIC_LABELS = {
+    "bookings": "Jail bookings",
+    "fingerprints_checked": "Fingerprints checked in IDENT",
+    "ident_matches": "IDENT matches",
+    "detainers_issued": "Detainers issued",
+    "detainers_honored": "  honored",
+    "detainers_declined": "  declined",
+    "detainers_review": "  sent to review",
+    "hold_hours": "Hours held on detainers",
+    "transfers_to_ice": "Transfers to ICE",
+    "removals": "Removals (by the end date)",
+    "removals_level1": "  Level 1 (aggravated felony or 2+ felonies)",
+    "removals_level2": "  Level 2 (a felony or 3+ misdemeanors)",
+    "removals_level3": "  Level 3 (misdemeanors)",
+    "removals_noncriminal": "  no conviction on record",
+    "removals_no_record_or_first_offense": "  no record or a first offense",
+    "us_citizens_held": "U.S. citizens held",
+    "jail_cost_usd": "Jail cost of holds (USD)",
+    "field_arrests": "Street arrests on ICE warrants",
+}
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+@app.command()
+def simulate(
+    place: Annotated[str, typer.Option(help="US, a state code (CT), a county FIPS (09001), or a comma list.")],
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same numbers.")] = 0,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(help="PLACE=POLICY_ID[@DATE]: the place's jails follow that policy from DATE (default: start)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write county-month counts and records into this folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Simulate Secure Communities over a place and period, on the real activation dates."""
+    import datetime as dt
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from securecomm.simulation import Reform
+    from securecomm.simulation import simulate as run_simulation
+    from securecomm.timeline import parse_reform
+
+    try:
+        first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        reforms = tuple(Reform(*parse_reform(spec)) for spec in policy or [])
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors, transient=True
+        ) as progress:
+            task = progress.add_task("simulating", total=None)
+            result = run_simulation(
+                place,
+                first,
+                last,
+                seed=seed,
+                reforms=reforms,
+                progress=lambda stage: progress.update(task, description=f"simulating: {stage}"),
+            )
+    except (ValueError, UnknownPolicyError) as error:
+        raise fail(str(error)) from None
+    if out is not None:
+        for path in result.write(out):
+            errors.print(f"wrote {path}")
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        return
+    table = Table(title=f"Secure Communities, {place}, {first} → {last} (seed {seed})")
+    table.add_column("metric")
+    table.add_column("Secure Communities", justify="right")
+    table.add_column("other ICE routes", justify="right")
+    table.add_column("all routes", justify="right")
+    sc, other = result.channels["secure_communities"], result.channels["other_routes"]
+    for name, label in METRIC_LABELS.items():
+        if name in sc:
+            table.add_row(label, _number(sc[name]), _number(other[name]), _number(result.total[name]))
+        else:
+            table.add_row(label, "", "", _number(result.total[name]))
+    wide = console if console.is_terminal else Console(width=120)
+    wide.print(table)
+    counties = set(result.scenario.counties())
+    in_period = sorted(
+        {
+            entry.policy_id
+            for entry in result.timeline.entries
+            if entry.counties & counties and entry.start <= last and (entry.end is None or entry.end > first)
+        }
+    )
+    wide.print(f"Jail policies in force during the period: {', '.join(in_period)}", highlight=False)
