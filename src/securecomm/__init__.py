@@ -1,6 +1,8 @@
-"""securecomm — Secure Communities end to end: detainer policies as code, decided and explained."""
+"""securecomm — Secure Communities end to end: detainer policies as code, decided and
+explained, and the whole pipeline simulated on the real rollout."""
 
 from securecomm.decide import decide
 from securecomm.rules.loader import load_policy
+from securecomm.simulation import Reform, simulate
 
-__all__ = ["decide", "load_policy"]
+__all__ = ["Reform", "decide", "load_policy", "simulate"]
