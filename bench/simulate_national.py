@@ -10,6 +10,7 @@ bookings per second, each beside its target (issue "The Secure Communities pipel
 from __future__ import annotations
 
 import argparse
+import itertools
 import resource
 import time
 
@@ -33,7 +34,7 @@ def main() -> None:
     wall = time.perf_counter() - started
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
     stages.append(("metrics", time.perf_counter()))
-    for (stage, at), (_, following) in zip(stages, stages[1:], strict=False):
+    for (stage, at), (_, following) in itertools.pairwise(stages):
         print(f"  {stage:28} {following - at:6.2f} s")
     bookings = result.total["bookings"]
     print(f"bookings simulated: {bookings:,}; records built: {result.records.height:,}")
