@@ -155,7 +155,7 @@ def draw_population(scenario: Scenario, progress: Progress | None = None) -> Pop
     report("LESC and ICE issuance")
     secure_communities = channel_codes == CHANNELS.index("secure_communities")
     removable = np.where(secure_communities, lesc.determine_removable(rng["lesc"], status_codes, parameters), True)
-    ice_level = lesc.classify(lesc.OFFENSE_LEVELS, tables).cast(pl.String)
+    ice_level = lesc.classify(lesc.OFFENSE_LEVELS, tables)
     issued, labels = issuance.issue_detainers(
         tables,
         booking_days,
@@ -177,7 +177,7 @@ def draw_population(scenario: Scenario, progress: Progress | None = None) -> Pop
             "booking_at": booking_at,
             "release_eligible_at": release_eligible_at,
             "removable": removable,
-            "ice_level": ice_level,
+            "ice_level": ice_level.cast(pl.String),
             "issuance_label": labels,
             "detainer_issued": issued,
             "detainer_form": forms,

@@ -52,7 +52,8 @@ def issue_detainers(
     levels, computed by LESC), so that an era using them does not classify again.
     """
     issued = np.zeros(booking_days.size, dtype=bool)
-    labels = np.full(booking_days.size, None, dtype=object)
+    vocabulary: dict[str, int] = {}
+    labels = np.full(booking_days.size, -1, dtype=np.int64)
     for start, end, era in era_bounds(parameters, "issuance_eras"):
         mask = eligible & _in_era(booking_days, start, end)
         if not mask.any():
@@ -63,8 +64,10 @@ def issue_detainers(
             era_labels = classify(era["classification"], tables.subset(mask))
         probability = era_labels.replace_strict(era["probability"], default=0.0, return_dtype=pl.Float64).to_numpy()
         issued[mask] = issuance_draw[mask] < probability
-        labels[mask] = era_labels.cast(pl.String).to_numpy()
-    return issued, pl.Series("issuance_label", labels, dtype=pl.String)
+        era_vocabulary = era_labels.dtype.categories.to_list()
+        to_global = np.array([vocabulary.setdefault(label, len(vocabulary)) for label in era_vocabulary])
+        labels[mask] = to_global[era_labels.to_physical().to_numpy()]
+    return issued, as_enum(labels, list(vocabulary)).cast(pl.String).alias("issuance_label")
 
 
 def draw_forms(rng: np.random.Generator, booking_days: np.ndarray, parameters: Parameters) -> pl.Series:
