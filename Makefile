@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install clean browser
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "securecomm needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
@@ -19,19 +19,27 @@ $(INSTALLED): pyproject.toml constraints.txt
 install: $(INSTALLED)
 
 demo: $(INSTALLED)
-	$(BIN)/securecomm simulate --place CT --start 2010-06-29 --end 2015-12-31 --seed 1
+	$(BIN)/securecomm compare --place CT --start 2010-06-29 --end 2015-12-31 \
+		--policies us/ice-request,historical,ct/case-by-case-2012,ct/trust-act-2013,ct/doc-2014,ct/trust-act-2019,ca/santa-clara/policy-3-54-2011 \
+		--replications 20 --seed 1 --report report.html
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The report test renders in a real headless browser: Debian's chromium (browser downloads fail here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium"; \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+
+test: lint browser
 	$(BIN)/securecomm policies test
-	$(BIN)/python -m pytest
+	SECURECOMM_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/decide.py
 	$(BIN)/python bench/simulate_national.py
+	$(BIN)/python bench/compare.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -356,3 +356,81 @@ def simulate(
         }
     )
     wide.print(f"Jail policies in force during the period: {', '.join(in_period)}", highlight=False)
+
+
+@app.command()
+def compare(
+    place: Annotated[str, typer.Option(help="US, a state code, a county FIPS, or a comma list.")],
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")],
+    policies: Annotated[str, typer.Option(help="Policy ids separated by commas; 'historical' = the real timeline.")],
+    baseline: Annotated[
+        str | None, typer.Option(help="The policy the others are compared with (default: the first).")
+    ] = None,
+    replications: Annotated[int, typer.Option(min=1, help="Runs, each drawing parameters from their ranges.")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same numbers.")] = 0,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Run replications on a local Dask cluster of N workers.")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Run replications on an existing Dask scheduler (tcp://host:port).")
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report here.")] = None,
+    csv: Annotated[Path | None, typer.Option(help="Write the table (policy × metric, with bands) as CSV.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Compare policies on the same bookings and draws: medians, 90% bands, differences from the baseline."""
+    import datetime as dt
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from securecomm.analysis.compare import compare as run_comparison
+    from securecomm.analysis.metrics import ALL_METRIC_LABELS
+    from securecomm.analysis.replications import run_in_process, run_on_dask
+    from securecomm.analysis.report import render_report, write_report
+    from securecomm.parameters import load_parameters
+
+    if workers is not None and scheduler is not None:
+        raise fail("give --workers or --scheduler, not both")
+    runner = run_on_dask(scheduler, workers) if (workers or scheduler) else run_in_process
+    try:
+        first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        policy_ids = tuple(policy_id.strip() for policy_id in policies.split(",") if policy_id.strip())
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors, transient=True
+        ) as progress:
+            progress.add_task(f"comparing {len(policy_ids)} policies × {replications} replications", total=None)
+            comparison = run_comparison(
+                place, first, last, policy_ids, baseline=baseline, replications=replications, seed=seed, runner=runner
+            )
+    except (ValueError, UnknownPolicyError) as error:
+        raise fail(str(error)) from None
+    if report is not None:
+        write_report(report, render_report(comparison.plan, comparison.summary, comparison.counties, load_parameters()))
+        errors.print(f"wrote {report}")
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        comparison.table().write_csv(csv)
+        errors.print(f"wrote {csv}")
+    if as_json:
+        sys.stdout.write(json.dumps(comparison.to_dict(), indent=2) + "\n")
+        return
+    summary = comparison.summary
+    table = Table(title=f"Policies compared, {place}, {first} → {last} ({replications} replications, seed {seed})")
+    table.add_column("metric")
+    for policy_id in summary.levels:
+        table.add_column(policy_id + (" (baseline)" if policy_id == summary.baseline else ""), justify="right")
+    for metric, label in ALL_METRIC_LABELS.items():
+        cells = []
+        for policy_id in summary.levels:
+            level, difference = summary.levels[policy_id][metric], summary.differences[policy_id][metric]
+            text = _number(level["median"])
+            if replications > 1:
+                text += f"\n[dim]{_number(level['low'])}–{_number(level['high'])}[/]"
+            if policy_id != summary.baseline:
+                colour = "red" if difference["median"] > 0 else "green" if difference["median"] < 0 else "dim"
+                text += f"\n[{colour}]{difference['median']:+,.0f}[/]"
+            cells.append(text)
+        table.add_row(label, *cells)
+    wide = console if console.is_terminal else Console(width=max(120, 24 * (len(summary.levels) + 1)))
+    wide.print(table)

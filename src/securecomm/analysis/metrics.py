@@ -30,6 +30,26 @@ METRICS = (
     "jail_cost_usd",
 )
 EXTRA_METRICS = ("field_arrests",)
+ALL_METRIC_LABELS = {
+    "bookings": "Jail bookings",
+    "fingerprints_checked": "Fingerprints checked in IDENT",
+    "ident_matches": "IDENT matches",
+    "detainers_issued": "Detainers issued",
+    "detainers_honored": "Detainers honored",
+    "detainers_declined": "Detainers declined",
+    "detainers_review": "Detainers sent to review",
+    "hold_hours": "Hours held on detainers",
+    "transfers_to_ice": "Transfers to ICE",
+    "removals": "Removals (by the end date)",
+    "removals_level1": "Removals: Level 1 (aggravated felony or 2+ felonies)",
+    "removals_level2": "Removals: Level 2 (a felony or 3+ misdemeanors)",
+    "removals_level3": "Removals: Level 3 (misdemeanors)",
+    "removals_noncriminal": "Removals: no conviction on record",
+    "removals_no_record_or_first_offense": "Removals: no record or a first offense",
+    "us_citizens_held": "U.S. citizens held",
+    "jail_cost_usd": "Jail cost of holds (USD)",
+    "field_arrests": "Street arrests on ICE warrants",
+}
 SEGMENT_METRICS = ("bookings", "fingerprints_checked", "ident_matches", "field_arrests")
 CHANNELS = ("secure_communities", "other_routes")
 

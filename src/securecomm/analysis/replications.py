@@ -38,7 +38,12 @@ class ReplicationPlan:
     vary_parameters: bool = True
 
     def seeds(self) -> list[tuple[int, np.random.SeedSequence]]:
-        """(simulation seed, parameter-draw seed sequence) for each replication."""
+        """(simulation seed, parameter-draw seed sequence) for each replication.
+
+        A single replication runs on the seed itself, so that it equals `simulate --seed`.
+        """
+        if self.replications == 1:
+            return [(self.seed, np.random.SeedSequence(self.seed))]
         children = np.random.SeedSequence(self.seed).spawn(self.replications)
         return [(int(child.generate_state(1)[0]), child.spawn(1)[0]) for child in children]
 
@@ -104,19 +109,30 @@ def run_plan(plan: ReplicationPlan, runner: Runner = run_in_process) -> list[dic
     return sorted(results, key=lambda result: result["replication"])
 
 
-def summarize(results: list[dict[str, Any]], baseline: str) -> dict[str, dict[str, dict[str, float]]]:
-    """Median and 90% band (5th–95th percentile) of every metric per policy, and of its
-    difference from the baseline, paired by replication."""
+@dataclass(frozen=True)
+class Summary:
+    """Median and 90% band (5th–95th percentile) of every metric per policy (`levels`) and of
+    its difference from the baseline, paired by replication (`differences`)."""
+
+    baseline: str
+    levels: dict[str, dict[str, dict[str, float]]]
+    differences: dict[str, dict[str, dict[str, float]]]
+
+
+def summarize(results: list[dict[str, Any]], baseline: str) -> Summary:
     policies = list(results[0]["policies"])
-    summary: dict[str, dict[str, dict[str, float]]] = {}
+    if baseline not in policies:
+        raise ValueError(f"the baseline {baseline!r} is not among the policies compared: {', '.join(policies)}")
+    levels: dict[str, dict[str, dict[str, float]]] = {}
+    differences: dict[str, dict[str, dict[str, float]]] = {}
     for policy in policies:
-        metrics = {}
+        levels[policy], differences[policy] = {}, {}
         for metric in ALL_METRICS:
             values = np.array([result["policies"][policy]["total"][metric] for result in results], dtype=float)
             base = np.array([result["policies"][baseline]["total"][metric] for result in results], dtype=float)
-            metrics[metric] = {**_band(values), "difference": _band(values - base)}
-        summary[policy] = metrics
-    return summary
+            levels[policy][metric] = _band(values)
+            differences[policy][metric] = _band(values - base)
+    return Summary(baseline, levels, differences)
 
 
 def _band(values: np.ndarray) -> dict[str, float]:

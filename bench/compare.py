@@ -1,0 +1,62 @@
+"""Benchmark: comparing policies for the United States over one year, with uncertainty.
+
+6 policies × 20 replications on a local Dask cluster of 2 workers. Prints wall time and
+peak memory (this process and the workers), beside the target (issue "Compare policies"):
+≤ 60 s on a 2-core machine.
+
+    .venv/bin/python bench/compare.py [--replications 20] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import resource
+import time
+
+from securecomm.analysis.compare import compare
+from securecomm.analysis.replications import run_on_dask
+
+TARGET_SECONDS = 60.0
+POLICIES = (
+    "us/ice-request",
+    "historical",
+    "ct/trust-act-2013",
+    "ca/trust-act-2013",
+    "ny/nyc/local-law-58-2014",
+    "nm/dona-ana/2014",
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--replications", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    comparison = compare(
+        "US",
+        dt.date(2012, 1, 1),
+        dt.date(2012, 12, 31),
+        POLICIES,
+        replications=args.replications,
+        seed=args.seed,
+        runner=run_on_dask(workers=args.workers),
+    )
+    wall = time.perf_counter() - started
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    honored = comparison.summary.levels["historical"]["detainers_honored"]
+    print(f"US 2012, {len(POLICIES)} policies × {args.replications} replications on {args.workers} Dask workers")
+    print(
+        f"historical detainers honored: median {honored['median']:,.0f} ({honored['low']:,.0f}–{honored['high']:,.0f})"
+    )
+    print(
+        f"wall time: {wall:.1f} s (target ≤ {TARGET_SECONDS:.0f} s) {'ok' if wall <= TARGET_SECONDS else 'ABOVE TARGET'}"
+    )
+    print(f"peak RSS: {own:,.0f} MB in this process, {workers:,.0f} MB in the largest worker")
+
+
+if __name__ == "__main__":
+    main()
