@@ -263,28 +263,6 @@ def test_policies(
         raise typer.Exit(code=1)
 
 
-METRIC_LABELS = {
-    "bookings": "Jail bookings",
-    "fingerprints_checked": "Fingerprints checked in IDENT",
-    "ident_matches": "IDENT matches",
-    "detainers_issued": "Detainers issued",
-    "detainers_honored": "  honored",
-    "detainers_declined": "  declined",
-    "detainers_review": "  sent to review",
-    "hold_hours": "Hours held on detainers",
-    "transfers_to_ice": "Transfers to ICE",
-    "removals": "Removals (by the end date)",
-    "removals_level1": "  Level 1 (aggravated felony or 2+ felonies)",
-    "removals_level2": "  Level 2 (a felony or 3+ misdemeanors)",
-    "removals_level3": "  Level 3 (misdemeanors)",
-    "removals_noncriminal": "  no conviction on record",
-    "removals_no_record_or_first_offense": "  no record or a first offense",
-    "us_citizens_held": "U.S. citizens held",
-    "jail_cost_usd": "Jail cost of holds (USD)",
-    "field_arrests": "Street arrests on ICE warrants",
-}
-
-
 def _number(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -307,6 +285,7 @@ def simulate(
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from securecomm.analysis.metrics import ALL_METRIC_LABELS
     from securecomm.simulation import Reform
     from securecomm.simulation import simulate as run_simulation
     from securecomm.timeline import parse_reform
@@ -340,7 +319,7 @@ def simulate(
     table.add_column("other ICE routes", justify="right")
     table.add_column("all routes", justify="right")
     sc, other = result.channels["secure_communities"], result.channels["other_routes"]
-    for name, label in METRIC_LABELS.items():
+    for name, label in ALL_METRIC_LABELS.items():
         if name in sc:
             table.add_row(label, _number(sc[name]), _number(other[name]), _number(result.total[name]))
         else:
