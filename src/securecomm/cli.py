@@ -16,6 +16,7 @@ from rich.table import Table
 
 from securecomm.cases import CaseTables, InputError, to_tables
 from securecomm.decide import record_kind
+from securecomm.replay.cli import replay_command
 from securecomm.rules.compiler import compile_policy
 from securecomm.rules.explain import describe_condition
 from securecomm.rules.loader import UnknownPolicyError, load_library, load_policy
@@ -26,6 +27,7 @@ from securecomm.rules.yamlnodes import PolicyFileError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 policies_app = typer.Typer(help="The library of policies: list, show, test.")
 app.add_typer(policies_app, name="policies")
+app.command("replay")(replay_command)
 
 console = Console()
 errors = Console(stderr=True)
@@ -224,6 +226,11 @@ def show_policy(policy_id: Annotated[str, typer.Argument(help="A policy id, e.g.
                 console.print(f"   unless: {describe_condition(rule.unless, policy)}", highlight=False)
     if policy.hold is not None:
         console.print(f"\nMaximum hold: {policy.hold.describe()} ({policy.hold.citation})", highlight=False)
+    if policy.notice is not None:
+        decisions = " and ".join(sorted(policy.notice.decisions))
+        console.print(
+            f"Notice to ICE of each {decisions}: {policy.notice.text} ({policy.notice.citation})", highlight=False
+        )
     for category_set in policy.sets:
         console.print(
             f"\nSet [bold]{category_set.name}[/]: {category_set.description}. Approximates {category_set.approximates}.",
