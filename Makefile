@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean browser
+.PHONY: demo test lint bench install clean browser postgres
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "securecomm needs Python 3.11 or newer (set PYTHON=...)"; exit 1; }
@@ -32,14 +32,22 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium"; \
 		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 
-test: lint browser
+# The detainer desk's tests start a throwaway PostgreSQL server of their own (initdb + pg_ctl in a
+# temporary directory, Unix socket only: tests/desk/pgserver.py); they need Debian's server binaries,
+# which live in /usr/lib/postgresql/<version>/bin. With SECURECOMM_REQUIRE_POSTGRES set they fail, not skip.
+postgres:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "installing Debian's postgresql"; \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; }
+
+test: lint browser postgres
 	$(BIN)/securecomm policies test
-	SECURECOMM_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
+	SECURECOMM_REQUIRE_BROWSER=1 SECURECOMM_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/decide.py
 	$(BIN)/python bench/simulate_national.py
 	$(BIN)/python bench/compare.py
+	$(BIN)/python bench/desk_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from securecomm.cases import CaseTables, InputError, to_tables
 from securecomm.decide import record_kind
+from securecomm.desk.cli import desk_app, serve
 from securecomm.replay.cli import replay_command
 from securecomm.rules.compiler import compile_policy
 from securecomm.rules.explain import describe_condition
@@ -27,7 +28,9 @@ from securecomm.rules.yamlnodes import PolicyFileError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 policies_app = typer.Typer(help="The library of policies: list, show, test.")
 app.add_typer(policies_app, name="policies")
+app.add_typer(desk_app, name="desk")
 app.command("replay")(replay_command)
+app.command("serve")(serve)
 
 console = Console()
 errors = Console(stderr=True)

@@ -29,6 +29,7 @@ from securecomm.rules.model import (
     Jurisdiction,
     Kind,
     Not,
+    Notice,
     OffenseFilter,
     Policy,
     Question,
@@ -48,7 +49,7 @@ COUNTINGS = ("business_hours", "clock_hours")
 
 POLICY_KEYS = {
     "required": ("title", "kind", "jurisdiction", "status", "enacted", "effective", "references"),
-    "optional": ("dates_note", "notes", "sets", "labels", "hold", "default", "rules", "questions"),
+    "optional": ("dates_note", "notes", "sets", "labels", "hold", "notice", "default", "rules", "questions"),
 }
 
 
@@ -334,6 +335,18 @@ def parse_policy(document: Any, policy_id: str, file: str) -> Policy:
         if question.default.decision == "honor" or question.rules:
             raise read.fail(top, None, "a policy that can honor a detainer must state its maximum 'hold'")
 
+    notice = None
+    if "notice" in top:
+        if kind != "detainer":
+            raise read.fail(top, "notice", "only a detainer policy has a notice to ICE")
+        spec = read.mapping(top["notice"], "notice", ("decisions", "reference", "section", "text"))
+        notice = Notice(
+            read.choices(spec, "decisions", KIND_OUTCOMES["detainer"], "decision"),
+            parser.reference(spec),
+            read.text(spec, "section", allow_empty=True),
+            read.text(spec, "text"),
+        )
+
     status = read.choice(top, "status", STATUSES, "status")
     effective = read.date(top, "effective")
     if effective is None and status != "proposed":
@@ -350,6 +363,7 @@ def parse_policy(document: Any, policy_id: str, file: str) -> Policy:
         sets=tuple(parser.sets.values()),
         questions=questions,
         hold=hold,
+        notice=notice,
         dates_note=read.text(top, "dates_note") if "dates_note" in top else "",
         notes=read.text(top, "notes") if "notes" in top else "",
         source_file=file,

@@ -181,6 +181,24 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A duty to tell ICE of the jail's decision (Connecticut's TRUST Act: "immediately notify ICE").
+
+    It is procedure, not a criterion: it never changes a decision, and the detainer desk
+    records a notification for each decision in `decisions`.
+    """
+
+    decisions: frozenset[str]
+    reference: Reference
+    section: str
+    text: str
+
+    @property
+    def citation(self) -> str:
+        return self.reference.citation(self.section)
+
+
+@dataclass(frozen=True)
 class Jurisdiction:
     name: str
     places: tuple[str, ...]
@@ -199,6 +217,7 @@ class Policy:
     sets: tuple[CategorySet, ...]
     questions: tuple[Question, ...]
     hold: Hold | None = None
+    notice: Notice | None = None
     dates_note: str = ""
     notes: str = ""
     source_file: str = field(default="", compare=False)

@@ -1,0 +1,258 @@
+"""Benchmark: a bounded load run of the detainer desk on loopback — intakes and reviews.
+
+Starts a real `securecomm serve` process on a fresh desk (SQLite in a temporary directory, or
+--database-url), then for --seconds (60 at most) keeps --clients intake clients posting
+detainers and --reviewers reviewers working the review queue, all over keep-alive HTTP
+connections to 127.0.0.1. Prints requests/s and p50/p99 latency beside the target.
+Target (issue #7): ≥ 300 intakes/s with p99 < 100 ms on a 2-core machine with SQLite.
+
+    .venv/bin/python bench/desk_load.py [--seconds 20] [--clients 8] [--reviewers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from securecomm.desk.db import database_url, open_database
+from securecomm.desk.service import Desk
+
+TARGET_INTAKES_PER_SECOND = 300
+TARGET_P99_MS = 100
+MAX_SECONDS = 60
+PASSWORD = "bench password 123"
+
+
+@dataclass
+class Samples:
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    def add(self, seconds: float, status: int) -> None:
+        self.latencies.append(seconds)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    def merge(self, other: Samples) -> None:
+        self.latencies += other.latencies
+        for status, count in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection with a bearer token (http.client: the cheapest client)."""
+
+    def __init__(self, port: int, token: str | None = None) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers = {"Content-Type": "application/json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes, float]:
+        payload = json.dumps(body).encode() if body is not None else None
+        started = time.perf_counter()
+        self.connection.request(method, f"/api/v1{path}", body=payload, headers=self.headers)
+        response = self.connection.getresponse()
+        data = response.read()
+        return response.status, data, time.perf_counter() - started
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def random_detainer(rng: random.Random, number: int) -> dict:
+    """Facts in proportions that send about a quarter of the cases to review."""
+    facts: dict = {
+        "booking_ref": f"L-{number:08d}",
+        "received_at": "2014-03-05T09:00:00",
+        "issuing_office": "ERO Hartford",
+        "release_eligible_at": "2014-03-06T17:00:00" if rng.random() < 0.5 else None,
+        "age": rng.randint(18, 70),
+        "detainer_form": rng.choice(["I-247", "I-247D", "I-247A"]),
+        "current_charges": [{"category": rng.choice(["theft", "dui", "drug_possession"]), "level": "misdemeanor"}],
+    }
+    draw = rng.random()
+    if draw < 0.25:
+        facts["convictions"] = [{"category": "burglary", "level": "felony", "years_ago": rng.randint(1, 20)}]
+    elif draw < 0.50:
+        facts["final_order"] = True
+    elif draw < 0.75:
+        facts["public_safety_risk"] = False
+    return facts  # else: public_safety_risk undetermined → review
+
+
+def login(port: int, username: str) -> str:
+    status, data, _ = Connection(port).request("POST", "/auth/token", {"username": username, "password": PASSWORD})
+    if status != 200:
+        raise SystemExit(f"login as {username} failed: {status} {data[:200]!r}")
+    return json.loads(data)["access_token"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help=f"length of the run (at most {MAX_SECONDS})")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent intake connections")
+    parser.add_argument("--reviewers", type=int, default=1, help="concurrent reviewer connections")
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
+    args = parser.parse_args()
+    seconds = min(max(args.seconds, 1.0), MAX_SECONDS)
+
+    with tempfile.TemporaryDirectory(prefix="desk-bench-") as directory:
+        data_dir = Path(directory)
+        url = database_url(data_dir, args.database_url)
+        desk = Desk(open_database(url))
+        desk.initialize(
+            jurisdiction="Connecticut",
+            policy_id="ct/trust-act-2013",
+            admin_username="chief",
+            admin_password=PASSWORD,
+        )
+        desk.add_user("clerk", PASSWORD, "intake")
+        desk.add_user("judge", PASSWORD, "reviewer")
+        desk.database.dispose()
+
+        port = free_port()
+        command = [sys.executable, "-m", "securecomm", "serve", "--data-dir", str(data_dir), "--port", str(port)]
+        if args.database_url:
+            command += ["--database-url", args.database_url]
+        log = (data_dir / "server.log").open("w")
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+        try:
+            run(port, seconds, args.clients, args.reviewers, url, server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            log.close()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(port: int, seconds: float, clients: int, reviewers: int, url: str, server_pid: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if Connection(port).request("GET", "/health")[0] == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the server did not start")
+        time.sleep(0.1)
+    intake_token, review_token = login(port, "clerk"), login(port, "judge")
+
+    stop = threading.Event()
+    intakes = [Samples() for _ in range(clients)]
+    reviews = [Samples() for _ in range(reviewers)]
+    queue_reads = [Samples() for _ in range(reviewers)]
+
+    def intake_loop(worker: int) -> None:
+        rng = random.Random(worker)
+        connection = Connection(port, intake_token)
+        number = worker * 10_000_000
+        while not stop.is_set():
+            number += 1
+            status, _, elapsed = connection.request("POST", "/detainers", random_detainer(rng, number))
+            intakes[worker].add(elapsed, status)
+
+    def review_loop(worker: int) -> None:
+        connection = Connection(port, review_token)
+        while not stop.is_set():
+            status, data, elapsed = connection.request("GET", "/review-queue?limit=20")
+            queue_reads[worker].add(elapsed, status)
+            pending = json.loads(data) if status == 200 else []
+            if not pending:
+                time.sleep(0.01)
+            for item in pending:
+                if stop.is_set():
+                    break
+                decision = {"decision": random.choice(["honor", "decline"]), "reason": "bench review"}
+                status, _, elapsed = connection.request("POST", f"/detainers/{item['id']}/review", decision)
+                reviews[worker].add(elapsed, status)
+
+    threads = [threading.Thread(target=intake_loop, args=(worker,)) for worker in range(clients)]
+    threads += [threading.Thread(target=review_loop, args=(worker,)) for worker in range(reviewers)]
+    started, cpu_before = time.perf_counter(), cpu_seconds(server_pid)
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    elapsed, cpu_after = time.perf_counter() - started, cpu_seconds(server_pid)
+
+    intake, review, queue = Samples(), Samples(), Samples()
+    for group, total in ((intakes, intake), (reviews, review), (queue_reads, queue)):
+        for samples in group:
+            total.merge(samples)
+    requests = len(intake.latencies) + len(review.latencies) + len(queue.latencies)
+    created = intake.statuses.get(201, 0)
+    rate = created / elapsed
+    p50, p99 = percentile(intake.latencies, 0.50) * 1000, percentile(intake.latencies, 0.99) * 1000
+
+    print(
+        f"desk load: {elapsed:.1f} s on loopback, {clients} intake + {reviewers} reviewer connections, {url.split(':')[0]}"
+    )
+    print(f"  all requests      {requests / elapsed:8.0f} requests/s ({requests} requests)")
+    print(
+        f"  intakes           {rate:8.0f} intakes/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
+        f"(statuses {dict(sorted(intake.statuses.items()))})"
+    )
+    decided = review.statuses.get(200, 0)
+    print(
+        f"  reviews           {decided / elapsed:8.0f} decisions/s p50 {percentile(review.latencies, 0.5) * 1000:6.1f} ms"
+        f"   p99 {percentile(review.latencies, 0.99) * 1000:6.1f} ms   (statuses {dict(sorted(review.statuses.items()))})"
+    )
+    print(
+        f"  review-queue reads{len(queue.latencies) / elapsed:8.0f} reads/s     p50 "
+        f"{percentile(queue.latencies, 0.5) * 1000:6.1f} ms   p99 {percentile(queue.latencies, 0.99) * 1000:6.1f} ms"
+    )
+    if intake.latencies:
+        print(f"  intake mean       {statistics.fmean(intake.latencies) * 1000:8.1f} ms")
+    if cpu_before is not None and cpu_after is not None and requests:
+        # The server's own CPU per request: what the machine's load does not change much.
+        per_request = (cpu_after - cpu_before) / requests * 1000
+        print(
+            f"  server CPU        {per_request:8.2f} ms/request ({(cpu_after - cpu_before) / elapsed * 100:.0f}% of a "
+            f"core; the machine's load average was {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        )
+    rate_ok, p99_ok = rate >= TARGET_INTAKES_PER_SECOND, p99 < TARGET_P99_MS
+    print(
+        f"target: ≥ {TARGET_INTAKES_PER_SECOND} intakes/s [{'met' if rate_ok else 'MISSED'}], "
+        f"p99 < {TARGET_P99_MS} ms [{'met' if p99_ok else 'MISSED'}]"
+    )
+    errors = sum(count for status, count in intake.statuses.items() if status != 201)
+    errors += sum(count for status, count in review.statuses.items() if status not in (200, 409))
+    if errors:
+        print(f"unexpected statuses: {errors}")
+
+
+if __name__ == "__main__":
+    main()

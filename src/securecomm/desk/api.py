@@ -1,0 +1,569 @@
+"""The desk's HTTP API (FastAPI; OpenAPI at /docs): thin routes over `service.Desk`.
+
+Each route names the permission it needs; `security.ROLE_PERMISSIONS` says which roles have
+it. Errors: bad input → 422 naming the field (FastAPI's own shape, also for the checks the
+rules engine makes), no token or an expired one → 401, wrong role or locked account → 403,
+unknown id → 404, a conflict with what is already recorded → 409.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the route signatures at run
+# time, and some of their types are local to create_app.
+import asyncio
+import contextlib
+import datetime as dt
+import functools
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, Literal, TypeVar
+
+import anyio
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from securecomm import schema
+from securecomm.desk import reports
+from securecomm.desk.db import Database
+from securecomm.desk.security import USERNAME_PATTERN, Permission, Role
+from securecomm.desk.service import (
+    DEFAULT_TOKEN_LIFETIME,
+    Actor,
+    Clock,
+    Conflict,
+    Desk,
+    DeskError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    NotInitialized,
+    Unauthorized,
+)
+
+log = logging.getLogger("securecomm.desk")
+
+T = TypeVar("T")
+API = "/api/v1"
+MAX_ID = 2**63 - 1
+LOCAL_DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$"
+
+
+# --- field types ---------------------------------------------------------------------------
+
+
+def _text(value: str) -> str:
+    # PostgreSQL cannot store NUL, and a lone surrogate cannot be encoded: refuse both here (422)
+    # rather than let the database fail (500).
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _local_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, str) and re.fullmatch(LOCAL_DATETIME_PATTERN, value):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"is not a real date and time: {value!r}") from None
+    else:
+        raise ValueError("must be a local date-time without zone, like 2014-03-06T17:00:00")
+    if parsed.tzinfo is not None:
+        raise ValueError("must be the jail's local time, with no zone")
+    return parsed
+
+
+Text = Annotated[str, AfterValidator(_text)]
+LocalDateTime = Annotated[
+    dt.datetime,
+    BeforeValidator(_local_datetime),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": LOCAL_DATETIME_PATTERN,
+            "description": "local wall-clock time of the jail, no zone",
+            "examples": ["2014-03-06T17:00:00"],
+        }
+    ),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- request bodies ------------------------------------------------------------------------
+
+Category = Literal[schema.CATEGORIES]  # type: ignore[valid-type]
+Level = Literal[schema.LEVELS]  # type: ignore[valid-type]
+FelonyClass = Literal[schema.FELONY_CLASSES]  # type: ignore[valid-type]
+DetainerForm = Literal[schema.DETAINER_FORMS]  # type: ignore[valid-type]
+Years = Annotated[float, Field(ge=0, le=150, allow_inf_nan=False, strict=True)]
+
+
+class Charge(Strict):
+    category: Category
+    level: Level
+    felony_class: FelonyClass | None = Field(None, description="only for a felony")
+
+
+class Conviction(Charge):
+    years_ago: Years = Field(description="years since the conviction")
+    years_since_release: Years | None = Field(None, description="years since release from that sentence")
+
+
+_FACT_FIELDS: dict[str, Any] = {
+    flag: (bool, Field(False, strict=True, description=schema.FACT_PHRASES[flag])) for flag in schema.CASE_FLAGS
+}
+_FACT_FIELDS[schema.THREE_VALUED_FLAG] = (
+    bool | None,
+    Field(None, strict=True, description=schema.FACT_PHRASES[schema.THREE_VALUED_FLAG] + " (null: not determined)"),
+)
+
+DetainerIntake = create_model(
+    "DetainerIntake",
+    __base__=Strict,
+    __doc__="A detainer as received: the case facts of DESIGN §2 plus the desk's own fields.",
+    booking_ref=(Annotated[Text, Field(max_length=64)], Field(description="the jail's booking number")),
+    received_at=(LocalDateTime, Field(description="when the detainer reached the jail (local time)")),
+    issuing_office=(Annotated[Text, Field(max_length=200)], Field(description="the ICE office that issued it")),
+    case_id=(Annotated[Text, Field(max_length=200)] | None, Field(None, description="defaults to booking_ref")),
+    release_eligible_at=(LocalDateTime | None, Field(None, description="when the person would otherwise go free")),
+    age=(int | None, Field(None, ge=0, le=130, strict=True)),
+    current_charges=(list[Charge], Field(default_factory=list, max_length=100)),
+    convictions=(list[Conviction], Field(default_factory=list, max_length=200)),
+    detainer_form=(DetainerForm | None, None),
+    **_FACT_FIELDS,
+)
+
+
+class TokenRequest(Strict):
+    username: Annotated[Text, Field(max_length=200)]
+    password: Annotated[Text, Field(max_length=1024)]
+
+
+class ReviewRequest(Strict):
+    decision: Literal["honor", "decline"]
+    reason: Annotated[Text, Field(max_length=4000, description="the reviewer's written reason")]
+
+
+class EventRequest(Strict):
+    event: Literal["release_eligible", "picked_up_by_ice", "released"]
+    at: LocalDateTime
+
+
+class NewUser(Strict):
+    username: Annotated[str, Field(pattern=USERNAME_PATTERN)]
+    password: Annotated[Text, Field(min_length=8, max_length=1024)]
+    role: Literal[tuple(role.value for role in Role)]  # type: ignore[valid-type]
+
+
+# --- responses -----------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at_utc: LocalDateTime
+    username: str
+    role: str
+
+
+class Review(BaseModel):
+    decision: str
+    reason: str | None
+    reviewed_by: str | None
+    reviewed_at_utc: LocalDateTime | None
+
+
+class DetainerSummary(BaseModel):
+    id: int
+    booking_ref: str
+    case_id: str
+    issuing_office: str
+    received_at: LocalDateTime
+    detainer_form: str | None
+    policy_id: str
+    decision: Literal["honor", "decline", "review"]
+    automatic_decision: Literal["honor", "decline", "review"]
+    rule: str
+    citation: str
+    explanation: str
+    review: Review | None
+    release_eligible_at: LocalDateTime | None
+    hold_until: LocalDateTime | None
+    custody: Literal["in_custody", "released", "picked_up_by_ice"]
+    custody_ended_at: LocalDateTime | None
+    overdue: bool
+    overdue_flagged_at: LocalDateTime | None
+
+
+class EventView(BaseModel):
+    id: int
+    kind: str
+    at: LocalDateTime
+    recorded_by: str
+    recorded_at_utc: LocalDateTime
+    details: dict[str, Any]
+
+
+class DetainerDetail(DetainerSummary):
+    facts: dict[str, Any]
+    events: list[EventView]
+
+
+class EventResult(DetainerSummary):
+    event: EventView
+
+
+class OverdueHold(DetainerSummary):
+    deadline: LocalDateTime
+    overdue_hours: float
+    reason: str
+
+
+class AuditVerification(BaseModel):
+    ok: bool
+    entries: int
+    head_hash: str
+    first_broken_seq: int | None
+    problem: str | None
+    message: str
+
+
+class AuditEntryView(BaseModel):
+    seq: int
+    recorded_at_utc: LocalDateTime
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class UserView(BaseModel):
+    username: str
+    role: str
+    locked: bool
+    failed_logins: int
+    created_at_utc: LocalDateTime
+
+
+class PolicyPeriodView(BaseModel):
+    policy_id: str
+    title: str
+    effective_from: dt.date
+    hold: str | None
+    notifies_ice_of: list[str]
+
+
+class DeskView(BaseModel):
+    jurisdiction: str
+    policies: list[PolicyPeriodView]
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    descriptions = {
+        401: "no valid bearer token",
+        403: "the role may not do this, or the account is locked",
+        404: "no such record",
+        409: "conflicts with what is already recorded",
+    }
+    return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
+
+
+# --- the application -----------------------------------------------------------------------
+
+_FIELD_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _location(error: InvalidInput) -> list[str | int]:
+    parts: list[str | int] = [error.location]
+    for name, index in _FIELD_PART.findall(error.field):
+        parts.append(int(index) if index else name)
+    return parts
+
+
+def create_app(
+    database: Database,
+    *,
+    clock: Clock | None = None,
+    token_lifetime: dt.timedelta = DEFAULT_TOKEN_LIFETIME,
+    overdue_check_seconds: float | None = 60.0,
+) -> FastAPI:
+    """The FastAPI application over an opened (migrated) database."""
+    desk = Desk(database, clock=clock, token_lifetime=token_lifetime)
+    # The desk's own work on detainers runs in a small pool of its own. On SQLite writes go one at a
+    # time anyway, and one writer thread beside the event loop means no crowd of threads fighting
+    # for the GIL while a commit waits for its fsync; PostgreSQL takes writers in parallel. Slow
+    # work (argon2 at login, reports) stays in the general thread pool, out of the writers' way.
+    writer = ThreadPoolExecutor(max_workers=1 if database.dialect == "sqlite" else 8, thread_name_prefix="desk")
+
+    async def in_writer(function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(writer, functools.partial(function, *args))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_flag_overdue_periodically()) if overdue_check_seconds else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        writer.shutdown(wait=True)
+
+    async def _flag_overdue_periodically() -> None:
+        # Holds past their deadline are flagged even when nobody asks for the list.
+        assert overdue_check_seconds is not None
+        while True:
+            try:
+                await in_writer(desk.flag_overdue_holds)
+            except NotInitialized:
+                pass
+            except Exception:
+                log.exception("flagging overdue holds failed; trying again later")
+            await asyncio.sleep(overdue_check_seconds)
+
+    app = FastAPI(
+        title="securecomm detainer desk",
+        version="1",
+        description=(
+            "Intake of ICE detainers, automatic decisions under the jurisdiction's policy in force on the day "
+            "received, case-by-case review, the hold clock, and a hash-chained audit log. Times of custody are "
+            "the jail's local wall-clock time without zone; `*_utc` fields are UTC."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.desk = desk
+
+    @app.exception_handler(DeskError)
+    async def desk_error(_request: Request, error: DeskError) -> JSONResponse:
+        if isinstance(error, InvalidInput):
+            detail = [{"loc": _location(error), "msg": str(error), "type": "value_error"}]
+            return JSONResponse({"detail": detail}, status_code=422)
+        status = {
+            NotFound: 404,
+            Conflict: 409,
+            Forbidden: 403,
+            Unauthorized: 401,
+            NotInitialized: 503,
+        }.get(type(error), 400)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(_request: Request, error: OperationalError) -> JSONResponse:
+        # Not a bug but a database out of reach (locked for longer than the busy timeout, server
+        # down): say so and ask the client to retry, rather than report an internal error.
+        log.error("database unavailable: %s", error)
+        return JSONResponse(
+            {"detail": "the database is unavailable; retry"}, status_code=503, headers={"Retry-After": "1"}
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's shape, minus the echoed input (it may be a password or personal data).
+        detail = [{"loc": list(item["loc"]), "msg": item["msg"], "type": item["type"]} for item in error.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (not UTF-8): bad input, so 422 like the rest.
+            detail = [{"loc": ["body"], "msg": "the body must be JSON in UTF-8", "type": "json_invalid"}]
+            return JSONResponse({"detail": detail}, status_code=422)
+        return await http_exception_handler(request, error)
+
+    bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/auth/token")
+
+    # The checks are async and call the database through a worker thread only when they must
+    # (a token not seen in the last seconds, a refusal to audit): each request then costs one
+    # hop to the thread pool, for its route, instead of three.
+    async def current_actor(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Actor:
+        if credentials is None:
+            raise Unauthorized("send a bearer token (POST /api/v1/auth/token gives one)")
+        actor = desk.recently_authenticated(credentials.credentials)
+        if actor is None:
+            actor = await anyio.to_thread.run_sync(desk.authenticate, credentials.credentials)
+        return actor
+
+    def requires(permission: Permission) -> Callable[[Actor], Awaitable[Actor]]:
+        async def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+            if not actor.may(permission):
+                raise await in_writer(desk.record_denied, actor, permission)
+            return actor
+
+        return check
+
+    DetainerId = Annotated[int, Path(ge=1, le=MAX_ID, description="the desk's detainer id")]
+
+    @app.get(f"{API}/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness: the process answers (no authentication)."""
+        return {"status": "ok"}
+
+    @app.post(f"{API}/auth/token", tags=["auth"], responses=_errors(401, 403))
+    def issue_token(body: TokenRequest) -> TokenResponse:
+        """Log in: a bearer token that expires. Five failed logins in a row lock the account."""
+        issued = desk.login(body.username, body.password)
+        return TokenResponse(
+            access_token=issued.token, expires_at_utc=issued.expires_utc, username=issued.username, role=issued.role
+        )
+
+    @app.get(f"{API}/desk", tags=["service"], responses=_errors(401, 403))
+    def describe_desk(_actor: Annotated[Actor, Depends(requires(Permission.READ_DESK))]) -> DeskView:
+        """The jurisdiction and its dated list of policies."""
+        return DeskView.model_validate(desk.describe())
+
+    # The busy routes return plain dicts for FastAPI to check against response_model once, rather
+    # than a model it would dump and check again.
+    @app.post(
+        f"{API}/detainers",
+        status_code=201,
+        tags=["detainers"],
+        response_model=DetainerSummary,
+        responses=_errors(401, 403),
+    )
+    async def create_detainer(
+        body: DetainerIntake,  # type: ignore[valid-type]
+        actor: Annotated[Actor, Depends(requires(Permission.CREATE_DETAINER))],
+    ) -> dict[str, Any]:
+        """Intake: record a detainer and decide it under the policy in force on the day received."""
+        return await in_writer(desk.intake, actor, body.model_dump())
+
+    @app.get(f"{API}/detainers/{{detainer_id}}", tags=["detainers"], responses=_errors(401, 403, 404))
+    async def read_detainer(
+        detainer_id: DetainerId, actor: Annotated[Actor, Depends(requires(Permission.READ_DETAINER))]
+    ) -> DetainerDetail:
+        """One detainer with its facts and events (a read of personal data: audited)."""
+        return DetainerDetail.model_validate(await in_writer(desk.get_detainer, actor, detainer_id))
+
+    @app.get(f"{API}/review-queue", tags=["review"], response_model=list[DetainerSummary], responses=_errors(401, 403))
+    async def review_queue(
+        actor: Annotated[Actor, Depends(requires(Permission.REVIEW))],
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """Detainers awaiting a reviewer, the most urgent first."""
+        return await in_writer(desk.review_queue, actor, limit)
+
+    @app.post(
+        f"{API}/detainers/{{detainer_id}}/review",
+        tags=["review"],
+        response_model=DetainerSummary,
+        responses=_errors(401, 403, 404, 409),
+    )
+    async def review_detainer(
+        detainer_id: DetainerId,
+        body: ReviewRequest,
+        actor: Annotated[Actor, Depends(requires(Permission.REVIEW))],
+    ) -> dict[str, Any]:
+        """Decide a detainer in the review queue, with a written reason; 409 if already decided."""
+        return await in_writer(desk.review, actor, detainer_id, body.decision, body.reason)
+
+    @app.post(
+        f"{API}/detainers/{{detainer_id}}/events",
+        status_code=201,
+        tags=["custody"],
+        responses=_errors(401, 403, 404, 409),
+    )
+    async def record_event(
+        detainer_id: DetainerId,
+        body: EventRequest,
+        actor: Annotated[Actor, Depends(requires(Permission.RECORD_EVENT))],
+    ) -> EventResult:
+        """Release eligibility (starts the hold clock), pickup by ICE, or release."""
+        return EventResult.model_validate(await in_writer(desk.record_event, actor, detainer_id, body.event, body.at))
+
+    @app.get(f"{API}/holds/overdue", tags=["custody"], responses=_errors(401, 403))
+    async def overdue_holds(actor: Annotated[Actor, Depends(requires(Permission.READ_HOLDS))]) -> list[OverdueHold]:
+        """People in custody past what their detainer allows (flagged as they are found)."""
+        return [OverdueHold.model_validate(item) for item in await in_writer(desk.overdue_holds, actor)]
+
+    report_formats = {
+        "application/json": {"schema": {"type": "object"}},
+        "text/csv": {"schema": {"type": "string"}},
+        "text/html": {"schema": {"type": "string"}},
+    }
+
+    @app.get(
+        f"{API}/reports/quarterly",
+        tags=["reports"],
+        response_class=JSONResponse,
+        responses={200: {"content": report_formats, "description": "the report"}, **_errors(401, 403)},
+    )
+    def quarterly_report(
+        request: Request,
+        actor: Annotated[Actor, Depends(requires(Permission.READ_REPORTS))],
+        quarter: Annotated[str, Query(pattern=reports.QUARTER_PATTERN, examples=["2014Q1"])],
+        format: Annotated[Literal["json", "csv", "html"] | None, Query(description="overrides Accept")] = None,
+    ) -> Response:
+        """The quarterly transparency report: JSON, or CSV (Accept: text/csv), or a printable HTML page
+        (Accept: text/html)."""
+        report = desk.quarterly_report(actor, quarter)
+        accept = request.headers.get("accept", "")
+        chosen = format or ("csv" if "text/csv" in accept else "html" if "text/html" in accept else "json")
+        if chosen == "csv":
+            return PlainTextResponse(reports.report_csv(report), media_type="text/csv")
+        if chosen == "html":
+            return HTMLResponse(reports.report_html(report))
+        return JSONResponse(report)
+
+    @app.get(f"{API}/audit/verify", tags=["audit"], responses=_errors(401, 403))
+    def verify_audit(_actor: Annotated[Actor, Depends(requires(Permission.READ_AUDIT))]) -> AuditVerification:
+        """Check the whole hash chain; names the first entry that does not fit."""
+        result = desk.verify_audit()
+        return AuditVerification(
+            ok=result.ok,
+            entries=result.entries,
+            head_hash=result.head_hash,
+            first_broken_seq=result.first_broken_seq,
+            problem=result.problem,
+            message=result.describe(),
+        )
+
+    @app.get(f"{API}/audit/entries", tags=["audit"], responses=_errors(401, 403))
+    def audit_entries(
+        actor: Annotated[Actor, Depends(requires(Permission.READ_AUDIT))],
+        after: Annotated[int, Query(ge=0, le=MAX_ID, description="the last seq already seen")] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[AuditEntryView]:
+        """The audit chain, in order, a page at a time."""
+        return [AuditEntryView.model_validate(entry) for entry in desk.audit_entries(actor, after, limit)]
+
+    @app.get(f"{API}/users", tags=["users"], responses=_errors(401, 403))
+    def list_users(actor: Annotated[Actor, Depends(requires(Permission.MANAGE_USERS))]) -> list[UserView]:
+        return [UserView.model_validate(user) for user in desk.list_users(actor)]
+
+    @app.post(f"{API}/users", status_code=201, tags=["users"], responses=_errors(401, 403, 409))
+    def create_user(body: NewUser, actor: Annotated[Actor, Depends(requires(Permission.MANAGE_USERS))]) -> UserView:
+        return UserView.model_validate(desk.add_user(body.username, body.password, body.role, actor))
+
+    @app.post(f"{API}/users/{{username}}/unlock", tags=["users"], responses=_errors(401, 403, 404))
+    def unlock_user(
+        username: Annotated[str, Path(pattern=USERNAME_PATTERN)],
+        actor: Annotated[Actor, Depends(requires(Permission.MANAGE_USERS))],
+    ) -> UserView:
+        """Unlock an account locked by failed logins."""
+        return UserView.model_validate(desk.unlock_user(username, actor))
+
+    return app

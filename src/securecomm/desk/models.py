@@ -1,0 +1,149 @@
+"""The desk's tables.
+
+Times are of two kinds, never mixed: the jail's local wall-clock time without a zone
+(received_at, release eligibility, hold deadlines, custody events — as DESIGN §2 records
+them) and UTC for the machine's own bookkeeping (token expiry, when a row was written,
+audit entries). Columns say which: `*_utc`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-numbers an INTEGER PRIMARY KEY; PostgreSQL needs 64 bits for a long-lived desk.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DeskSettings(Base):
+    """The one row describing this desk."""
+
+    __tablename__ = "desk_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    jurisdiction: Mapped[str] = mapped_column(String(200))
+    created_utc: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class PolicyPeriod(Base):
+    """The desk's dated list of policies: each applies to detainers received from `effective_from`
+    until the next period begins."""
+
+    __tablename__ = "policy_periods"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policy_id: Mapped[str] = mapped_column(String(200))
+    effective_from: Mapped[dt.date] = mapped_column(Date, unique=True)
+    recorded_utc: Mapped[dt.datetime] = mapped_column(DateTime)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_utc: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Token(Base):
+    """A bearer token; only its SHA-256 is stored, so a copy of the database logs nobody in."""
+
+    __tablename__ = "tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    issued_utc: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_utc: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Detainer(Base):
+    """One detainer request and what the jail did with it."""
+
+    __tablename__ = "detainers"
+    __table_args__ = (
+        Index("ix_detainers_decision", "decision"),
+        Index("ix_detainers_received_at", "received_at"),
+        Index("ix_detainers_custody", "custody", "release_eligible_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    booking_ref: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[str] = mapped_column(String(200))
+    issuing_office: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # The case facts of DESIGN §2 as received, normalized by securecomm.cases (JSON text).
+    facts: Mapped[str] = mapped_column(Text)
+    detainer_form: Mapped[str | None] = mapped_column(String(10))
+    policy_id: Mapped[str] = mapped_column(String(200))
+    # The engine's decision at intake: honor, decline or review, with the rule that decided.
+    auto_decision: Mapped[str] = mapped_column(String(10))
+    rule: Mapped[str] = mapped_column(String(100))
+    citation: Mapped[str] = mapped_column(String(300))
+    explanation: Mapped[str] = mapped_column(Text)
+    # The decision in force: the automatic one, or the reviewer's once a review is made.
+    decision: Mapped[str] = mapped_column(String(10))
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_utc: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    release_eligible_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    hold_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # in_custody until the person is released or picked up by ICE (custody_ended_at).
+    custody: Mapped[str] = mapped_column(String(20), default="in_custody")
+    custody_ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    overdue_flagged_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_utc: Mapped[dt.datetime] = mapped_column(DateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+
+class Event(Base):
+    """Something that happened to a detainer: custody events, ICE notifications, overdue flags."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_detainer", "detainer_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    detainer_id: Mapped[int] = mapped_column(BigId, ForeignKey("detainers.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    recorded_utc: Mapped[dt.datetime] = mapped_column(DateTime)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class AuditEntry(Base):
+    """One link of the audit chain; `hash` covers every other column and the previous hash.
+
+    The table is append-only: database triggers refuse UPDATE and DELETE (migration 0001).
+    """
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    recorded_utc: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    subject: Mapped[str] = mapped_column(String(100))
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's last link. Appending locks this one row, which orders all appends."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigId)
+    hash: Mapped[str] = mapped_column(String(64))

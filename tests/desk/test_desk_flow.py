@@ -1,0 +1,220 @@
+"""The desk's flow through its API, on SQLite and on PostgreSQL: intake and the automatic decision,
+the policy in force on the received date, review, custody events and the hold clock, overdue
+holds, notifications to ICE."""
+
+import datetime as dt
+import json
+
+import pytest
+
+import securecomm
+
+# 2014-03-06 is a Thursday: 48 business hours from 17:00 end on Monday 2014-03-10 at 17:00.
+THURSDAY_5PM = "2014-03-06T17:00:00"
+MONDAY_5PM = "2014-03-10T17:00:00"
+
+
+def test_intake_is_decided_by_the_rules_engine(desk):
+    facts = {"release_eligible_at": THURSDAY_5PM, "final_order": True, "detainer_form": "I-247"}
+    body = desk.intake(**facts)
+    engine = securecomm.decide("ct/trust-act-2013", [{"case_id": "B-1", **facts}]).row(0, named=True)
+    assert isinstance(body["id"], int)
+    assert body["policy_id"] == "ct/trust-act-2013"
+    assert (body["decision"], body["rule"], body["citation"]) == (
+        engine["decision"],
+        engine["rule"],
+        engine["citation"],
+    )
+    assert body["decision"] == "honor"
+    assert body["citation"] == "Conn. Gen. Stat. § 54-192h(b)(6)"
+    assert body["hold_until"] == MONDAY_5PM == engine["hold_until"].isoformat()
+
+
+def test_decline_is_notified_to_ice_where_the_policy_requires_it(desk):
+    body = desk.intake(public_safety_risk=False)
+    assert (body["decision"], body["rule"], body["hold_until"]) == ("decline", "default", None)
+    events = desk.get(f"/detainers/{body['id']}", "supervisor").json()["events"]
+    (notice,) = [event for event in events if event["kind"] == "ice_notified"]
+    assert notice["details"]["decision"] == "decline"
+    assert notice["details"]["duty"].startswith("OLR Public Act Summary")
+
+
+def test_no_notification_where_the_policy_requires_none(make_desk, sqlite_url):
+    desk = make_desk(sqlite_url, policy="us/ice-request")
+    body = desk.intake()
+    events = desk.get(f"/detainers/{body['id']}", "supervisor").json()["events"]
+    assert body["decision"] == "honor"
+    assert [event["kind"] for event in events] == []
+
+
+def test_the_policy_in_force_on_the_received_date_decides(desk):
+    desk.desk.set_policy("ct/doc-2014", dt.date(2014, 12, 15))
+    facts = {"pending_charges": True, "public_safety_risk": False}
+    before = desk.intake(received_at="2014-12-14T23:59:00", **facts)
+    after = desk.intake(received_at="2014-12-15T00:00:00", **facts)
+    assert (before["policy_id"], before["decision"]) == ("ct/trust-act-2013", "honor")
+    assert (after["policy_id"], after["decision"]) == ("ct/doc-2014", "decline")
+    early = desk.post(
+        "/detainers",
+        "intake",
+        {"booking_ref": "B-0", "received_at": "2013-12-31T10:00:00", "issuing_office": "ERO Hartford"},
+    )
+    assert early.status_code == 422
+    assert early.json()["detail"][0]["loc"] == ["body", "received_at"]
+    periods = desk.get("/desk", "intake").json()["policies"]
+    assert [(p["policy_id"], p["effective_from"]) for p in periods] == [
+        ("ct/trust-act-2013", "2014-01-01"),
+        ("ct/doc-2014", "2014-12-15"),
+    ]
+
+
+def test_review_queue_and_a_second_review_conflicts(desk):
+    pending = desk.intake(release_eligible_at=THURSDAY_5PM)  # public_safety_risk not determined
+    assert (pending["decision"], pending["rule"], pending["hold_until"]) == (
+        "review",
+        "unacceptable-public-safety-risk",
+        None,
+    )
+    queue = desk.get("/review-queue", "reviewer").json()
+    assert [item["id"] for item in queue] == [pending["id"]]
+
+    decided = desk.post(f"/detainers/{pending['id']}/review", "reviewer", {"decision": "honor", "reason": "risk found"})
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["decision"] == "honor"
+    assert decided.json()["automatic_decision"] == "review"
+    assert decided.json()["review"]["reviewed_by"] == "reviewer"
+    # The hold counts from release eligibility, not from the review.
+    assert decided.json()["hold_until"] == MONDAY_5PM
+
+    again = desk.post(f"/detainers/{pending['id']}/review", "supervisor", {"decision": "decline", "reason": "no"})
+    assert again.status_code == 409
+    assert "already decided by reviewer" in again.json()["detail"]
+    assert desk.get("/review-queue", "reviewer").json() == []
+
+    automatic = desk.intake(final_order=True)
+    refused = desk.post(f"/detainers/{automatic['id']}/review", "reviewer", {"decision": "decline", "reason": "x"})
+    assert refused.status_code == 409
+    events = desk.get(f"/detainers/{pending['id']}", "reviewer").json()["events"]
+    assert [e["details"]["decision"] for e in events if e["kind"] == "ice_notified"] == ["honor"]
+
+
+def test_release_eligibility_starts_the_hold_clock_and_it_is_never_extended(desk):
+    detainer = desk.intake(final_order=True)
+    assert detainer["hold_until"] is None
+    path = f"/detainers/{detainer['id']}/events"
+    eligible = desk.post(path, "intake", {"event": "release_eligible", "at": THURSDAY_5PM})
+    assert eligible.status_code == 201, eligible.text
+    assert eligible.json()["hold_until"] == MONDAY_5PM
+    assert eligible.json()["event"]["kind"] == "release_eligible"
+
+    later = desk.post(path, "intake", {"event": "release_eligible", "at": "2014-03-07T09:00:00"})
+    assert later.status_code == 409
+    assert "never extended" in later.json()["detail"]
+    # Earlier release eligibility only brings the deadline forward.
+    earlier = desk.post(path, "intake", {"event": "release_eligible", "at": "2014-03-06T09:00:00"})
+    assert earlier.json()["hold_until"] == "2014-03-10T09:00:00"
+
+    late_pickup = desk.post(path, "intake", {"event": "picked_up_by_ice", "at": "2014-03-10T09:00:01"})
+    assert late_pickup.status_code == 409
+    assert "must be released" in late_pickup.json()["detail"]
+    pickup = desk.post(path, "intake", {"event": "picked_up_by_ice", "at": "2014-03-10T08:00:00"})
+    assert pickup.status_code == 201
+    assert (pickup.json()["custody"], pickup.json()["custody_ended_at"]) == ("picked_up_by_ice", "2014-03-10T08:00:00")
+    after = desk.post(path, "intake", {"event": "released", "at": "2014-03-10T10:00:00"})
+    assert after.status_code == 409
+
+
+def test_a_declined_or_undecided_detainer_is_no_ground_for_a_transfer(desk):
+    declined = desk.intake(public_safety_risk=False)
+    pending = desk.intake()
+    for detainer, word in ((declined, "declined"), (pending, "awaiting review")):
+        response = desk.post(
+            f"/detainers/{detainer['id']}/events", "intake", {"event": "picked_up_by_ice", "at": THURSDAY_5PM}
+        )
+        assert response.status_code == 409
+        assert word in response.json()["detail"]
+    released = desk.post(f"/detainers/{declined['id']}/events", "intake", {"event": "released", "at": THURSDAY_5PM})
+    assert released.json()["custody"] == "released"
+
+
+def test_holds_past_their_deadline_are_listed_and_flagged(desk):
+    honored = desk.intake(final_order=True, release_eligible_at=THURSDAY_5PM)
+    declined = desk.intake(public_safety_risk=False, release_eligible_at=THURSDAY_5PM)
+    gone = desk.intake(final_order=True, release_eligible_at=THURSDAY_5PM)
+    desk.post(f"/detainers/{gone['id']}/events", "intake", {"event": "picked_up_by_ice", "at": "2014-03-07T10:00:00"})
+
+    desk.clock.local = dt.datetime(2014, 3, 8, 12, 0)  # Saturday: the honored hold still runs
+    overdue = desk.get("/holds/overdue", "reviewer").json()
+    assert [item["id"] for item in overdue] == [declined["id"]]
+    assert overdue[0]["reason"] == "held past release eligibility on a detainer that is declined"
+
+    desk.clock.local = dt.datetime(2014, 3, 10, 18, 30)
+    overdue = desk.get("/holds/overdue", "intake").json()
+    assert {item["id"]: item["reason"] for item in overdue} == {
+        declined["id"]: "held past release eligibility on a detainer that is declined",
+        honored["id"]: "held past the hold deadline",
+    }
+    by_id = {item["id"]: item for item in overdue}
+    assert by_id[honored["id"]]["deadline"] == MONDAY_5PM
+    assert by_id[honored["id"]]["overdue_hours"] == 1.5
+    assert by_id[honored["id"]]["overdue"] is True
+    detail = desk.get(f"/detainers/{honored['id']}", "supervisor").json()
+    assert detail["overdue_flagged_at"] == "2014-03-10T18:30:00"
+    assert [e["kind"] for e in detail["events"]].count("hold_overdue") == 1
+    # Flagged once only, however often the list is read.
+    desk.get("/holds/overdue", "intake")
+    detail = desk.get(f"/detainers/{honored['id']}", "supervisor").json()
+    assert [e["kind"] for e in detail["events"]].count("hold_overdue") == 1
+    assert desk.desk.flag_overdue_holds() == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "location"),
+    [
+        (
+            {"convictions": [{"category": "theft", "level": "felony", "years_ago": 2, "years_since_release": 5}]},
+            ["body", "convictions", 0, "years_since_release"],
+        ),
+        (
+            {"current_charges": [{"category": "theft", "level": "misdemeanor", "felony_class": "A"}]},
+            ["body", "current_charges", 0, "felony_class"],
+        ),
+        (
+            {"current_charges": [{"category": "jaywalking", "level": "misdemeanor"}]},
+            ["body", "current_charges", 0, "category"],
+        ),
+        ({"age": "31"}, ["body", "age"]),
+        ({"final_order": "yes"}, ["body", "final_order"]),
+        ({"unknown_fact": 1}, ["body", "unknown_fact"]),
+        ({"release_eligible_at": "2014-03-06T17:00:00+05:00"}, ["body", "release_eligible_at"]),
+        ({"release_eligible_at": "1980-01-01T00:00:00"}, ["body", "release_eligible_at"]),
+        ({"received_at": "2014-02-30T10:00:00"}, ["body", "received_at"]),
+        ({"booking_ref": "B\x00-1"}, ["body", "booking_ref"]),
+        ({"issuing_office": "\ud800"}, ["body", "issuing_office"]),
+        ({"booking_ref": None}, ["body", "booking_ref"]),
+    ],
+)
+def test_bad_input_is_a_422_naming_the_field(desk, change, location):
+    body = {"booking_ref": "B-1", "received_at": "2014-03-05T09:00:00", "issuing_office": "ERO Hartford", **change}
+    # json.dumps escapes to ASCII, so a lone surrogate travels as the JSON text \ud800.
+    headers = {**desk.headers("intake"), "content-type": "application/json"}
+    response = desk.client.post("/api/v1/detainers", content=json.dumps(body), headers=headers)
+    assert response.status_code == 422, response.text
+    assert location in [error["loc"] for error in response.json()["detail"]]
+
+
+def test_malformed_requests_are_422_not_500(desk):
+    headers = {**desk.headers("intake"), "content-type": "application/json"}
+    for raw in (b"{", b"[]", b'"text"', b"\xff\xfe", b'{"booking_ref": NaN}'):
+        response = desk.client.post("/api/v1/detainers", content=raw, headers=headers)
+        assert response.status_code == 422, (raw, response.text)
+
+
+def test_unknown_ids_are_404_and_impossible_ids_422(desk):
+    assert desk.get("/detainers/424242", "supervisor").status_code == 404
+    assert desk.post("/detainers/424242/review", "reviewer", {"decision": "honor", "reason": "x"}).status_code == 404
+    event = {"event": "released", "at": THURSDAY_5PM}
+    assert desk.post("/detainers/424242/events", "intake", event).status_code == 404
+    assert desk.get("/detainers/0", "supervisor").status_code == 422
+    assert desk.get(f"/detainers/{2**70}", "supervisor").status_code == 422
+    assert desk.post("/users/nobody/unlock", "supervisor", {}).status_code == 404
