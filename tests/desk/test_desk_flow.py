@@ -218,3 +218,15 @@ def test_unknown_ids_are_404_and_impossible_ids_422(desk):
     assert desk.get("/detainers/0", "supervisor").status_code == 422
     assert desk.get(f"/detainers/{2**70}", "supervisor").status_code == 422
     assert desk.post("/users/nobody/unlock", "supervisor", {}).status_code == 404
+
+
+def test_the_interactive_docs_work_offline(sqlite_desk):
+    """/docs loads Swagger UI from the desk itself: a jail's network may have no way out."""
+    page = sqlite_desk.client.get("/docs")
+    assert page.status_code == 200
+    assert "https://" not in page.text and "http://" not in page.text
+    for asset in ("/static/swagger-ui/swagger-ui-bundle.js", "/static/swagger-ui/swagger-ui.css"):
+        assert asset in page.text
+        served = sqlite_desk.client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 100_000
+    assert sqlite_desk.client.get("/openapi.json").json()["info"]["title"] == "securecomm detainer desk"
