@@ -33,6 +33,17 @@ class Reference:
         return f"{self.cite}{joiner}{section}"
 
 
+class CitesSection:
+    """A part of a policy that implements one section of a reference."""
+
+    reference: Reference
+    section: str
+
+    @property
+    def citation(self) -> str:
+        return self.reference.citation(self.section)
+
+
 @dataclass(frozen=True)
 class OffenseFilter:
     """Which charges or convictions count: every constraint given must hold."""
@@ -120,7 +131,7 @@ Condition = AllOf | AnyOf | Not | Fact | ValueIn | AgeUnder | ChargeMatch | Conv
 
 
 @dataclass(frozen=True)
-class Rule:
+class Rule(CitesSection):
     id: str
     decision: str
     reference: Reference
@@ -128,10 +139,6 @@ class Rule:
     text: str
     when: Condition
     unless: Condition | None = None
-
-    @property
-    def citation(self) -> str:
-        return self.reference.citation(self.section)
 
     @property
     def condition(self) -> Condition:
@@ -142,15 +149,11 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class Default:
+class Default(CitesSection):
     decision: str
     reference: Reference
     section: str
     text: str
-
-    @property
-    def citation(self) -> str:
-        return self.reference.citation(self.section)
 
 
 @dataclass(frozen=True)
@@ -164,15 +167,11 @@ class Question:
 
 
 @dataclass(frozen=True)
-class Hold:
+class Hold(CitesSection):
     hours: int
     counting: Counting
     reference: Reference
     section: str
-
-    @property
-    def citation(self) -> str:
-        return self.reference.citation(self.section)
 
     def describe(self) -> str:
         if self.counting == "business_hours":
@@ -181,7 +180,7 @@ class Hold:
 
 
 @dataclass(frozen=True)
-class Notice:
+class Notice(CitesSection):
     """A duty to tell ICE of the jail's decision (Connecticut's TRUST Act: "immediately notify ICE").
 
     It is procedure, not a criterion: it never changes a decision, and the detainer desk
@@ -192,10 +191,6 @@ class Notice:
     reference: Reference
     section: str
     text: str
-
-    @property
-    def citation(self) -> str:
-        return self.reference.citation(self.section)
 
 
 @dataclass(frozen=True)
