@@ -119,10 +119,14 @@ def main() -> None:
         tables = field_cases if record_kind(policy) == "field" else detainer_cases
         compiled = compile_policy(policy)
         compiled.evaluate(warm_up[record_kind(policy)])
-        started = time.perf_counter()
-        result = compiled.evaluate(tables)
-        engine_rate = tables.height / (time.perf_counter() - started)
-        assert result.height == tables.height
+        # Best of three runs: on a shared machine the slowest run measures the neighbours.
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            result = compiled.evaluate(tables)
+            timings.append(time.perf_counter() - started)
+            assert result.height == tables.height
+        engine_rate = tables.height / min(timings)
         sample = as_records(tables, args.sample)
         started = time.perf_counter()
         for record in sample:
