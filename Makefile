@@ -48,6 +48,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/simulate_national.py
 	$(BIN)/python bench/compare.py
 	$(BIN)/python bench/desk_load.py
+	$(BIN)/python bench/calibrate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

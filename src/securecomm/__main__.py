@@ -1,3 +1,4 @@
 from securecomm.cli import app
 
-app(prog_name="securecomm")
+if __name__ == "__main__":  # not when a worker process re-imports the main module
+    app(prog_name="securecomm")

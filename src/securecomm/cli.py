@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from securecomm.analysis.calibrate import calibrate_command
+from securecomm.analysis.validate import validate_command
 from securecomm.cases import CaseTables, InputError, to_tables
 from securecomm.decide import record_kind
 from securecomm.desk.cli import desk_app, serve
@@ -31,6 +33,8 @@ app.add_typer(policies_app, name="policies")
 app.add_typer(desk_app, name="desk")
 app.command("replay")(replay_command)
 app.command("serve")(serve)
+app.command("calibrate")(calibrate_command)
+app.command("validate")(validate_command)
 
 console = Console()
 errors = Console(stderr=True)

@@ -289,32 +289,10 @@ def _draw(value: Any, parameter: Parameter, rng: np.random.Generator) -> Any:
     return min(max(sampled, 0.0), 1.0) if parameter.name in PROBABILITY_PARAMETERS else max(sampled, 0.0)
 
 
-def _entry(name: str, node: YMap, file: str) -> Parameter:
-    def fail(key: str | None, message: str) -> ParameterError:
-        return ParameterError(file, line_of(node, key), f"parameter '{name}': {message}")
-
-    if not isinstance(node, YMap):
-        raise ParameterError(file, line_of(node), f"parameter '{name}' must be a mapping")
-    for key in node:
-        if key not in ENTRY_KEYS:
-            raise fail(key, f"unknown key '{key}'; expected one of: {', '.join(ENTRY_KEYS)}")
-    for key in ("description", "unit", "uncertainty"):
-        if key not in node:
-            raise fail(None, f"missing '{key}'")
-    if ("value" in node) == ("values" in node):
-        raise fail(None, "give exactly one of 'value' and 'values'")
-    assumption = node.get("assumption", False) is True
-    if assumption and not str(node.get("rationale", "")).strip():
-        raise fail("assumption", "an assumption needs a 'rationale'")
-    references = node.get("references") or []
-    if not assumption and not references:
-        raise fail(None, "needs 'references' (title, url) or 'assumption: true' with a 'rationale'")
-    parsed_references = []
-    for index, reference in enumerate(references):
-        if not isinstance(reference, Mapping) or set(reference) != {"title", "url"}:
-            raise ParameterError(file, line_of(references, index), f"parameter '{name}': a reference is {{title, url}}")
-        parsed_references.append(Reference(str(reference["title"]), str(reference["url"])))
-
+def _values_and_uncertainty(
+    name: str, node: YMap, file: str, fail: Callable[[str | None, str], ParameterError]
+) -> tuple[list[tuple[dt.date | None, Any]], dict[str, float]]:
+    """The checked `value`/`values` and `uncertainty` of a parameter entry (source file or overlay)."""
     _, shape = SPEC[name]
     if "value" in node:
         dated: list[tuple[dt.date | None, Any]] = [(None, node["value"])]
@@ -354,13 +332,43 @@ def _entry(name: str, node: YMap, file: str) -> Parameter:
             "uncertainty",
             "uncertainty is {relative: r} with 0 ≤ r < 1, or for a single scalar {low, high} containing the value",
         )
+    return dated, dict(uncertainty)
+
+
+def _entry(name: str, node: YMap, file: str) -> Parameter:
+    def fail(key: str | None, message: str) -> ParameterError:
+        return ParameterError(file, line_of(node, key), f"parameter '{name}': {message}")
+
+    if not isinstance(node, YMap):
+        raise ParameterError(file, line_of(node), f"parameter '{name}' must be a mapping")
+    for key in node:
+        if key not in ENTRY_KEYS:
+            raise fail(key, f"unknown key '{key}'; expected one of: {', '.join(ENTRY_KEYS)}")
+    for key in ("description", "unit", "uncertainty"):
+        if key not in node:
+            raise fail(None, f"missing '{key}'")
+    if ("value" in node) == ("values" in node):
+        raise fail(None, "give exactly one of 'value' and 'values'")
+    assumption = node.get("assumption", False) is True
+    if assumption and not str(node.get("rationale", "")).strip():
+        raise fail("assumption", "an assumption needs a 'rationale'")
+    references = node.get("references") or []
+    if not assumption and not references:
+        raise fail(None, "needs 'references' (title, url) or 'assumption: true' with a 'rationale'")
+    parsed_references = []
+    for index, reference in enumerate(references):
+        if not isinstance(reference, Mapping) or set(reference) != {"title", "url"}:
+            raise ParameterError(file, line_of(references, index), f"parameter '{name}': a reference is {{title, url}}")
+        parsed_references.append(Reference(str(reference["title"]), str(reference["url"])))
+
+    dated, uncertainty = _values_and_uncertainty(name, node, file, fail)
     return Parameter(
         name=name,
         file=file,
         description=str(node["description"]),
         unit=str(node["unit"]),
         dated_values=tuple(dated),
-        uncertainty=dict(uncertainty),
+        uncertainty=uncertainty,
         references=tuple(parsed_references),
         calibrate=node.get("calibrate", False) is True,
         assumption=assumption,
@@ -395,7 +403,60 @@ def load_parameter_files(root: Path) -> Parameters:
     return Parameters(found)
 
 
+OVERLAY_KEYS = ("value", "values", "uncertainty")
+
+
+def calibrated_overlay_path() -> Path:
+    """Where `securecomm calibrate` writes the fitted values that the default parameter set applies."""
+    return parameters_root() / "calibrated" / "overlay.yaml"
+
+
+def apply_overlay(parameters: Parameters, path: Path) -> Parameters:
+    """The parameter set with the fitted values of a calibration overlay.
+
+    An overlay is `{provenance: {...}, parameters: {name: {value | values, uncertainty}}}`. Only
+    parameters marked `calibrate: true` in their source file may appear; their description,
+    references and derivation stay those of the source, only values and uncertainty change.
+    """
+    file = f"parameters/calibrated/{path.name}"
+    document = load_yaml(path, file)
+    if not isinstance(document, YMap) or set(document) != {"provenance", "parameters"}:
+        raise ParameterError(file, line_of(document), "an overlay is a mapping with 'provenance' and 'parameters'")
+    entries = document["parameters"]
+    if not isinstance(entries, YMap):
+        raise ParameterError(file, line_of(document, "parameters"), "'parameters' maps parameter names to values")
+    fitted: dict[str, Parameter] = {}
+    for name, node in entries.items():
+        source = parameters.by_name.get(name)
+        if source is None or not source.calibrate:
+            why = "unknown parameter" if source is None else "not marked 'calibrate: true' in its source file"
+            raise ParameterError(file, line_of(entries, name), f"parameter '{name}': {why}")
+        if not isinstance(node, YMap):
+            raise ParameterError(file, line_of(entries, name), f"parameter '{name}' must be a mapping")
+        for key in node:
+            if key not in OVERLAY_KEYS:
+                raise ParameterError(file, line_of(node, key), f"parameter '{name}': unknown overlay key '{key}'")
+
+        def fail(key: str | None, message: str, name: str = name, node: YMap = node) -> ParameterError:
+            return ParameterError(file, line_of(node, key), f"parameter '{name}': {message}")
+
+        if "uncertainty" not in node:
+            raise fail(None, "missing 'uncertainty'")
+        if ("value" in node) == ("values" in node):
+            raise fail(None, "give exactly one of 'value' and 'values'")
+        dated, uncertainty = _values_and_uncertainty(name, node, file, fail)
+        fitted[name] = replace(source, dated_values=tuple(dated), uncertainty=uncertainty)
+    provenance = document["provenance"]
+    date = provenance.get("date", "") if isinstance(provenance, Mapping) else ""
+    return Parameters({**parameters.by_name, **fitted}, f"calibrated {date}".strip())
+
+
 @cache
-def load_parameters() -> Parameters:
-    """The package's default parameter set."""
-    return load_parameter_files(parameters_root())
+def load_parameters(calibrated: bool = True) -> Parameters:
+    """The package's default parameter set: the source files, with the calibrated values of
+    `parameters/calibrated/overlay.yaml` applied when it exists (``calibrated=False``: sources only)."""
+    sources = load_parameter_files(parameters_root())
+    overlay = calibrated_overlay_path()
+    if calibrated and overlay.is_file():
+        return apply_overlay(sources, overlay)
+    return sources

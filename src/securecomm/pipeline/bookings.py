@@ -68,7 +68,8 @@ def expected_bookings(pieces: pl.DataFrame, parameters: Parameters) -> pl.DataFr
     expected_total = pl.col("admissions_per_capita") * pl.col("population") * pl.col("days") / DAYS_PER_YEAR
     shares = {status: noncitizen_share * status_mix[status] for status in NONCITIZEN_STATUSES}
     shares["naturalized"] = pl.lit(naturalized)
-    shares["native"] = 1 - noncitizen_share - naturalized
+    # Clipped at 0: where the noncitizen share is capped at 1 - naturalized, rounding leaves about -1e-16.
+    shares["native"] = (1 - noncitizen_share - naturalized).clip(0, None)
     return joined.with_columns(
         (expected_total * shares[status]).alias(f"expected_{status}") for status in STATUSES
     ).drop("admissions_per_capita")
