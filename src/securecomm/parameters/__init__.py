@@ -244,11 +244,12 @@ class Parameters:
         parameter = self.by_name[name]
         return parameter.value if day is None else parameter.at(day)
 
-    def by_day(self, name: str, days: np.ndarray) -> np.ndarray:
-        """A scalar parameter (dated or not) evaluated for each day of an array of dates."""
+    def by_day(self, name: str, days: np.ndarray, key: str | None = None) -> np.ndarray:
+        """A parameter (dated or not) evaluated for each day of an array of dates: a scalar, or
+        the entry `key` of a mapping."""
         dated = self.by_name[name].dated_values
         starts = np.array([np.datetime64(start or "1900-01-01", "D") for start, _ in dated])
-        values = np.array([value for _, value in dated], dtype=np.float64)
+        values = np.array([value if key is None else value[key] for _, value in dated], dtype=np.float64)
         position = np.searchsorted(starts, days.astype("datetime64[D]"), side="right") - 1
         return values[np.maximum(position, 0)]
 

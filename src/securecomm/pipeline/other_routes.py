@@ -17,14 +17,11 @@ def draw_other_route_detainers(pieces: pl.DataFrame, parameters: Parameters, rng
     In an activated county only noncitizens whom IDENT did not match can be reached this
     way (a match already put them in the Secure Communities channel).
     """
-    parameter = parameters["other_route_detainers_per_noncitizen_booking"]
-    starts = pieces.get_column("segment_start").to_list()
+    name = "other_route_detainers_per_noncitizen_booking"
+    starts = pieces.get_column("segment_start").to_numpy()
     activated = pieces.get_column("activated").to_numpy()
-    rate = np.array(
-        [
-            parameter.at(day)["activated" if active else "not_activated"]
-            for day, active in zip(starts, activated, strict=True)
-        ]
+    rate = np.where(
+        activated, parameters.by_day(name, starts, "activated"), parameters.by_day(name, starts, "not_activated")
     )
     drawn = {}
     for status in NONCITIZEN_STATUSES:
