@@ -170,34 +170,25 @@ def _date_checks(data: pl.DataFrame, mapping: Mapping) -> list[pl.DataFrame]:
     booked, released = mapping.booked_at, mapping.released_at
     row_released = mapping.dispositions.released_at if mapping.dispositions else None
     stamp = "%Y-%m-%d %H:%M"
+
+    def out_of_order(later: str, earlier: str, code: str, message: str) -> pl.DataFrame:
+        """Rows where the time in `later` comes before the one in `earlier`."""
+        return _issues(
+            data.filter(pl.col(later) < pl.col(earlier)),
+            code,
+            text(message, pl.col(later).dt.strftime(stamp), pl.col(earlier).dt.strftime(stamp)),
+            later,
+            pl.col(later),
+        )
+
     found = []
     if booked and released:
         found.append(
-            _issues(
-                data.filter(pl.col(released) < pl.col(booked)),
-                "released_before_booked",
-                text(
-                    "booking released {} before it was booked {}",
-                    pl.col(released).dt.strftime(stamp),
-                    pl.col(booked).dt.strftime(stamp),
-                ),
-                released,
-                pl.col(released),
-            )
+            out_of_order(released, booked, "released_before_booked", "booking released {} before it was booked {}")
         )
     if booked and row_released:
         found.append(
-            _issues(
-                data.filter(pl.col(row_released) < pl.col(booked)),
-                "released_before_booked",
-                text(
-                    "row released {} before the booking {}",
-                    pl.col(row_released).dt.strftime(stamp),
-                    pl.col(booked).dt.strftime(stamp),
-                ),
-                row_released,
-                pl.col(row_released),
-            )
+            out_of_order(row_released, booked, "released_before_booked", "row released {} before the booking {}")
         )
     if released and row_released:
         found.append(
