@@ -27,7 +27,9 @@ def test_no_ident_check_before_activation():
     november = harris.county_months.filter(pl.col("month") == dt.date(2008, 11, 1)).row(0, named=True)
     # Only Oct 27–31 of October is checked: about 5 of 31 days.
     assert 0 < october["fingerprints_checked"] < october["bookings"] * 0.3
-    assert november["fingerprints_checked"] == november["bookings"]
+    # All of November is checked: every booking whose prints were submitted.
+    submitted = harris.scenario.parameters.value("fingerprint_submission_share")
+    assert november["fingerprints_checked"] == pytest.approx(submitted * november["bookings"], rel=0.05)
 
     fairfield = simulate("09001", "2010-06-01", "2010-07-31", seed=3)
     checked = fairfield.records.filter(pl.col("channel") == "secure_communities")
@@ -103,7 +105,7 @@ def test_same_seed_same_numbers_different_seed_different_numbers():
 
 
 def test_large_draws_match_their_expectations():
-    """Bookings and IDENT matches are Poisson and binomial: within 5 standard deviations."""
+    """Bookings are Poisson, submissions and IDENT matches binomial: within 5 standard deviations."""
     from securecomm.parameters import STATUSES, load_parameters
     from securecomm.pipeline import bookings, ident
 
@@ -116,12 +118,17 @@ def test_large_draws_match_their_expectations():
         bookings.draw_bookings(pieces, np.random.default_rng(1)), parameters, np.random.default_rng(2)
     )
     assert abs(drawn.get_column("bookings").sum() - expected) < 5 * np.sqrt(expected)
-    probability = parameters.value("ident_record_probability")
+    activated = drawn.filter(pl.col("activated"))
+    submitted = parameters.value("fingerprint_submission_share")
+    booked = activated.get_column("bookings").sum()
+    checked_sd = np.sqrt(booked * submitted * (1 - submitted))
+    assert abs(activated.get_column("fingerprints_checked").sum() - booked * submitted) < 5 * checked_sd
     for status in STATUSES:
-        booked = drawn.filter(pl.col("activated")).get_column(f"booked_{status}").sum()
-        mean = booked * probability[status]
-        sd = np.sqrt(max(mean * (1 - probability[status]), 1))
-        assert abs(drawn.filter(pl.col("activated")).get_column(f"matched_{status}").sum() - mean) < 5 * sd
+        # a booking is matched if its prints were submitted and matched a record
+        probability = submitted * parameters.value("ident_record_probability")[status]
+        mean = activated.get_column(f"booked_{status}").sum() * probability
+        sd = np.sqrt(max(mean * (1 - probability), 1))
+        assert abs(activated.get_column(f"matched_{status}").sum() - mean) < 5 * sd
 
 
 def test_simulate_cli_json_and_out(tmp_path):

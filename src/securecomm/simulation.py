@@ -133,7 +133,9 @@ def draw_population(scenario: Scenario, progress: Progress | None = None) -> Pop
 
     report("criminal histories")
     charges = bookings.draw_current_charges(rng["charges"], count, parameters)
-    convictions = iafis.draw_criminal_histories(rng["histories"], status_codes, parameters)
+    matched_in_ident = channel_codes == CHANNELS.index("secure_communities")
+    prior_conviction = iafis.prior_conviction_chance(status_codes, matched_in_ident, parameters)
+    convictions = iafis.draw_criminal_histories(rng["histories"], prior_conviction, parameters)
     known = convictions.filter(pl.col("known")).drop("known")
     aggravated = iafis.draw_aggravated_felony(rng["aggravated"], count, convictions, parameters)
     release_eligible_at = jail.draw_release_eligibility(rng["release"], booking_at, charges, parameters)
@@ -153,8 +155,11 @@ def draw_population(scenario: Scenario, progress: Progress | None = None) -> Pop
     tables = CaseTables(engine_records, charges, known)
 
     report("LESC and ICE issuance")
-    secure_communities = channel_codes == CHANNELS.index("secure_communities")
-    removable = np.where(secure_communities, lesc.determine_removable(rng["lesc"], status_codes, parameters), True)
+    secure_communities = matched_in_ident
+    known_counts = np.bincount(known.get_column("row").to_numpy(), minlength=count)
+    removable = np.where(
+        secure_communities, lesc.determine_removable(rng["lesc"], status_codes, known_counts, parameters), True
+    )
     ice_level = lesc.classify(lesc.OFFENSE_LEVELS, tables)
     issued, labels = issuance.issue_detainers(
         tables,
@@ -167,7 +172,6 @@ def draw_population(scenario: Scenario, progress: Progress | None = None) -> Pop
     issued |= ~secure_communities
     decision_draws = rng["jail"].random((3, count))
     removal_draws = rng["removal"].random(count), rng["removal"].standard_normal(count)
-    known_counts = np.bincount(known.get_column("row").to_numpy(), minlength=count)
     records = pl.DataFrame(
         {
             "record": np.arange(count, dtype=np.uint32),
@@ -267,6 +271,7 @@ def apply_policies(
     status_codes = records.get_column("status").to_physical().to_numpy()
     removed, removal_at = removal.remove(
         status_codes,
+        (records.get_column("ice_level") == "level_1").to_numpy(),
         holds.transferred,
         holds.transfer_at,
         records.get_column("removal_draw").to_numpy(),

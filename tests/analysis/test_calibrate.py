@@ -42,7 +42,7 @@ SPECS = [
 ]
 TRUTH = {
     "ident_record_probability": 0.85,
-    "issuance_eras@2008-10-27": 0.80,
+    "issuance_eras@2009-10-01": 0.80,
     "issuance_eras@2011-06-17": 0.85,
     "ice_pickup_probability@2010-01-01": 0.90,
     "ice_pickup_probability@2011-01-01": 1.10,
@@ -64,10 +64,11 @@ def dims(sources):
 
 def test_dimensions_follow_the_uncertainty_ranges(sources, dims):
     names = [d.name for d in dims]
-    # the 2009 pickup value ends before the period, the 2013 one starts after it, PEP is later still
+    # the first issuance era and the 2009 pickup value end before the period, the 2013 pickup
+    # value starts after it, PEP is later still
     assert names == [
         "ident_record_probability",
-        "issuance_eras@2008-10-27",
+        "issuance_eras@2009-10-01",
         "issuance_eras@2011-06-17",
         "issuance_eras@2012-12-21",
         "ice_pickup_probability@2010-01-01",
@@ -77,6 +78,11 @@ def test_dimensions_follow_the_uncertainty_ranges(sources, dims):
     ]
     ident = dims[0]
     assert (ident.low, ident.high) == pytest.approx((0.65, 1.35))
+    # a label of the SC offense levels: only the eras that classify by them get a multiplier
+    level_1 = cal.dimensions(
+        sources, [{"parameter": "issuance_eras", "keys": ["level_1"], "each_date": True}], *_period(), require_all=False
+    )
+    assert [d.name for d in level_1] == ["issuance_eras[level_1]@2009-10-01", "issuance_eras[level_1]@2011-06-17"]
     with pytest.raises(cal.CalibrationError, match="not marked"):
         cal.dimensions(sources, [{"parameter": "jail_daily_cost_usd"}], dims[0].low, dims[0].high)
     with pytest.raises(cal.CalibrationError, match="without a dimension"):
@@ -98,14 +104,18 @@ def test_multipliers_scale_clip_and_move_absolute_ranges(sources):
         *_period(),
         require_all=False,
     )
-    changed = cal.apply_multipliers(sources, dims, [1.3, 1.3, 1.3, 1.2], "test")
-    era = changed["issuance_eras"].dated_values[0][1]["probability"]
-    source_era = sources["issuance_eras"].dated_values[0][1]["probability"]
+    # non_criminal is a label of the two offense-levels eras in the period, not of the Dec 2012 guidance
+    assert [d.name for d in dims][:2] == [
+        "issuance_eras[non_criminal]@2009-10-01",
+        "issuance_eras[non_criminal]@2011-06-17",
+    ]
+    changed = cal.apply_multipliers(sources, dims, [1.3, 1.3, 1.2], "test")
+    era = changed["issuance_eras"].dated_values[1][1]["probability"]
+    source_era = sources["issuance_eras"].dated_values[1][1]["probability"]
     assert era["non_criminal"] == pytest.approx(min(source_era["non_criminal"] * 1.3, 1.0))
     assert era["level_1"] == source_era["level_1"]  # other labels untouched
-    assert (
-        changed["issuance_eras"].dated_values[-1] == sources["issuance_eras"].dated_values[-1]
-    )  # PEP: after the period
+    for outside in (0, -1):  # the first era ends before the period, PEP starts after it
+        assert changed["issuance_eras"].dated_values[outside] == sources["issuance_eras"].dated_values[outside]
     ratio = sources["noncitizen_booking_ratio"]
     assert changed.value("noncitizen_booking_ratio") == pytest.approx(ratio.value * 1.2)
     assert changed["noncitizen_booking_ratio"].uncertainty == pytest.approx(
@@ -114,20 +124,56 @@ def test_multipliers_scale_clip_and_move_absolute_ranges(sources):
 
 
 def test_the_reweighted_population_gives_the_simulated_expectations(sources):
-    targets = targets_csv([*SYNTHETIC, ("detainers_all", "detainers_issued", "all", START, END)])
+    targets = targets_csv(
+        [
+            *SYNTHETIC,
+            ("detainers_all", "detainers_issued", "all", START, END),
+            ("removals_level1", "removals_level1", "secure_communities", START, END),
+        ]
+    )
     segments, records, simulated = cal._simulate(cal.saturated(sources), PLACE, *_period(), seed=5)
     surrogate = cal.Surrogate.build(sources, segments, records, targets, simulated)
     expected = surrogate.values(sources)
     plain = evaluate_targets(targets, *cal._simulate(sources, PLACE, *_period(), seed=5))
     for target in targets:
         assert expected[target.id] == pytest.approx(plain[target.id], rel=0.05), target.id
-    # Removal enters linearly; a 10% lower IDENT match rate removes ~10% of everything downstream.
+    # Removal enters linearly, except for Level 1 records, whose chance is their own; a 10% lower
+    # IDENT match rate removes ~10% of everything downstream.
     dims = cal.dimensions(sources, SPECS, *_period(), require_all=False)
     more_removals = cal.apply_multipliers(sources, dims, [1, 1, 1, 1, 1, 1, 1, 1.2], "x")
-    assert surrogate.values(more_removals)["removals"] == pytest.approx(1.2 * expected["removals"])
+    moved = surrogate.values(more_removals)
+    assert 0 < moved["removals_level1"] == pytest.approx(expected["removals_level1"])
+    assert moved["removals"] - moved["removals_level1"] == pytest.approx(
+        1.2 * (expected["removals"] - expected["removals_level1"])
+    )
     assert surrogate.values(more_removals)["transfers_2011"] == pytest.approx(expected["transfers_2011"])
     fewer_matches = cal.apply_multipliers(sources, dims, [0.9, 1, 1, 1, 1, 1, 1, 1], "x")
     assert surrogate.values(fewer_matches)["removals"] == pytest.approx(0.9 * expected["removals"], rel=0.01)
+
+
+def test_the_reweighting_follows_the_ident_conviction_ratio(sources):
+    """A higher ratio puts more people with convictions among the matched: the surrogate's
+    expectation at a new ratio agrees with a plain simulation at that ratio."""
+    targets = targets_csv(
+        [
+            ("convicted", "removals_convicted", "secure_communities", START, END),
+            ("noncriminal", "removals_noncriminal_share", "secure_communities", START, END),
+            ("matches", "ident_matches", "secure_communities", START, END),
+        ]
+    )
+    segments, records, simulated = cal._simulate(cal.saturated(sources), PLACE, *_period(), seed=5)
+    surrogate = cal.Surrogate.build(sources, segments, records, targets, simulated)
+    dims = cal.dimensions(
+        sources, [{"parameter": "ident_record_ratio_prior_conviction"}], *_period(), require_all=False
+    )
+    higher = cal.apply_multipliers(sources, dims, [1.8], "higher ratio")
+    expected, before = surrogate.values(higher), surrogate.values(sources)
+    plain = evaluate_targets(targets, *cal._simulate(higher, PLACE, *_period(), seed=5))
+    assert expected["convicted"] > 1.1 * before["convicted"]
+    assert expected["noncriminal"] < before["noncriminal"]
+    assert expected["matches"] == pytest.approx(before["matches"], rel=0.005)  # the mean match probability is kept
+    for target in targets:
+        assert expected[target.id] == pytest.approx(plain[target.id], rel=0.05), target.id
 
 
 def test_calibration_recovers_known_parameters(sources, dims):

@@ -68,17 +68,22 @@ from securecomm.parameters import (
     calibrated_overlay_path,
     load_parameters,
 )
+from securecomm.pipeline.iafis import ident_match_share_with_conviction
+from securecomm.pipeline.removal import removal_chance
 from securecomm.places import counties as county_table
 from securecomm.simulation import Scenario, apply_policies, draw_population
 
 # The parameters whose effect the reweighting knows (step 3 above).
 RATIO = "noncitizen_booking_ratio"
 IDENT = "ident_record_probability"
+IDENT_CONVICTION_RATIO = "ident_record_ratio_prior_conviction"
+SUBMISSION = "fingerprint_submission_share"
 OTHER_ROUTES = "other_route_detainers_per_noncitizen_booking"
 ISSUANCE = "issuance_eras"
 PICKUP = "ice_pickup_probability"
 REMOVAL = "removal_probability"
-FITTABLE = (RATIO, IDENT, OTHER_ROUTES, ISSUANCE, PICKUP, REMOVAL)
+LEVEL_1_REMOVAL = "level_1_removal_probability"
+FITTABLE = (RATIO, SUBMISSION, IDENT, IDENT_CONVICTION_RATIO, OTHER_ROUTES, ISSUANCE, PICKUP, REMOVAL)
 NONCITIZEN_CODES = (0, 1, 2)  # STATUSES[:3]
 
 
@@ -133,10 +138,12 @@ def dimensions(
         key_label = f"[{','.join(keys)}]" if keys else ""
         dated = sources[name].dated_values
         if spec.get("each_date"):
-            for index, (first, _) in enumerate(dated):
+            for index, (first, value) in enumerate(dated):
                 following = dated[index + 1][0] if index + 1 < len(dated) else None
                 if (first is not None and first > end) or (following is not None and following <= start):
                     continue  # this value is not in force during the fitted period
+                if keys and not set(keys) & set(value.get("probability", value)):
+                    continue  # none of the keys in this value (an era with other labels)
                 label = f"{name}{key_label}@{first.isoformat() if first else 'all'}"
                 result.append(Dimension(label, name, (first,), keys, low, high))
         else:
@@ -214,7 +221,7 @@ def saturated(parameters: Parameters) -> Parameters:
     return parameters.replace_values(
         {
             name: tuple((start, ones(v)) for start, v in parameters[name].dated_values)
-            for name in (ISSUANCE, PICKUP, REMOVAL)
+            for name in (ISSUANCE, PICKUP, REMOVAL, LEVEL_1_REMOVAL)
         },
         f"{parameters.label} (saturated)",
     )
@@ -233,9 +240,11 @@ class Surrogate:
     """Expected values of targets under candidate parameters, from one saturated population."""
 
     base: Parameters  # the (unsaturated) parameters the population was drawn with
-    cells: pl.DataFrame  # one row per cell: status, sc, activated, other_entry, era, label, pickup_entry
+    cells: (
+        pl.DataFrame
+    )  # one row per cell: status, sc, activated, match_record, other_entry, era, label, level_1, pickup_entry
     targets: list[Target]
-    constants: dict[str, float]  # targets that no fitted parameter moves (stocks, segment counts)
+    constants: dict[str, float]  # targets evaluated on the segments (stocks, segment counts)
     vectors: dict[str, tuple[tuple[str, np.ndarray], tuple[str, np.ndarray] | None]] = field(default_factory=dict)
 
     @classmethod
@@ -260,9 +269,19 @@ class Surrogate:
                 "activated": (
                     frame.get_column("booking_at").dt.date() >= frame.get_column("sc_activation_date")
                 ).fill_null(False),
+                # 1: an unauthorized IDENT match without a prior conviction, 2: with one, 0: anyone else
+                "match_record": np.where(
+                    (
+                        (frame.get_column("channel") == "secure_communities")
+                        & (frame.get_column("status") == "unauthorized")
+                    ).to_numpy(),
+                    1 + (frame.get_column("true_convictions").to_numpy() > 0),
+                    0,
+                ),
                 "other_entry": _entry_index(base, OTHER_ROUTES, booking_days),
                 "era": _entry_index(base, ISSUANCE, booking_days),
                 "label": frame.get_column("issuance_label").fill_null(""),
+                "level_1": frame.get_column("ice_level") == "level_1",
                 "pickup_entry": _entry_index(base, PICKUP, release_days),
             }
         )
@@ -300,7 +319,6 @@ class Surrogate:
         ident_new = np.array([candidate.value(IDENT)[s] for s in STATUSES])[status]
         ident_old = np.array([base.value(IDENT)[s] for s in STATUSES])[status]
         match_ratio = np.divide(ident_new, ident_old, out=np.zeros_like(ident_new), where=ident_old > 0)
-        miss_ratio = np.divide(1 - ident_new, 1 - ident_old, out=np.zeros_like(ident_new), where=ident_old < 1)
 
         def rates(parameters: Parameters) -> np.ndarray:
             entries = parameters[OTHER_ROUTES].dated_values
@@ -310,7 +328,27 @@ class Surrogate:
         activated = self.cells.get_column("activated").to_numpy().astype(np.int64)
         rate_new, rate_old = rates(candidate)[entry, activated], rates(base)[entry, activated]
         route_ratio = np.divide(rate_new, rate_old, out=np.zeros_like(rate_new), where=rate_old > 0)
-        presence = ratio * np.where(sc, match_ratio, miss_ratio * route_ratio)
+        with_conviction_new = ident_match_share_with_conviction(candidate.value(IDENT)["unauthorized"], candidate)
+        with_conviction_old = ident_match_share_with_conviction(base.value(IDENT)["unauthorized"], base)
+        match_record = self.cells.get_column("match_record").to_numpy()
+        record_ratio = np.select(
+            [match_record == 1, match_record == 2],
+            [
+                (1 - with_conviction_new) / (1 - with_conviction_old) if with_conviction_old < 1 else 0.0,
+                with_conviction_new / with_conviction_old if with_conviction_old > 0 else 0.0,
+            ],
+            1.0,
+        )
+        submitted = candidate.value(SUBMISSION) / base.value(SUBMISSION)
+        # In an activated county an other-route record is a noncitizen IDENT did not match:
+        # submitted and missed, or never submitted. Elsewhere nobody is checked.
+        not_matched_old = 1 - base.value(SUBMISSION) * ident_old
+        not_matched_new = 1 - candidate.value(SUBMISSION) * ident_new
+        other_route_ratio = np.divide(
+            not_matched_new, not_matched_old, out=np.zeros_like(ident_new), where=not_matched_old > 0
+        )
+        other_route_ratio = np.where(activated == 1, other_route_ratio, 1.0)
+        presence = ratio * record_ratio * np.where(sc, submitted * match_ratio, other_route_ratio * route_ratio)
 
         eras = candidate[ISSUANCE].dated_values
         era = self.cells.get_column("era").to_numpy()
@@ -321,7 +359,7 @@ class Surrogate:
         issue = np.where(sc, issue, 1.0)
         pickup_values = np.array([value for _, value in candidate[PICKUP].dated_values], dtype=np.float64)
         pickup = np.clip(pickup_values[self.cells.get_column("pickup_entry").to_numpy()], 0, 1)
-        removal = np.array([candidate.value(REMOVAL)[s] for s in STATUSES])[status]
+        removal = removal_chance(status, self.cells.get_column("level_1").to_numpy(), candidate)
         weights = {"match": presence}
         weights["issue"] = weights["match"] * issue
         weights["pickup"] = weights["issue"] * pickup
@@ -331,6 +369,10 @@ class Surrogate:
     def values(self, candidate: Parameters) -> dict[str, float]:
         weights = self.stage_weights(candidate)
         values = dict(self.constants)
+        submitted = candidate.value(SUBMISSION) / self.base.value(SUBMISSION)
+        for target in self.targets:
+            if target.metric == "fingerprints_checked":  # the one segment count a fitted parameter moves
+                values[target.id] *= submitted
         for target_id, (numerator, denominator) in self.vectors.items():
             top = float(numerator[1] @ weights[numerator[0]])
             if denominator is None:

@@ -91,6 +91,22 @@ def lognormal(value: Any) -> str | None:
     return mapping_of(("median", "sigma", "max"), non_negative)(value)
 
 
+LPR_BY_RECORD = ("with_known_conviction", "without_known_conviction")
+
+
+def removability(value: Any) -> str | None:
+    """By status; a lawful permanent resident's by whether the FBI record shows a conviction."""
+    if not isinstance(value, Mapping) or set(value) != set(STATUSES):
+        got = sorted(value) if isinstance(value, Mapping) else value
+        return f"must map exactly {', '.join(STATUSES)}; got {got}"
+    for status in STATUSES:
+        inner = mapping_of(LPR_BY_RECORD, probability) if status == "lawful_permanent_resident" else probability
+        problem = inner(value[status])
+        if problem:
+            return f"{status}: {problem}"
+    return None
+
+
 def issuance_era(value: Any) -> str | None:
     if not isinstance(value, Mapping) or set(value) != {"classification", "probability"}:
         return "an issuance era has 'classification' (a us/ice/... policy id) and 'probability' by label"
@@ -146,14 +162,17 @@ SPEC: dict[str, tuple[str, Shape]] = {
     "public_safety_risk_determined_probability": ("case_facts", probability),
     "public_safety_risk_given_determined": ("case_facts", probability),
     "review_honor_probability": ("case_facts", probability),
+    "fingerprint_submission_share": ("ident", probability),
     "ident_record_probability": ("ident", mapping_of(STATUSES, probability)),
-    "lesc_removable_probability": ("lesc", mapping_of(STATUSES, probability)),
+    "ident_record_ratio_prior_conviction": ("ident", non_negative),
+    "lesc_removable_probability": ("lesc", removability),
     "issuance_eras": ("issuance", issuance_era),
     "detainer_form_eras": ("issuance", mapping_of(("forms",), distribution(schema.DETAINER_FORMS))),
     "days_to_release_eligibility": ("release", mapping_of(schema.LEVELS, lognormal)),
     "ice_pickup_probability": ("hold", probability),
     "pickup_share_of_hold": ("hold", probability),
     "removal_probability": ("removal", mapping_of(STATUSES, probability)),
+    "level_1_removal_probability": ("removal", probability),
     "removal_lag_days": ("removal", lognormal),
     "jail_daily_cost_usd": ("cost", non_negative),
     "other_route_detainers_per_noncitizen_booking": (

@@ -17,10 +17,23 @@ from securecomm.rules.loader import load_policy
 OFFENSE_LEVELS = "us/ice/offense-levels-2010"
 
 
-def determine_removable(rng: np.random.Generator, status_codes: np.ndarray, parameters: Parameters) -> np.ndarray:
+LPR_CODE = STATUSES.index("lawful_permanent_resident")
+
+
+def determine_removable(
+    rng: np.random.Generator, status_codes: np.ndarray, known_convictions: np.ndarray, parameters: Parameters
+) -> np.ndarray:
+    """Whether LESC finds each matched person removable: by status, and for a lawful permanent
+    resident by whether the record shows a conviction (the grounds of deportability are crimes)."""
     probability = parameters.value("lesc_removable_probability")
-    by_code = np.array([probability[status] for status in STATUSES])
-    return rng.random(status_codes.size) < by_code[status_codes]
+    lpr = probability["lawful_permanent_resident"]
+    by_code = np.array([0.0 if status == "lawful_permanent_resident" else probability[status] for status in STATUSES])
+    chance = np.where(
+        status_codes == LPR_CODE,
+        np.where(known_convictions > 0, lpr["with_known_conviction"], lpr["without_known_conviction"]),
+        by_code[status_codes],
+    )
+    return rng.random(status_codes.size) < chance
 
 
 def classify(policy_id: str, tables: CaseTables) -> pl.Series:
