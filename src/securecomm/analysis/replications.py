@@ -91,7 +91,13 @@ def run_on_dask(address: str | None = None, workers: int | None = None) -> Runne
                 return client.gather(client.map(run_replication, [plan] * len(indexes), list(indexes)))
         with (
             LocalCluster(
-                n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=workers or 2,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                # One thread per worker process for Polars too: the workers already fill the cores,
+                # and each one's own thread pool would only oversubscribe them.
+                env={"POLARS_MAX_THREADS": "1"},
             ) as cluster,
             Client(cluster) as client,
         ):
