@@ -240,9 +240,8 @@ class Surrogate:
     """Expected values of targets under candidate parameters, from one saturated population."""
 
     base: Parameters  # the (unsaturated) parameters the population was drawn with
-    cells: (
-        pl.DataFrame
-    )  # one row per cell: status, sc, activated, match_record, other_entry, era, label, level_1, pickup_entry
+    # one row per cell: status, sc, activated, match_record, other_entry, era, label, level_1, pickup_entry
+    cells: pl.DataFrame
     targets: list[Target]
     constants: dict[str, float]  # targets evaluated on the segments (stocks, segment counts)
     vectors: dict[str, tuple[tuple[str, np.ndarray], tuple[str, np.ndarray] | None]] = field(default_factory=dict)

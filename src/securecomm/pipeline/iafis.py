@@ -11,11 +11,11 @@ import numpy as np
 import polars as pl
 
 from securecomm import schema
-from securecomm.parameters import Parameters
+from securecomm.parameters import STATUSES, Parameters
 from securecomm.pipeline.bookings import draw_offenses
 
 NONCITIZEN_CODES = 3  # statuses 0..2 are noncitizens (parameters.STATUSES order)
-UNAUTHORIZED_CODE = 0
+UNAUTHORIZED_CODE = STATUSES.index("unauthorized")
 
 
 def ident_match_share_with_conviction(match_probability: float, parameters: Parameters) -> float:
