@@ -14,8 +14,8 @@ import datetime as dt
 import resource
 import time
 
-from securecomm.analysis.compare import compare
-from securecomm.analysis.replications import run_on_dask
+from securecomm.comparison.compare import compare
+from securecomm.model.replications import run_on_dask
 
 TARGET_SECONDS = 60.0
 POLICIES = (

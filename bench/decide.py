@@ -17,12 +17,12 @@ import time
 import numpy as np
 import polars as pl
 
-from securecomm import schema
-from securecomm.cases import CASE_SCHEMA, CHARGE_SCHEMA, CONVICTION_SCHEMA, CaseTables
-from securecomm.decide import record_kind
-from securecomm.rules.compiler import compile_policy
-from securecomm.rules.loader import load_library
-from securecomm.rules.reference import evaluate_case
+from securecomm.core import schema
+from securecomm.core.cases import CASE_SCHEMA, CHARGE_SCHEMA, CONVICTION_SCHEMA, CaseTables
+from securecomm.law.compiler import compile_policy
+from securecomm.law.decide import record_kind
+from securecomm.law.loader import load_library
+from securecomm.law.per_case import evaluate_case
 
 TARGET_RATE = 1_000_000
 TARGET_RATIO = 100

@@ -14,7 +14,7 @@ import itertools
 import resource
 import time
 
-from securecomm.simulation import simulate
+from securecomm.model.simulation import simulate
 
 TARGET_SECONDS = 10.0
 TARGET_PEAK_GB = 4.0

@@ -1,8 +1,8 @@
 """securecomm — Secure Communities end to end: detainer policies as code, decided and
 explained, and the whole pipeline simulated on the real rollout."""
 
-from securecomm.decide import decide
-from securecomm.rules.loader import load_policy
-from securecomm.simulation import Reform, simulate
+from securecomm.law.decide import decide
+from securecomm.law.loader import load_policy
+from securecomm.model.simulation import Reform, simulate
 
 __all__ = ["Reform", "decide", "load_policy", "simulate"]

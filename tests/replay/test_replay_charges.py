@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from securecomm import schema
+from securecomm.core import schema
 from securecomm.replay.charges import (
     MappingFileError,
     builtin_path,

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from securecomm.replay.ddp import import_ddp
-from securecomm.replay.replay import replay
+from securecomm.replay.run import replay
 from securecomm.replay.source import SourceError
 
 from .sources import POLICIES

@@ -7,7 +7,7 @@ import pytest
 
 from securecomm.replay.charges import MappingFileError
 from securecomm.replay.mapping import builtin_mapping_path, load_mapping
-from securecomm.replay.replay import replay
+from securecomm.replay.run import replay
 
 MINIMAL = """\
 mapping: 1

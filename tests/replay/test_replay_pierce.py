@@ -11,8 +11,8 @@ from collections import Counter, defaultdict
 import polars as pl
 import pytest
 
-from securecomm.holdclock import hold_until
-from securecomm.replay.replay import import_source, replay
+from securecomm.law.holdclock import hold_until
+from securecomm.replay.run import import_source, replay
 
 from .sources import POLICIES
 

@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from securecomm import schema
+from securecomm.core import schema
 from securecomm.desk import reports
 from securecomm.desk.db import Database
 from securecomm.desk.security import USERNAME_PATTERN, Permission, Role

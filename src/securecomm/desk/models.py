@@ -82,7 +82,7 @@ class Detainer(Base):
     case_id: Mapped[str] = mapped_column(String(200))
     issuing_office: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    # The case facts of DESIGN §2 as received, normalized by securecomm.cases (JSON text).
+    # The case facts of DESIGN §2 as received, normalized by securecomm.core.cases (JSON text).
     facts: Mapped[str] = mapped_column(Text)
     detainer_form: Mapped[str | None] = mapped_column(String(10))
     policy_id: Mapped[str] = mapped_column(String(200))

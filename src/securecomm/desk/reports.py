@@ -23,8 +23,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from securecomm.desk.models import DeskSettings, Detainer, Event, PolicyPeriod
-from securecomm.holdclock import CALENDAR_YEARS
-from securecomm.rules.loader import load_policy
+from securecomm.law.holdclock import CALENDAR_YEARS
+from securecomm.law.loader import load_policy
 
 QUARTER_PATTERN = r"^[0-9]{4}Q[1-4]$"
 DECISIONS = ("honor", "decline", "review")

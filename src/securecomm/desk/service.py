@@ -1,9 +1,9 @@
 """The desk's work: set-up, users and logins, intake, review, custody events, overdue holds.
 
 Every operation is one database transaction that ends with its audit entry. Decisions come
-from the rules engine alone: the case facts are checked by `securecomm.cases` and decided by
-`securecomm.rules.reference.evaluate_case` under the policy of the desk's dated list that is
-in force on the day the detainer was received; hold deadlines come from `securecomm.holdclock`
+from the rules engine alone: the case facts are checked by `securecomm.core.cases` and decided by
+`securecomm.law.per_case.evaluate_case` under the policy of the desk's dated list that is
+in force on the day the detainer was received; hold deadlines come from `securecomm.law.holdclock`
 and the policy's own hold.
 
 The hold never outlives its deadline: release eligibility may only be recorded once (or moved
@@ -26,16 +26,16 @@ from sqlalchemy import Connection, bindparam, delete, func, insert, select, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from securecomm import holdclock
-from securecomm.cases import InputError, normalize_records
+from securecomm.core.cases import InputError, normalize_records
+from securecomm.core.yamlfiles import PolicyFileError
 from securecomm.desk import audit, reports, security
 from securecomm.desk.db import Database
 from securecomm.desk.models import DeskSettings, Detainer, Event, PolicyPeriod, Token, User
 from securecomm.desk.security import DEFAULT_TOKEN_LIFETIME, MAX_FAILED_LOGINS, Permission, Role
-from securecomm.rules.loader import UnknownPolicyError, load_policy
-from securecomm.rules.model import Policy
-from securecomm.rules.reference import evaluate_case
-from securecomm.rules.yamlnodes import PolicyFileError
+from securecomm.law import holdclock
+from securecomm.law.loader import UnknownPolicyError, load_policy
+from securecomm.law.model import Policy
+from securecomm.law.per_case import evaluate_case
 
 EVENT_KINDS = ("release_eligible", "picked_up_by_ice", "released")
 REVIEW_DECISIONS = ("honor", "decline")

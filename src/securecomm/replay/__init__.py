@@ -2,6 +2,6 @@
 decided under any policy, and set beside what actually happened (docs/replay.md)."""
 
 from securecomm.replay.mapping import load_mapping
-from securecomm.replay.replay import Replay, import_source, replay
+from securecomm.replay.run import Replay, import_source, replay
 
 __all__ = ["Replay", "import_source", "load_mapping", "replay"]

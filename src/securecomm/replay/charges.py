@@ -17,8 +17,8 @@ from typing import Final, Literal
 
 import polars as pl
 
-from securecomm import schema
-from securecomm.rules.yamlnodes import PolicyFileError, YMap, YSeq, line_of, load_yaml
+from securecomm.core import schema
+from securecomm.core.yamlfiles import PolicyFileError, YMap, YSeq, line_of, load_yaml
 
 RowKind = Literal["charge", "detainer", "hold"]
 ROW_KINDS: Final = ("charge", "detainer", "hold")

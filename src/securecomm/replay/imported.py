@@ -14,8 +14,8 @@ from typing import Final
 
 import polars as pl
 
-from securecomm import schema
-from securecomm.cases import CASE_SCHEMA, CHARGE_SCHEMA, CONVICTION_SCHEMA, CaseTables
+from securecomm.core import schema
+from securecomm.core.cases import CASE_SCHEMA, CHARGE_SCHEMA, CONVICTION_SCHEMA, CaseTables
 from securecomm.replay.qa import QaReport
 
 # What a source row became.

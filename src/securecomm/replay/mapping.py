@@ -16,11 +16,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from securecomm import schema
+from securecomm.core import schema
+from securecomm.core.yamlfiles import YMap, YSeq, line_of
 from securecomm.replay.actual import CHARGE_OUTCOMES, CUSTODY_VALUES
 from securecomm.replay.charges import BUILTIN, ChargeMap, MappingFileError, load_charge_map, load_data_yaml
 from securecomm.replay.qa import CHECKS
-from securecomm.rules.yamlnodes import YMap, YSeq, line_of
 
 FORMAT_VERSION: Final = 1
 ColumnKind = Literal["text", "integer", "datetime", "date", "boolean"]

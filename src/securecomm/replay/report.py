@@ -11,7 +11,7 @@ from rich.table import Table
 
 from securecomm.replay.actual import ACTUAL_OUTCOMES
 from securecomm.replay.qa import CheckResult, QaReport
-from securecomm.replay.replay import DECISIONS, Replay
+from securecomm.replay.run import DECISIONS, Replay
 
 STATUS_STYLE = {"ok": "green", "info": "cyan", "warn": "yellow", "stop": "bold red"}
 LISTED_ROWS = 12

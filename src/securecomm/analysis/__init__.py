@@ -1,1 +1,0 @@
-"""Turning simulated records and counts into the metrics people argue about."""

@@ -1,0 +1,392 @@
+"""Published figures as targets, and the model's value of each.
+
+`calibration/targets.csv` holds one published figure per row: its value, the place and period it
+covers, the metric it is compared with, the channel (Secure Communities alone, or every ICE
+route), the source, a tolerance, and whether calibration may fit it (`fit`) or it is held out
+for validation (`holdout`). `calibration/settings.yaml` holds the settings of calibration and
+validation (docs/validation.md).
+
+A target's model value is computed from one simulation's segments and records, over the
+target's own window: people counted by the date of the event the figure counts — IDENT
+matches and detainers by booking date, transfers to ICE by the transfer, removals by the
+removal — and stocks (counties activated) as of the window's end. Each record-level count is
+a selection of records at a pipeline *stage* (match, issue, pickup, removal), which is what
+lets calibration reweight the same selections (analysis/calibrate.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import yaml
+
+from securecomm.core.places import NATION, counties, resolve_place
+
+USES = ("fit", "holdout")
+COMPARISONS = ("approx", "at_least")
+TARGET_CHANNELS = ("secure_communities", "all")
+STAGES = ("match", "issue", "pickup", "removal")
+TARGET_COLUMNS = (
+    "id",
+    "use",
+    "metric",
+    "channel",
+    "place",
+    "start",
+    "end",
+    "published",
+    "comparison",
+    "tolerance",
+    "series",
+    "source",
+    "url",
+    "note",
+)
+
+
+class TargetError(ValueError):
+    """The targets table or the settings file is malformed; the message names the row or key."""
+
+
+@dataclass(frozen=True)
+class Count:
+    """Records counted by a metric: those passing `where`, dated by `date` inside the window,
+    at a pipeline stage (what has to have happened to them: matched, issued, picked up, removed)."""
+
+    date: str
+    stage: str
+    where: pl.Expr | None = None
+
+
+def _level(name: str) -> pl.Expr:
+    return pl.col("removed") & (pl.col("ice_level") == name)
+
+
+COUNTS: dict[str, Count] = {
+    "ident_matches": Count("booking_at", "match"),
+    "detainers_issued": Count("booking_at", "issue", pl.col("detainer_issued")),
+    "detainers_honored": Count("booking_at", "issue", pl.col("detainer_issued") & (pl.col("jail_decision") == "honor")),
+    "detainers_declined": Count(
+        "booking_at", "issue", pl.col("detainer_issued") & (pl.col("jail_decision") == "decline")
+    ),
+    "us_citizens_held": Count(
+        "booking_at", "issue", pl.col("held") & pl.col("status").is_in(["naturalized", "native"])
+    ),
+    "transfers_to_ice": Count("transfer_at", "pickup", pl.col("transferred")),
+    "removals": Count("removal_at", "removal", pl.col("removed")),
+    "removals_level1": Count("removal_at", "removal", _level("level_1")),
+    "removals_level2": Count("removal_at", "removal", _level("level_2")),
+    "removals_level3": Count("removal_at", "removal", _level("level_3")),
+    "removals_noncriminal": Count("removal_at", "removal", _level("non_criminal")),
+    "removals_convicted": Count("removal_at", "removal", pl.col("removed") & (pl.col("ice_level") != "non_criminal")),
+}
+# Shares: numerator over denominator, both over the same window.
+SHARES: dict[str, tuple[Count, Count]] = {
+    "removals_noncriminal_share": (COUNTS["removals_noncriminal"], COUNTS["removals"]),
+    # Of the detainers issued in the window (by booking date), the share that ended in a transfer to ICE.
+    "detainer_transfer_share": (Count("booking_at", "pickup", pl.col("transferred")), COUNTS["detainers_issued"]),
+}
+SEGMENT_COUNTS = ("bookings", "fingerprints_checked")
+STOCKS = ("counties_activated",)
+TARGET_METRICS = (*SEGMENT_COUNTS, *STOCKS, *COUNTS, *SHARES)
+SC_ONLY = ("ident_matches", "fingerprints_checked", "counties_activated")
+
+
+@dataclass(frozen=True)
+class Target:
+    id: str
+    use: str
+    metric: str
+    channel: str
+    place: str
+    start: dt.date
+    end: dt.date
+    published: float
+    comparison: str
+    tolerance: float
+    series: str
+    source: str
+    url: str
+    note: str
+
+    @property
+    def fitted(self) -> bool:
+        return self.use == "fit"
+
+    def counties(self) -> list[str]:
+        return resolve_place(self.place)
+
+
+@dataclass(frozen=True)
+class SeriesCheck:
+    id: str
+    description: str
+    statistic: str
+    at_least: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    program_start: dt.date
+    program_end: dt.date
+    series: tuple[SeriesCheck, ...]
+    validate_seed: int
+    validate_replications: int
+    validate_workers: int
+    calibrate: Mapping[str, Any]
+
+
+def data_path(name: str) -> Path:
+    return Path(str(files("securecomm.calibration").joinpath(name)))
+
+
+def _number(text: str, where: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise TargetError(f"{where}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise TargetError(f"{where}: {text!r} is not a finite number")
+    return value
+
+
+def _date(text: str, where: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise TargetError(f"{where}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def parse_targets(text: str, name: str = "targets.csv") -> list[Target]:
+    """Read and check a targets table (CSV with the columns of TARGET_COLUMNS)."""
+    reader = csv.DictReader(io.StringIO(text))
+    if tuple(reader.fieldnames or ()) != TARGET_COLUMNS:
+        raise TargetError(f"{name}: the columns must be {', '.join(TARGET_COLUMNS)}; got {reader.fieldnames}")
+    targets, seen = [], set()
+    for line, row in enumerate(reader, start=2):
+        where = f"{name}, line {line} ({row.get('id') or 'no id'})"
+        if None in row or any(value is None for value in row.values()):
+            raise TargetError(f"{where}: wrong number of fields")
+        for column, allowed in (
+            ("use", USES),
+            ("metric", TARGET_METRICS),
+            ("channel", TARGET_CHANNELS),
+            ("comparison", COMPARISONS),
+        ):
+            if row[column] not in allowed:
+                raise TargetError(f"{where}: {column} {row[column]!r} is not one of {', '.join(allowed)}")
+        if not row["id"] or row["id"] in seen:
+            raise TargetError(f"{where}: the id must be present and unique")
+        seen.add(row["id"])
+        if row["metric"] in SC_ONLY and row["channel"] != "secure_communities":
+            raise TargetError(f"{where}: {row['metric']} exists only for the secure_communities channel")
+        if not row["source"] or not row["url"]:
+            raise TargetError(f"{where}: a target needs a source and a url")
+        try:
+            resolve_place(row["place"])
+        except ValueError as error:
+            raise TargetError(f"{where}: {error}") from None
+        start, end = _date(row["start"], f"{where} start"), _date(row["end"], f"{where} end")
+        if end < start:
+            raise TargetError(f"{where}: the end is before the start")
+        published = _number(row["published"], f"{where} published")
+        tolerance = _number(row["tolerance"], f"{where} tolerance")
+        if published <= 0 or tolerance <= 0:
+            raise TargetError(f"{where}: published value and tolerance must be positive")
+        targets.append(
+            Target(
+                id=row["id"],
+                use=row["use"],
+                metric=row["metric"],
+                channel=row["channel"],
+                place=row["place"].strip().upper(),
+                start=start,
+                end=end,
+                published=published,
+                comparison=row["comparison"],
+                tolerance=tolerance,
+                series=row["series"],
+                source=row["source"],
+                url=row["url"],
+                note=row["note"],
+            )
+        )
+    if not targets:
+        raise TargetError(f"{name}: no targets")
+    return targets
+
+
+def load_targets(path: Path | None = None) -> list[Target]:
+    """The shipped targets table (calibration/targets.csv), or another file of the same columns."""
+    chosen = path or data_path("targets.csv")
+    return parse_targets(chosen.read_text(encoding="utf-8"), chosen.name)
+
+
+@cache
+def load_settings() -> Settings:
+    """calibration/settings.yaml: the program period, series checks, validation and calibration settings."""
+    document = yaml.safe_load(data_path("settings.yaml").read_text(encoding="utf-8"))
+    try:
+        program, validate = document["program"], document["validate"]
+        series = tuple(
+            SeriesCheck(item["id"], item["description"], item["statistic"], float(item["at_least"]))
+            for item in document["series"]
+        )
+        settings = Settings(
+            program_start=program["start"],
+            program_end=program["end"],
+            series=series,
+            validate_seed=int(validate["seed"]),
+            validate_replications=int(validate["replications"]),
+            validate_workers=int(validate["workers"]),
+            calibrate=document["calibrate"],
+        )
+    except (KeyError, TypeError) as error:
+        raise TargetError(f"calibration/settings.yaml: missing or malformed setting {error}") from None
+    for check in settings.series:
+        if check.statistic != "pearson":
+            raise TargetError(f"calibration/settings.yaml: series {check.id}: unknown statistic {check.statistic!r}")
+    return settings
+
+
+def simulation_place(targets: Sequence[Target]) -> str:
+    """One place spec covering every target's place."""
+    places = sorted({target.place for target in targets})
+    return NATION if NATION in places else ",".join(places)
+
+
+def simulation_period(targets: Sequence[Target], *extra: dt.date) -> tuple[dt.date, dt.date]:
+    """Whole calendar months covering every target's window (and any extra dates)."""
+    first = min([target.start for target in targets] + list(extra))
+    last = max([target.end for target in targets] + list(extra))
+    month_end = (last.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    return first.replace(day=1), month_end
+
+
+# --- the model's value of a target ---------------------------------------------------------
+
+
+def _window(column: str, start: dt.date, end: dt.date) -> pl.Expr:
+    first = dt.datetime.combine(start, dt.time())
+    after = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
+    return pl.col(column).is_not_null() & (pl.col(column) >= first) & (pl.col(column) < after)
+
+
+def count_mask(
+    records: pl.DataFrame, count: Count, channel: str, county_codes: Sequence[str] | None, start: dt.date, end: dt.date
+) -> np.ndarray:
+    """Which records a count selects: channel, place (None: every county simulated), window, condition."""
+    condition = _window(count.date, start, end)
+    if channel != "all":
+        condition &= pl.col("channel") == channel
+    if county_codes is not None:
+        condition &= pl.col("fips").cast(pl.String).is_in(list(county_codes))
+    if count.where is not None:
+        condition &= count.where
+    return records.select(condition.fill_null(False).alias("selected")).to_series().to_numpy()
+
+
+def segment_count(
+    segments: pl.DataFrame, metric: str, county_codes: Sequence[str] | None, start: dt.date, end: dt.date
+) -> float:
+    """A segment metric over a window: each county-month segment counted in proportion to its days inside."""
+    first, after = start, end + dt.timedelta(days=1)
+    frame = segments if county_codes is None else segments.filter(pl.col("fips").is_in(list(county_codes)))
+    inside = (
+        pl.min_horizontal(pl.col("segment_end"), pl.lit(after))
+        - pl.max_horizontal(pl.col("segment_start"), pl.lit(first))
+    ).dt.total_days()
+    share = (inside.clip(0, None) / pl.col("days")).fill_nan(0.0)
+    return float(frame.select((pl.col(metric) * share).sum()).item())
+
+
+def counties_activated(county_codes: Sequence[str], day: dt.date) -> int:
+    table = counties().filter(pl.col("fips").is_in(list(county_codes)))
+    return int(table.filter(pl.col("sc_activation_date") <= day).height)
+
+
+def _codes(target: Target, simulated: Sequence[str]) -> list[str] | None:
+    codes = target.counties()
+    missing = set(codes) - set(simulated)
+    if missing:
+        raise ValueError(f"target {target.id}: the simulation does not cover {target.place}")
+    return None if len(codes) == len(simulated) else codes
+
+
+def evaluate_targets(
+    targets: Sequence[Target], segments: pl.DataFrame, records: pl.DataFrame, simulated: Sequence[str]
+) -> dict[str, float]:
+    """The model's value of every target, from one simulation of the counties `simulated`."""
+    values = {}
+    for target in targets:
+        codes = _codes(target, simulated)
+        if target.metric in STOCKS:
+            values[target.id] = float(counties_activated(codes or simulated, target.end))
+        elif target.metric in SEGMENT_COUNTS:
+            values[target.id] = segment_count(segments, target.metric, codes, target.start, target.end)
+        elif target.metric in COUNTS:
+            mask = count_mask(records, COUNTS[target.metric], target.channel, codes, target.start, target.end)
+            values[target.id] = float(mask.sum())
+        else:
+            numerator, denominator = SHARES[target.metric]
+            top = count_mask(records, numerator, target.channel, codes, target.start, target.end).sum()
+            bottom = count_mask(records, denominator, target.channel, codes, target.start, target.end).sum()
+            values[target.id] = float(top / bottom) if bottom else float("nan")
+    return values
+
+
+FIGURE_METRICS = (
+    "bookings",
+    "fingerprints_checked",
+    "ident_matches",
+    "detainers_issued",
+    "detainers_honored",
+    "detainers_declined",
+    "transfers_to_ice",
+    "removals",
+    "removals_level1",
+    "removals_level2",
+    "removals_level3",
+    "removals_noncriminal",
+    "us_citizens_held",
+)
+
+
+def place_figure_targets(place: str, start: dt.date, end: dt.date) -> list[Target]:
+    """The model's own figures for a place over a period, as targets without a published value:
+    every metric for Secure Communities and, where another route exists, for all routes."""
+    figures = []
+    for metric in FIGURE_METRICS:
+        for channel in ("secure_communities", "all"):
+            if (channel == "all" and metric in SC_ONLY) or (channel != "all" and metric == "bookings"):
+                continue  # fingerprints and matches exist only for SC; bookings are everyone's
+            figures.append(
+                Target(
+                    id=f"{metric}:{channel}",
+                    use="holdout",
+                    metric=metric,
+                    channel=channel,
+                    place=place,
+                    start=start,
+                    end=end,
+                    published=math.nan,
+                    comparison="approx",
+                    tolerance=math.nan,
+                    series="",
+                    source="",
+                    url="",
+                    note="",
+                )
+            )
+    return figures

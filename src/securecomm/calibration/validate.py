@@ -1,0 +1,389 @@
+"""Validation: the model against every published figure, as a scorecard anyone can rerun.
+
+Each replication draws every parameter from its uncertainty range (around the calibrated
+values) and a fresh seed — the same scheme as `compare` (analysis/replications.py) — simulates
+the places and period the targets need once, and computes every target from that run. The
+scorecard gives, per target, the published value, the model's median and 90% band over the
+replications, the relative error of the median and whether it is within the target's tolerance;
+series checks (calibration/settings.yaml) correlate a series of medians with the published series.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from securecomm.calibration.targets import (
+    SeriesCheck,
+    Target,
+    TargetError,
+    evaluate_targets,
+    load_settings,
+    load_targets,
+    place_figure_targets,
+    simulation_period,
+    simulation_place,
+)
+from securecomm.core.places import resolve_place
+from securecomm.model.parameters import Parameters, load_parameters
+from securecomm.model.replications import HISTORICAL, ReplicationPlan
+from securecomm.model.simulation import Scenario, apply_policies, draw_population
+
+BAND = (5.0, 50.0, 95.0)  # percentiles: the 90% band and the median
+
+
+@dataclass(frozen=True)
+class Score:
+    target: Target
+    model_median: float
+    low: float
+    high: float
+    rel_error: float
+    within: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.target
+        return {
+            "id": t.id,
+            "metric": t.metric,
+            "place": t.place,
+            "start": t.start.isoformat(),
+            "end": t.end.isoformat(),
+            "published": _plain(t.published),
+            "model_median": _plain(self.model_median),
+            "low": _plain(self.low),
+            "high": _plain(self.high),
+            "rel_error": round(self.rel_error, 4),
+            "within": self.within,
+        }
+
+
+@dataclass(frozen=True)
+class SeriesResult:
+    check: SeriesCheck
+    targets: tuple[str, ...]
+    value: float
+    within: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.check.id,
+            "statistic": self.check.statistic,
+            "targets": list(self.targets),
+            "value": round(self.value, 4),
+            "at_least": self.check.at_least,
+            "within": self.within,
+        }
+
+
+def _plain(value: float) -> float | int:
+    if math.isfinite(value) and float(value).is_integer() and abs(value) >= 1:
+        return int(value)
+    return round(float(value), 6)
+
+
+def score(target: Target, values: Sequence[float]) -> Score:
+    """Median and 90% band of a target's model values, its relative error and whether it is within
+    tolerance: |error| ≤ tolerance for an approximate figure, error ≥ −tolerance for a lower bound."""
+    low, median, high = (float(v) for v in np.percentile(np.asarray(values, dtype=float), BAND))
+    rel_error = (median - target.published) / target.published
+    lower_bound = target.comparison == "at_least"
+    within = rel_error >= -target.tolerance if lower_bound else abs(rel_error) <= target.tolerance
+    return Score(target, median, low, high, rel_error, bool(within))
+
+
+def series_results(scores: Sequence[Score], checks: Sequence[SeriesCheck]) -> list[SeriesResult]:
+    """Pearson correlation of the medians with the published values of each series, in date order."""
+    results = []
+    for check in checks:
+        members = sorted((s for s in scores if s.target.series == check.id), key=lambda s: s.target.start)
+        if len(members) < 3:
+            continue
+        model = np.array([s.model_median for s in members])
+        published = np.array([s.target.published for s in members])
+        value = float(np.corrcoef(model, published)[0, 1])
+        results.append(SeriesResult(check, tuple(s.target.id for s in members), value, bool(value >= check.at_least)))
+    return results
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    scores: list[Score]
+    series: list[SeriesResult]
+    replications: int
+    seed: int
+    parameters: str
+    place_figures: dict[str, dict[str, float]] | None = None
+    place: str | None = None
+    program: tuple[dt.date, dt.date] | None = None
+
+    @property
+    def within(self) -> int:
+        return sum(score.within for score in self.scores)
+
+    def summary(self) -> str:
+        return f"{self.within} of {len(self.scores)} targets within tolerance"
+
+    def to_dict(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "targets": [s.to_dict() for s in self.scores],
+            "summary": {"within": self.within, "total": len(self.scores)},
+            "series": [s.to_dict() for s in self.series],
+            "replications": self.replications,
+            "seed": self.seed,
+            "parameters": self.parameters,
+        }
+        if self.place_figures is not None and self.program is not None:
+            document["place"] = {
+                "place": self.place,
+                "start": self.program[0].isoformat(),
+                "end": self.program[1].isoformat(),
+                "figures": self.place_figures,
+            }
+        return document
+
+
+def run_replication(
+    plan: ReplicationPlan, index: int, targets: Sequence[Target], parameters: Parameters
+) -> dict[str, float]:
+    """One replication: parameters drawn from their ranges, a fresh seed, every target's value."""
+    simulation_seed, parameter_seed = plan.seeds()[index]
+    drawn = (
+        parameters.sample(np.random.default_rng(parameter_seed), f"replication {index}")
+        if plan.vary_parameters
+        else parameters
+    )
+    scenario = Scenario(plan.place, plan.start, plan.end, simulation_seed, drawn)
+    population = draw_population(scenario)
+    result = apply_policies(population, scenario.detainer_timeline())
+    return evaluate_targets(targets, population.segments, result.records, scenario.counties())
+
+
+def replicate(
+    plan: ReplicationPlan,
+    targets: Sequence[Target],
+    parameters: Parameters,
+    *,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, float]]:
+    """Every replication of a plan, in order; with workers > 1, in that many processes (same numbers)."""
+    total = plan.replications
+    if workers <= 1:
+        runs = []
+        for index in range(total):
+            runs.append(run_replication(plan, index, targets, parameters))
+            if progress is not None:
+                progress(index + 1, total)
+        return runs
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: Polars' thread pool does not survive a fork.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {
+            pool.submit(run_replication, plan, index, list(targets), parameters): index for index in range(total)
+        }
+        results: dict[int, dict[str, float]] = {}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            if progress is not None:
+                progress(len(results), total)
+    return [results[index] for index in range(total)]
+
+
+def validate(
+    targets: Sequence[Target] | None = None,
+    *,
+    place: str | None = None,
+    replications: int | None = None,
+    seed: int | None = None,
+    vary_parameters: bool = True,
+    parameters: Parameters | None = None,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Scorecard:
+    """The scorecard of every target (of `place`'s targets, and its figures over the program, if given)."""
+    settings = load_settings()
+    chosen = list(targets if targets is not None else load_targets())
+    figures: list[Target] = []
+    program = (settings.program_start, settings.program_end)
+    if place is not None:
+        wanted = set(resolve_place(place))
+        chosen = [t for t in chosen if set(t.counties()) == wanted]
+        figures = place_figure_targets(place.strip().upper(), *program)
+    everything = chosen + figures
+    if not everything:
+        raise TargetError("no targets to validate")
+    count = replications or settings.validate_replications
+    if count < 1:
+        raise ValueError("replications must be at least 1")
+    first, last = simulation_period(everything)
+    plan = ReplicationPlan(
+        simulation_place(everything),
+        first,
+        last,
+        (HISTORICAL,),
+        count,
+        settings.validate_seed if seed is None else seed,
+        vary_parameters,
+    )
+    base = parameters or load_parameters()
+    runs = replicate(plan, everything, base, workers=workers or settings.validate_workers, progress=progress)
+    scores = [score(t, [run[t.id] for run in runs]) for t in chosen]
+    place_figures = None
+    if place is not None:
+        place_figures = {}
+        for figure in figures:
+            low, median, high = np.percentile([run[figure.id] for run in runs], BAND)
+            place_figures[figure.id] = {"median": float(median), "low": float(low), "high": float(high)}
+    return Scorecard(
+        scores,
+        series_results(scores, settings.series),
+        count,
+        plan.seed,
+        base.label,
+        place_figures,
+        place.strip().upper() if place else None,
+        program if place else None,
+    )
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def _show(value: float) -> str:
+    if not math.isfinite(value):
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:.3f}"
+
+
+def render(card: Scorecard, console: Any) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"Validation scorecard — {card.replications} replications (seed {card.seed}), parameters: {card.parameters}"
+    )
+    for column in ("target", "use", "metric", "place", "period", "published", "model median", "90% band", "error", ""):
+        justify = "right" if column in ("published", "model median", "90% band", "error") else "left"
+        table.add_column(column, justify=justify, overflow="fold")
+    for s in card.scores:
+        t = s.target
+        bound = "≥ " if t.comparison == "at_least" else ""
+        mark = "[green]✓[/]" if s.within else "[red]✗[/]"
+        table.add_row(
+            t.id,
+            t.use,
+            t.metric + ("" if t.channel == "secure_communities" else f" ({t.channel} routes)"),
+            t.place,
+            f"{t.start} → {t.end}",
+            bound + _show(t.published),
+            _show(s.model_median),
+            f"{_show(s.low)} – {_show(s.high)}",
+            f"{s.rel_error:+.1%} (±{t.tolerance:.0%})"
+            if t.comparison == "approx"
+            else f"{s.rel_error:+.1%} (≥ −{t.tolerance:.0%})",
+            mark,
+        )
+    console.print(table)
+    for result in card.series:
+        mark = "[green]✓[/]" if result.within else "[red]✗[/]"
+        console.print(
+            f"{mark} {result.check.description}: {result.check.statistic} correlation of the medians with the "
+            f"published series {result.value:.3f} (at least {result.check.at_least})",
+            highlight=False,
+        )
+    if card.place_figures is not None and card.program is not None:
+        figures = Table(title=f"The model's figures for {card.place}, {card.program[0]} → {card.program[1]}")
+        figures.add_column("metric")
+        figures.add_column("channel")
+        figures.add_column("median", justify="right")
+        figures.add_column("90% band", justify="right")
+        for key, value in card.place_figures.items():
+            metric, channel = key.split(":")
+            figures.add_row(
+                metric,
+                "Secure Communities" if channel == "secure_communities" else "all routes",
+                _show(value["median"]),
+                f"{_show(value['low'])} – {_show(value['high'])}",
+            )
+        console.print(figures)
+    colour = "green" if card.within == len(card.scores) else "yellow"
+    console.print(f"[bold {colour}]{card.summary()}[/]", highlight=False)
+
+
+def validate_command(
+    place: Annotated[
+        str | None,
+        typer.Option(
+            help="Only the targets of this place (US, a state, a county FIPS), and its figures over the program."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    replications: Annotated[
+        int | None, typer.Option(help="Replications, each with parameters drawn from their ranges (default: settings).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the replications (default: calibration/settings.yaml).")
+    ] = None,
+    vary_parameters: Annotated[
+        bool, typer.Option(help="Draw parameters from their uncertainty ranges in each replication.")
+    ] = True,
+    targets_file: Annotated[
+        Path | None, typer.Option("--targets", help="Another targets table (same columns as calibration/targets.csv).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Run replications in this many processes (default: settings; same numbers).")
+    ] = None,
+) -> None:
+    """Score the model against every published figure (the validation scorecard).
+
+    Per target: published value, model median and 90% band over replications, relative error,
+    and whether it is within tolerance.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    errors = Console(stderr=True)
+    try:
+        targets = load_targets(targets_file)
+        with Progress(
+            TextColumn("replications"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=errors,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("replications", total=replications)
+            card = validate(
+                targets,
+                place=place,
+                replications=replications,
+                seed=seed,
+                vary_parameters=vary_parameters,
+                workers=workers,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except (TargetError, ValueError, OSError) as error:
+        errors.print(f"[bold red]error:[/] {error}", highlight=False)
+        raise typer.Exit(code=2) from None
+    if as_json:
+        sys.stdout.write(json.dumps(card.to_dict(), indent=2) + "\n")
+        return
+    console = Console()
+    render(card, console if console.is_terminal else Console(width=200))
+
+
+def scorecard_rows(card: Scorecard) -> list[Mapping[str, Any]]:
+    """The scorecard as plain rows (for reports and docs)."""
+    return [s.to_dict() | {"use": s.target.use, "tolerance": s.target.tolerance} for s in card.scores]

@@ -1,0 +1,230 @@
+"""The vectorised evaluator: a policy compiled to Polars expressions over case tables.
+
+Offense conditions become per-case counts (one pass over the long tables, `np.bincount`
+by row), every other fact is a column, and the rules become one `when` chain that yields
+an outcome index (see outcomes.py). A million cases cost a handful of column operations.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from securecomm.core.cases import CaseTables
+from securecomm.law.holdclock import hold_until_many
+from securecomm.law.model import (
+    AgeUnder,
+    AllOf,
+    AnyOf,
+    ChargeMatch,
+    Condition,
+    ConvictionCount,
+    Fact,
+    Not,
+    OffenseFilter,
+    Policy,
+    Question,
+    ValueIn,
+)
+from securecomm.law.outcomes import (
+    decision_vocabulary,
+    field_explanation,
+    output_columns,
+    question_outcomes,
+)
+
+# A count column is keyed by what it counts; `at_least` is applied afterwards.
+CountKey = tuple[str, OffenseFilter, float | None, float | None]
+
+
+def _offense_mask(offenses: OffenseFilter) -> pl.Expr:
+    mask = pl.lit(True)
+    if offenses.categories is not None:
+        mask &= pl.col("category").is_in(sorted(offenses.categories))
+    if offenses.excluded_categories:
+        mask &= ~pl.col("category").is_in(sorted(offenses.excluded_categories))
+    if offenses.levels is not None:
+        mask &= pl.col("level").is_in(sorted(offenses.levels))
+    if offenses.felony_classes is not None:
+        mask &= pl.col("felony_class").is_in(sorted(offenses.felony_classes)).fill_null(False)
+    return mask
+
+
+def _recency_mask(within_conviction: float | None, within_release: float | None) -> pl.Expr:
+    windows = []
+    if within_conviction is not None:
+        windows.append(pl.col("years_ago") <= within_conviction)
+    if within_release is not None:
+        windows.append((pl.col("years_since_release") <= within_release).fill_null(False))
+    return functools.reduce(operator.or_, windows) if windows else pl.lit(True)
+
+
+def _count_key(condition: ChargeMatch | ConvictionCount) -> CountKey:
+    if isinstance(condition, ChargeMatch):
+        return ("current_charges", condition.offenses, None, None)
+    return (
+        "convictions",
+        condition.offenses,
+        condition.within_years_of_conviction,
+        condition.within_years_of_release,
+    )
+
+
+def _count_keys(condition: Condition) -> list[CountKey]:
+    match condition:
+        case ChargeMatch() | ConvictionCount():
+            return [_count_key(condition)]
+        case Not(item):
+            return _count_keys(item)
+        case AllOf(items) | AnyOf(items):
+            return [key for item in items for key in _count_keys(item)]
+    return []
+
+
+@dataclass
+class CompiledPolicy:
+    policy: Policy
+
+    def __post_init__(self) -> None:
+        keys = [
+            key for question in self.policy.questions for rule in question.rules for key in _count_keys(rule.condition)
+        ]
+        self.count_columns: dict[CountKey, str] = {key: f"__count_{i}" for i, key in enumerate(dict.fromkeys(keys))}
+        self.outcomes = {question.name: question_outcomes(self.policy, question) for question in self.policy.questions}
+
+    # -- conditions -----------------------------------------------------------------------
+
+    def _expr(self, condition: Condition) -> pl.Expr:
+        match condition:
+            case Fact(name):
+                return pl.col(name)
+            case ValueIn(field, values):
+                return pl.col(field).is_in(sorted(values)).fill_null(False)
+            case AgeUnder(years):
+                return (pl.col("age") < years).fill_null(False)
+            case ChargeMatch():
+                return pl.col(self.count_columns[_count_key(condition)]) >= 1
+            case ConvictionCount(at_least=at_least):
+                return pl.col(self.count_columns[_count_key(condition)]) >= at_least
+            case Not(item):
+                return ~self._expr(item)
+            case AllOf(items):
+                return functools.reduce(operator.and_, (self._expr(item) for item in items))
+            case AnyOf(items):
+                return functools.reduce(operator.or_, (self._expr(item) for item in items))
+        raise TypeError(f"unknown condition {condition!r}")
+
+    def _counts(self, tables: CaseTables) -> list[pl.Series]:
+        """Per-case counts of matching charges and convictions."""
+        series = []
+        for table_name in ("current_charges", "convictions"):
+            keys = [key for key in self.count_columns if key[0] == table_name]
+            if not keys:
+                continue
+            table: pl.DataFrame = getattr(tables, table_name)
+            masks = table.select(
+                (_offense_mask(key[1]) & _recency_mask(key[2], key[3])).alias(self.count_columns[key]) for key in keys
+            )
+            rows = table.get_column("row").to_numpy()
+            for key in keys:
+                mask = masks.get_column(self.count_columns[key]).to_numpy()
+                counts = np.bincount(rows[mask], minlength=tables.height).astype(np.uint32)
+                series.append(pl.Series(self.count_columns[key], counts))
+        return series
+
+    def _outcome_index(self, question: Question) -> pl.Expr:
+        rules = [self._expr(rule.condition) for rule in question.rules]
+        count = len(rules)
+        if not rules:
+            return pl.repeat(0, pl.len(), dtype=pl.UInt16)
+        chain = pl.when(rules[0]).then(0)
+        for index, rule in enumerate(rules[1:], start=1):
+            chain = chain.when(rule).then(index)
+        for index, rule in enumerate(rules):
+            chain = chain.when(rule.is_null()).then(count + index)
+        return chain.otherwise(2 * count).cast(pl.UInt16)
+
+    # -- evaluation -----------------------------------------------------------------------
+
+    def _indexes(self, tables: CaseTables) -> pl.DataFrame:
+        frame = tables.records.with_columns(self._counts(tables))
+        return frame.select(
+            *(self._outcome_index(question).alias(f"__index_{question.name}") for question in self.policy.questions),
+        )
+
+    def decisions(self, tables: CaseTables) -> pl.DataFrame:
+        """Only each case's decision (or label) and rule: what a simulation needs, nothing to read."""
+        question = self.policy.questions[0]
+        outcomes = self.outcomes[question.name]
+        index = pl.col(f"__index_{question.name}")
+        return self._indexes(tables).select(
+            _lookup(index, [o.decision for o in outcomes], decision_vocabulary(question)).alias("decision"),
+            _lookup(index, [o.rule for o in outcomes]).alias("rule"),
+        )
+
+    def evaluate(self, tables: CaseTables) -> pl.DataFrame:
+        """Decide every case: one row per case with the columns of `output_columns`."""
+        indexes = self._indexes(tables).with_columns(tables.records.get_column("case_id"))
+        columns: list[pl.Expr] = [pl.col("case_id"), pl.lit(self.policy.id).alias("policy_id")]
+        if self.policy.kind == "field":
+            return self._field_output(indexes, columns)
+        question = self.policy.questions[0]
+        outcomes = self.outcomes[question.name]
+        index = pl.col(f"__index_{question.name}")
+        columns += [
+            _lookup(index, [o.decision for o in outcomes], decision_vocabulary(question)).alias("decision"),
+            _lookup(index, [o.rule for o in outcomes]).alias("rule"),
+            _lookup(index, [o.citation for o in outcomes]).alias("citation"),
+            _lookup(index, [o.explanation for o in outcomes]).alias("explanation"),
+        ]
+        result = indexes.select(columns)
+        return result.with_columns(self._hold_until(tables, result)).select(output_columns(self.policy))
+
+    def _hold_until(self, tables: CaseTables, result: pl.DataFrame) -> pl.Series:
+        hold = self.policy.hold
+        if hold is None:
+            return pl.Series("hold_until", [None] * result.height, dtype=pl.Datetime("us"))
+        honored = (result.get_column("decision") == "honor").to_numpy()
+        starts = tables.records.get_column("release_eligible_at").to_numpy()
+        deadlines = np.full(starts.shape, np.datetime64("NaT"), dtype="datetime64[us]")
+        deadlines[honored] = hold_until_many(starts[honored], hold.hours, hold.counting)
+        return pl.Series("hold_until", deadlines, dtype=pl.Datetime("us"))
+
+    def _field_output(self, indexes: pl.DataFrame, columns: list[pl.Expr]) -> pl.DataFrame:
+        for question in self.policy.questions:
+            outcomes = self.outcomes[question.name]
+            index = pl.col(f"__index_{question.name}")
+            columns += [
+                _lookup(index, [o.decision for o in outcomes], decision_vocabulary(question)).alias(question.name),
+                _lookup(index, [o.rule for o in outcomes]).alias(f"{question.name}_rule"),
+                _lookup(index, [o.citation for o in outcomes]).alias(f"{question.name}_citation"),
+            ]
+        # One explanation per combination of the questions' outcomes.
+        sizes = [len(self.outcomes[question.name]) for question in self.policy.questions]
+        combined = functools.reduce(
+            lambda acc, item: acc * item[1] + pl.col(f"__index_{item[0]}").cast(pl.UInt32),
+            zip((q.name for q in self.policy.questions), sizes, strict=True),
+            pl.lit(0, dtype=pl.UInt32),
+        )
+        texts = [
+            field_explanation(self.policy, list(parts))
+            for parts in itertools.product(*(self.outcomes[q.name] for q in self.policy.questions))
+        ]
+        columns.append(_lookup(combined, texts).alias("explanation"))
+        return indexes.select(columns).select(output_columns(self.policy))
+
+
+def _lookup(index: pl.Expr | pl.Series, values: list[str], categories: list[str] | None = None) -> pl.Expr | pl.Series:
+    """Map outcome indexes to text as an Enum column (cheap, however many rows)."""
+    dtype = pl.Enum(categories or list(dict.fromkeys(values)))
+    return index.replace_strict(list(range(len(values))), values, return_dtype=dtype)
+
+
+@functools.cache
+def compile_policy(policy: Policy) -> CompiledPolicy:
+    return CompiledPolicy(policy)

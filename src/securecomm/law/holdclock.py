@@ -1,0 +1,99 @@
+"""The detainer hold clock: when must a person held on a detainer be released?
+
+Two ways of counting a policy's maximum hold (DESIGN §2):
+- business hours: only hours that fall on a day that is not a Saturday, Sunday or U.S.
+  federal holiday (observed dates) count — 8 C.F.R. § 287.7(d) "48 hours, excluding
+  Saturdays, Sundays, and holidays". Thursday 17:00 + 48 h is Monday 17:00; a Saturday
+  start runs from Monday 00:00.
+- clock hours: plain elapsed hours (Santa Clara: 24; DC counts its 24 hours excluding
+  weekends and holidays, D.C. Code § 24-211.07(a)).
+
+Times are local wall-clock times without a zone, as jails record them. The deadline is the
+earliest moment at which the counted hours are used up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+
+import holidays
+import numpy as np
+
+from securecomm.law.model import Counting
+
+MICROSECONDS_PER_HOUR = 3_600_000_000
+MICROSECONDS_PER_DAY = 24 * MICROSECONDS_PER_HOUR
+# The calendar covers every date a record can plausibly carry; outside it the clock refuses.
+CALENDAR_YEARS = range(1990, 2061)
+
+
+@cache
+def federal_holidays() -> np.ndarray:
+    """U.S. federal holidays, with the observed date when one falls on a weekend."""
+    calendar = holidays.country_holidays("US", years=CALENDAR_YEARS, observed=True)
+    return np.array(sorted(calendar.keys()), dtype="datetime64[D]")
+
+
+@cache
+def _business_calendar() -> np.busdaycalendar:
+    return np.busdaycalendar(weekmask="1111100", holidays=federal_holidays())
+
+
+def is_business_day(day: dt.date) -> bool:
+    return bool(np.is_busday(np.datetime64(day, "D"), busdaycal=_business_calendar()))
+
+
+def _check_range(day: dt.date) -> None:
+    if day.year not in CALENDAR_YEARS:
+        raise ValueError(
+            f"date {day.isoformat()} is outside the holiday calendar ({CALENDAR_YEARS.start}–{CALENDAR_YEARS.stop - 1})"
+        )
+
+
+def hold_until(release_eligible_at: dt.datetime, hours: int, counting: Counting) -> dt.datetime:
+    """The deadline for one person, walking day by day (the readable reference)."""
+    if counting == "clock_hours":
+        return release_eligible_at + dt.timedelta(hours=hours)
+    _check_range(release_eligible_at.date())
+    remaining = dt.timedelta(hours=hours)
+    moment = release_eligible_at
+    while True:
+        next_midnight = dt.datetime.combine(moment.date() + dt.timedelta(days=1), dt.time())
+        if is_business_day(moment.date()):
+            if remaining <= next_midnight - moment:
+                return moment + remaining
+            remaining -= next_midnight - moment
+        moment = next_midnight
+
+
+def hold_until_many(release_eligible_at: np.ndarray, hours: int, counting: Counting) -> np.ndarray:
+    """The deadlines for many people at once (datetime64[us]; NaT stays NaT).
+
+    Business hours: move a start on a non-business day to the next business day's
+    midnight, then spend whole business days and the remainder with np.busday_offset.
+    """
+    starts = release_eligible_at.astype("datetime64[us]")
+    if counting == "clock_hours":
+        return starts + np.timedelta64(hours * MICROSECONDS_PER_HOUR, "us")
+    known = ~np.isnat(starts)
+    deadlines = np.full(starts.shape, np.datetime64("NaT"), dtype="datetime64[us]")
+    if not known.any():
+        return deadlines
+    known_starts = starts[known]
+    days = known_starts.astype("datetime64[D]")
+    first, last = days.min().astype(dt.date), days.max().astype(dt.date)
+    _check_range(first)
+    _check_range(last)
+    calendar = _business_calendar()
+    on_business_day = np.is_busday(days, busdaycal=calendar)
+    start_day = np.busday_offset(days, 0, roll="forward", busdaycal=calendar)
+    time_of_day = np.where(on_business_day, (known_starts - days).astype("int64"), 0)
+    total = time_of_day + hours * MICROSECONDS_PER_HOUR
+    # The deadline falls on the business day where the running total reaches `total`;
+    # a total that ends exactly at midnight ends that day rather than opening the next.
+    whole_days = (total - 1) // MICROSECONDS_PER_DAY
+    remainder = total - whole_days * MICROSECONDS_PER_DAY
+    end_day = np.busday_offset(start_day, whole_days, roll="forward", busdaycal=calendar)
+    deadlines[known] = end_day.astype("datetime64[us]") + remainder.astype("timedelta64[us]")
+    return deadlines

@@ -1,0 +1,428 @@
+"""Read policy files strictly into the policy model.
+
+Every problem is reported with the file and line: unknown or duplicate keys, unknown
+categories, levels, forms or facts, rules that cannot change the outcome, a missing hold.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from securecomm.core import schema
+from securecomm.core.yamlfiles import PolicyFileError, YMap, YSeq, line_of, load_yaml
+from securecomm.law.model import (
+    DEFAULT_RULE,
+    REVIEW,
+    AgeUnder,
+    AllOf,
+    AnyOf,
+    CategorySet,
+    ChargeMatch,
+    Condition,
+    ConvictionCount,
+    Default,
+    Fact,
+    Hold,
+    Jurisdiction,
+    Kind,
+    Not,
+    Notice,
+    OffenseFilter,
+    Policy,
+    Question,
+    Reference,
+    Rule,
+    ValueIn,
+)
+
+KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
+    "detainer": ("honor", "decline"),
+    "field": ("allowed", "not_allowed"),
+}
+FIELD_QUESTIONS = ("inquire_status", "arrest_on_hit")
+STATUSES = ("enacted", "proposed", "reconstructed")
+COUNTINGS = ("business_hours", "clock_hours")
+
+POLICY_KEYS = {
+    "required": ("title", "kind", "jurisdiction", "status", "enacted", "effective", "references"),
+    "optional": ("dates_note", "notes", "sets", "labels", "hold", "notice", "default", "rules", "questions"),
+}
+
+
+class _Reader:
+    """Checks one file's mappings against the keys they may hold."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, container: Any, key: str | int | None, message: str) -> PolicyFileError:
+        return PolicyFileError(self.file, line_of(container, key), message)
+
+    def mapping(self, value: Any, what: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> YMap:
+        if not isinstance(value, YMap):
+            raise PolicyFileError(self.file, getattr(value, "line", 0), f"{what} must be a mapping")
+        allowed = (*required, *optional)
+        for key in value:
+            if key not in allowed:
+                raise self.fail(value, key, f"unknown key '{key}' in {what}; expected one of: {', '.join(allowed)}")
+        for key in required:
+            if key not in value:
+                raise self.fail(value, None, f"{what} is missing the key '{key}'")
+        return value
+
+    def text(self, container: YMap, key: str, *, allow_empty: bool = False) -> str:
+        value = container[key]
+        if not isinstance(value, str) or (not allow_empty and not value.strip()):
+            raise self.fail(container, key, f"'{key}' must be non-empty text")
+        return value.strip()
+
+    def sequence(self, container: YMap, key: str) -> YSeq:
+        value = container[key]
+        if not isinstance(value, YSeq):
+            raise self.fail(container, key, f"'{key}' must be a list")
+        return value
+
+    def choice(self, container: YMap, key: str, allowed: tuple[str, ...], what: str) -> str:
+        value = container[key]
+        if value not in allowed:
+            raise self.fail(container, key, f"unknown {what} {value!r}; expected one of: {', '.join(allowed)}")
+        return value
+
+    def choices(self, container: YMap, key: str, allowed: tuple[str, ...], what: str) -> frozenset[str]:
+        value = container[key]
+        items = value if isinstance(value, YSeq) else [value]
+        for index, item in enumerate(items):
+            if item not in allowed:
+                where = value if isinstance(value, YSeq) else container
+                raise self.fail(
+                    where,
+                    index if isinstance(value, YSeq) else key,
+                    f"unknown {what} {item!r}; expected one of: {', '.join(allowed)}",
+                )
+        return frozenset(items)
+
+    def date(self, container: YMap, key: str) -> dt.date | None:
+        value = container[key]
+        if value is None:
+            return None
+        if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+            raise self.fail(container, key, f"'{key}' must be a date (YYYY-MM-DD) or null")
+        return value
+
+    def number(self, container: YMap, key: str, *, integer: bool = False) -> float:
+        value = container[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise self.fail(container, key, f"'{key}' must be a non-negative number")
+        if integer and not isinstance(value, int):
+            raise self.fail(container, key, f"'{key}' must be a whole number")
+        return value
+
+
+OFFENSE_KEYS = ("set", "categories", "excluding", "levels", "felony_classes")
+CONVICTION_KEYS = (*OFFENSE_KEYS, "at_least", "within_years_of_conviction", "within_years_of_release")
+CONDITION_KEYS = ("all", "any", "not", "fact", "age_under", "current_charge", "conviction", *schema.VALUE_FIELDS)
+
+
+class _PolicyParser:
+    def __init__(self, reader: _Reader, kind: Kind, references: dict[str, Reference]) -> None:
+        self.read = reader
+        self.kind = kind
+        self.references = references
+        self.sets: dict[str, CategorySet] = {}
+
+    def reference(self, container: YMap, key: str = "reference") -> Reference:
+        ref_id = container[key]
+        if ref_id not in self.references:
+            known = ", ".join(self.references)
+            raise self.read.fail(container, key, f"unknown reference {ref_id!r}; the file's references are: {known}")
+        return self.references[ref_id]
+
+    def offenses(self, node: YMap) -> OffenseFilter:
+        base = OffenseFilter()
+        set_name = None
+        if "set" in node:
+            set_name = node["set"]
+            if set_name not in self.sets:
+                known = ", ".join(self.sets) or "(none defined)"
+                raise self.read.fail(node, "set", f"unknown set {set_name!r}; the file's sets are: {known}")
+            base = self.sets[set_name].offenses
+        categories = base.categories
+        if "categories" in node:
+            own = self.read.choices(node, "categories", schema.CATEGORIES, "category")
+            categories = own if categories is None else categories & own
+        excluded = base.excluded_categories
+        if "excluding" in node:
+            excluded = excluded | self.read.choices(node, "excluding", schema.CATEGORIES, "category")
+        levels = base.levels
+        if "levels" in node:
+            own = self.read.choices(node, "levels", schema.LEVELS, "level")
+            levels = own if levels is None else levels & own
+        classes = base.felony_classes
+        if "felony_classes" in node:
+            own = self.read.choices(node, "felony_classes", schema.FELONY_CLASSES, "felony class")
+            classes = own if classes is None else classes & own
+        return OffenseFilter(categories, excluded, levels, classes, set_name or base.set_name)
+
+    def condition(self, node: Any, container: Any, key: str | int) -> Condition:
+        if not isinstance(node, YMap) or len(node) != 1:
+            raise self.read.fail(
+                container, key, f"a condition is a mapping with exactly one of: {', '.join(CONDITION_KEYS)}"
+            )
+        (name,) = node.keys()
+        value = node[name]
+        if name in ("all", "any"):
+            items = self.read.sequence(node, name)
+            if not items:
+                raise self.read.fail(node, name, f"'{name}' needs at least one condition")
+            parsed = tuple(self.condition(item, items, index) for index, item in enumerate(items))
+            return AllOf(parsed) if name == "all" else AnyOf(parsed)
+        if name == "not":
+            return Not(self.condition(value, node, name))
+        if name == "fact":
+            facts = schema.FIELD_FLAGS if self.kind == "field" else (*schema.CASE_FLAGS, schema.THREE_VALUED_FLAG)
+            return Fact(self.read.choice(node, name, facts, "fact"))
+        if name in schema.VALUE_FIELDS:
+            if (name == "ncic_hit") != (self.kind == "field"):
+                raise self.read.fail(node, name, f"'{name}' is not a field of a {self.kind} record")
+            return ValueIn(name, self.read.choices(node, name, schema.VALUE_FIELDS[name], name))
+        if self.kind == "field" or name not in CONDITION_KEYS:
+            raise self.read.fail(node, name, f"unknown condition '{name}' for a {self.kind} policy")
+        if name == "age_under":
+            return AgeUnder(int(self.read.number(node, name, integer=True)))
+        if name == "current_charge":
+            spec = self.read.mapping(value, "current_charge", (), OFFENSE_KEYS)
+            return ChargeMatch(self.offenses(spec))
+        spec = self.read.mapping(value, "conviction", (), CONVICTION_KEYS)
+        at_least = int(self.read.number(spec, "at_least", integer=True)) if "at_least" in spec else 1
+        if at_least < 1:
+            raise self.read.fail(spec, "at_least", "'at_least' must be 1 or more")
+        return ConvictionCount(
+            self.offenses(spec),
+            at_least,
+            self.read.number(spec, "within_years_of_conviction") if "within_years_of_conviction" in spec else None,
+            self.read.number(spec, "within_years_of_release") if "within_years_of_release" in spec else None,
+        )
+
+    def category_sets(self, node: Any) -> None:
+        if not isinstance(node, YMap):
+            raise PolicyFileError(self.read.file, getattr(node, "line", 0), "'sets' must be a mapping of set names")
+        for name, spec in node.items():
+            spec = self.read.mapping(spec, f"set '{name}'", ("description", "approximates"), OFFENSE_KEYS[1:])
+            offenses = self.offenses(spec)
+            self.sets[name] = CategorySet(
+                name,
+                self.read.text(spec, "description"),
+                self.read.text(spec, "approximates"),
+                OffenseFilter(
+                    offenses.categories, offenses.excluded_categories, offenses.levels, offenses.felony_classes, name
+                ),
+            )
+
+    def question(self, name: str, node: YMap, outcomes: tuple[str, ...]) -> Question:
+        default_node = self.read.mapping(node["default"], "default", ("decision", "reference", "section", "text"))
+        default = Default(
+            self.read.choice(default_node, "decision", outcomes, "decision"),
+            self.reference(default_node),
+            self.read.text(default_node, "section", allow_empty=True),
+            self.read.text(default_node, "text"),
+        )
+        rules: list[Rule] = []
+        rules_node = self.read.sequence(node, "rules") if "rules" in node else YSeq()
+        for index, rule_node in enumerate(rules_node):
+            if not isinstance(rule_node, YMap):
+                raise self.read.fail(rules_node, index, "a rule must be a mapping")
+            spec = self.read.mapping(
+                rule_node, "rule", ("id", "decision", "reference", "section", "text", "when"), ("unless",)
+            )
+            rule_id = self.read.text(spec, "id")
+            if rule_id in (DEFAULT_RULE, *(rule.id for rule in rules)):
+                raise self.read.fail(spec, "id", f"rule id '{rule_id}' is used twice or is reserved")
+            decision = self.read.choice(spec, "decision", outcomes, "decision")
+            if decision == default.decision:
+                raise self.read.fail(
+                    spec,
+                    "decision",
+                    f"rule '{rule_id}' decides '{decision}', the same as the default: it cannot change anything",
+                )
+            rules.append(
+                Rule(
+                    rule_id,
+                    decision,
+                    self.reference(spec),
+                    self.read.text(spec, "section", allow_empty=True),
+                    self.read.text(spec, "text"),
+                    self.condition(spec["when"], spec, "when"),
+                    self.condition(spec["unless"], spec, "unless") if "unless" in spec else None,
+                )
+            )
+        return Question(name, outcomes, default, tuple(rules))
+
+
+def parse_policy(document: Any, policy_id: str, file: str) -> Policy:
+    """Build a Policy from a YAML document read by `load_yaml`."""
+    read = _Reader(file)
+    top = read.mapping(document, "the policy", POLICY_KEYS["required"], POLICY_KEYS["optional"])
+    kind: Kind = read.choice(top, "kind", ("detainer", "classification", "field"), "kind")  # type: ignore[assignment]
+    jurisdiction_node = read.mapping(top["jurisdiction"], "jurisdiction", ("name", "places"))
+    places = read.sequence(jurisdiction_node, "places")
+    if not places or not all(isinstance(place, str) for place in places):
+        raise read.fail(
+            jurisdiction_node, "places", "'places' must list place codes (US, a state code or a county FIPS)"
+        )
+
+    references: dict[str, Reference] = {}
+    reference_list = read.sequence(top, "references")
+    if not reference_list:
+        raise read.fail(top, "references", "a policy needs at least one reference")
+    for node in reference_list:
+        spec = read.mapping(node, "reference", ("id", "cite", "title", "url"))
+        ref_id = read.text(spec, "id")
+        if ref_id in references:
+            raise read.fail(spec, "id", f"reference id '{ref_id}' is used twice")
+        references[ref_id] = Reference(
+            ref_id, read.text(spec, "cite"), read.text(spec, "title"), read.text(spec, "url")
+        )
+
+    parser = _PolicyParser(read, kind, references)
+    if "sets" in top:
+        parser.category_sets(top["sets"])
+
+    if kind == "field":
+        if "default" in top or "rules" in top or "questions" not in top:
+            raise read.fail(
+                top, None, "a field policy has 'questions' (inquire_status, arrest_on_hit), not 'default'/'rules'"
+            )
+        questions_node = read.mapping(top["questions"], "questions", FIELD_QUESTIONS)
+        questions = tuple(
+            parser.question(
+                name, read.mapping(questions_node[name], name, ("default",), ("rules",)), KIND_OUTCOMES["field"]
+            )
+            for name in FIELD_QUESTIONS
+        )
+    else:
+        if "questions" in top or "default" not in top:
+            raise read.fail(top, None, f"a {kind} policy has 'default' and 'rules', not 'questions'")
+        if kind == "classification":
+            if "labels" not in top:
+                raise read.fail(top, None, "a classification policy lists its 'labels'")
+            labels = read.sequence(top, "labels")
+            if len(set(labels)) != len(labels) or REVIEW in labels or not all(isinstance(x, str) for x in labels):
+                raise read.fail(top, "labels", "labels must be distinct text, and 'review' is reserved")
+            outcomes = tuple(labels)
+        else:
+            if "labels" in top:
+                raise read.fail(top, "labels", "only a classification policy has labels")
+            outcomes = KIND_OUTCOMES["detainer"]
+        questions = (parser.question("decision", top, outcomes),)
+
+    hold = None
+    if "hold" in top:
+        if kind != "detainer":
+            raise read.fail(top, "hold", "only a detainer policy has a hold")
+        spec = read.mapping(top["hold"], "hold", ("hours", "counting", "reference", "section"))
+        hold = Hold(
+            int(read.number(spec, "hours", integer=True)),
+            read.choice(spec, "counting", COUNTINGS, "counting"),  # type: ignore[arg-type]
+            parser.reference(spec),
+            read.text(spec, "section", allow_empty=True),
+        )
+    elif kind == "detainer":
+        question = questions[0]
+        if question.default.decision == "honor" or question.rules:
+            raise read.fail(top, None, "a policy that can honor a detainer must state its maximum 'hold'")
+
+    notice = None
+    if "notice" in top:
+        if kind != "detainer":
+            raise read.fail(top, "notice", "only a detainer policy has a notice to ICE")
+        spec = read.mapping(top["notice"], "notice", ("decisions", "reference", "section", "text"))
+        notice = Notice(
+            read.choices(spec, "decisions", KIND_OUTCOMES["detainer"], "decision"),
+            parser.reference(spec),
+            read.text(spec, "section", allow_empty=True),
+            read.text(spec, "text"),
+        )
+
+    status = read.choice(top, "status", STATUSES, "status")
+    effective = read.date(top, "effective")
+    if effective is None and status != "proposed":
+        raise read.fail(top, "effective", "only a proposed policy may have no effective date")
+    return Policy(
+        id=policy_id,
+        title=read.text(top, "title"),
+        kind=kind,
+        jurisdiction=Jurisdiction(read.text(jurisdiction_node, "name"), tuple(places)),
+        status=status,  # type: ignore[arg-type]
+        enacted=read.date(top, "enacted"),
+        effective=effective,
+        references=tuple(references.values()),
+        sets=tuple(parser.sets.values()),
+        questions=questions,
+        hold=hold,
+        notice=notice,
+        dates_note=read.text(top, "dates_note") if "dates_note" in top else "",
+        notes=read.text(top, "notes") if "notes" in top else "",
+        source_file=file,
+    )
+
+
+# --- the shipped library -----------------------------------------------------------------
+
+
+class UnknownPolicyError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def library_root() -> Path:
+    return Path(str(resources.files("securecomm.law") / "policies"))
+
+
+def policy_ids() -> list[str]:
+    root = library_root()
+    return sorted(
+        path.relative_to(root).with_suffix("").as_posix()
+        for path in root.rglob("*.yaml")
+        if not path.name.endswith(CASES_SUFFIX)
+    )
+
+
+CASES_SUFFIX = ".cases.yaml"
+
+
+def cases_path(policy_id: str) -> Path:
+    """The YAML cases written from a policy's text, beside the policy file."""
+    return library_root() / f"{policy_id}{CASES_SUFFIX}"
+
+
+@cache
+def load_policy(policy_id: str) -> Policy:
+    """Load a policy of the library by its id, the path under policies/ (e.g. `ct/trust-act-2013`)."""
+    path = library_root() / f"{policy_id}.yaml"
+    if not policy_id or ".." in policy_id.split("/") or not path.is_file():
+        known = ", ".join(policy_ids())
+        raise UnknownPolicyError(f"unknown policy '{policy_id}'; the library has: {known}")
+    display = f"policies/{policy_id}.yaml"
+    return parse_policy(load_yaml(path, display), policy_id, display)
+
+
+def load_library() -> list[Policy]:
+    return [load_policy(policy_id) for policy_id in policy_ids()]
+
+
+def policies_in_force(place: str, day: dt.date, kind: Kind = "detainer") -> list[Policy]:
+    """The library's policies of a kind in force at a place on a day, latest effective last.
+
+    A later policy of the same jurisdiction supersedes an earlier one.
+    """
+    latest: dict[str, Policy] = {}
+    for policy in load_library():
+        if policy.kind == kind and place in policy.jurisdiction.places and policy.in_force_on(day):
+            current = latest.get(policy.jurisdiction.name)
+            if current is None or (current.effective or dt.date.min) <= (policy.effective or dt.date.min):
+                latest[policy.jurisdiction.name] = policy
+    return sorted(latest.values(), key=lambda policy: policy.effective or dt.date.min)

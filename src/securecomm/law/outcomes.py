@@ -1,0 +1,57 @@
+"""The possible outcomes of a question, numbered, so evaluators only compute an index.
+
+For a question with k rules: index i < k means rule i holds; k + i means rule i is
+unknown and nothing holds (review); 2k means the default. Every evaluator maps an index
+to the same decision, rule id, citation and explanation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from securecomm.law.explain import default_explanation, review_explanation, rule_explanation
+from securecomm.law.model import DEFAULT_RULE, REVIEW, Policy, Question
+
+
+@dataclass(frozen=True)
+class Outcome:
+    decision: str
+    rule: str
+    citation: str
+    explanation: str
+
+
+def question_outcomes(policy: Policy, question: Question) -> list[Outcome]:
+    holds = [
+        Outcome(rule.decision, rule.id, rule.citation, rule_explanation(policy, question, rule))
+        for rule in question.rules
+    ]
+    unknown = [
+        Outcome(REVIEW, rule.id, rule.citation, review_explanation(policy, question, rule)) for rule in question.rules
+    ]
+    default = question.default
+    fallback = Outcome(default.decision, DEFAULT_RULE, default.citation, default_explanation(policy, question, default))
+    return [*holds, *unknown, fallback]
+
+
+def output_columns(policy: Policy) -> list[str]:
+    """The decision output's columns for a policy (DESIGN §2; field policies per question)."""
+    if policy.kind == "field":
+        per_question = [
+            name
+            for question in policy.questions
+            for name in (question.name, f"{question.name}_rule", f"{question.name}_citation")
+        ]
+        return ["case_id", "policy_id", *per_question, "explanation"]
+    return ["case_id", "policy_id", "decision", "rule", "citation", "hold_until", "explanation"]
+
+
+def field_explanation(policy: Policy, parts: list[Outcome]) -> str:
+    return " ".join(
+        f"{question.name.replace('_', ' ').capitalize()}: {part.explanation}"
+        for question, part in zip(policy.questions, parts, strict=True)
+    )
+
+
+def decision_vocabulary(question: Question) -> list[str]:
+    return [*question.outcomes, REVIEW]

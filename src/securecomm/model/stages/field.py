@@ -1,0 +1,52 @@
+"""Stage F — the street: police encounters with an NCIC hit on an ICE administrative
+warrant, and arrests on them where the local field policy allows (New Haven's General
+Order 06-2 forbids them). Counted per county-segment: nothing here branches further."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import polars as pl
+
+from securecomm.core.cases import tables_from_records
+from securecomm.law.compiler import compile_policy
+from securecomm.law.loader import load_policy
+from securecomm.law.timeline import PolicyTimeline
+from securecomm.model.parameters import Parameters
+from securecomm.model.stages.bookings import DAYS_PER_YEAR
+
+ICE_WARRANT_HIT = {"case_id": "hit", "investigating_criminal_activity": False, "ncic_hit": "ice_administrative_warrant"}
+
+
+@cache
+def allows_arrest_on_ice_warrant(policy_id: str) -> bool:
+    """A field policy's answer, through the rules engine, for an ICE administrative warrant hit."""
+    result = compile_policy(load_policy(policy_id)).evaluate(tables_from_records([ICE_WARRANT_HIT], "field"))
+    return result.get_column("arrest_on_hit")[0] == "allowed"
+
+
+def draw_field_encounters(pieces: pl.DataFrame, parameters: Parameters, rng: np.random.Generator) -> pl.DataFrame:
+    """Add `ice_warrant_hits` and `potential_field_arrests` (arrests if every policy allowed them)."""
+    rate = parameters.value("ice_warrant_hits_per_100k_residents")
+    expected = (
+        pieces.get_column("population").to_numpy() * rate / 1e5 * pieces.get_column("days").to_numpy() / DAYS_PER_YEAR
+    )
+    hits = rng.poisson(np.nan_to_num(expected))
+    potential = rng.binomial(hits, parameters.value("field_arrest_probability"))
+    return pieces.with_columns(ice_warrant_hits=pl.Series(hits), potential_field_arrests=pl.Series(potential))
+
+
+def field_arrests(pieces: pl.DataFrame, timeline: PolicyTimeline) -> pl.Series:
+    """Arrests on ICE warrant hits under the field policies in force at each segment's start."""
+    allowed = np.ones(pieces.height, dtype=bool)
+    fips = pieces.get_column("fips").to_numpy()
+    starts = pieces.get_column("segment_start").to_numpy().astype("datetime64[D]")
+    for entry in timeline.entries:
+        if allows_arrest_on_ice_warrant(entry.policy_id):
+            continue
+        in_force = np.isin(fips, list(entry.counties)) & (starts >= np.datetime64(entry.start, "D"))
+        if entry.end is not None:
+            in_force &= starts < np.datetime64(entry.end, "D")
+        allowed &= ~in_force
+    return pl.Series("field_arrests", np.where(allowed, pieces.get_column("potential_field_arrests").to_numpy(), 0))

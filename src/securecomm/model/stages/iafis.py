@@ -1,0 +1,87 @@
+"""Stage 2 — IAFIS: the criminal history the FBI returns for a person's prints.
+
+Truth and knowledge are kept apart: every person has true prior convictions; each is in
+the FBI record only with the record's completeness. ICE and the jail decide on what the
+record shows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from securecomm.core import schema
+from securecomm.model.parameters import STATUSES, Parameters
+from securecomm.model.stages.bookings import draw_offenses
+
+NONCITIZEN_CODES = 3  # statuses 0..2 are noncitizens (parameters.STATUSES order)
+UNAUTHORIZED_CODE = STATUSES.index("unauthorized")
+
+
+def ident_match_share_with_conviction(match_probability: float, parameters: Parameters) -> float:
+    """Among unauthorized people matched in IDENT, the share with a prior conviction.
+
+    The match probability p is the mean over the booked; people with a conviction (a share
+    q of the booked) match `ident_record_ratio_prior_conviction` times as often as the
+    others, capped at 1, with the others' probability set so that the mean stays p.
+    """
+    share = parameters.value("prior_conviction_probability")["noncitizen"]
+    if match_probability <= 0:
+        return share
+    ratio = parameters.value("ident_record_ratio_prior_conviction")
+    with_conviction = min(1.0, match_probability * ratio / (share * ratio + 1 - share))
+    return share * with_conviction / match_probability
+
+
+def prior_conviction_chance(
+    status_codes: np.ndarray, matched_in_ident: np.ndarray, parameters: Parameters
+) -> np.ndarray:
+    """Each record's chance of having at least one prior conviction.
+
+    Noncitizens and citizens differ; unauthorized people found by an IDENT match are more
+    likely to have a record, because a conviction is what most often put them in IDENT.
+    """
+    any_probability = parameters.value("prior_conviction_probability")
+    noncitizen = status_codes < NONCITIZEN_CODES
+    chance = np.where(noncitizen, any_probability["noncitizen"], any_probability["citizen"])
+    enriched = ident_match_share_with_conviction(
+        parameters.value("ident_record_probability")["unauthorized"], parameters
+    )
+    return np.where(matched_in_ident & (status_codes == UNAUTHORIZED_CODE), enriched, chance)
+
+
+def draw_criminal_histories(
+    rng: np.random.Generator, prior_conviction: np.ndarray, parameters: Parameters
+) -> pl.DataFrame:
+    """Prior convictions, long: row (the record), category, level, felony_class, years_ago, years_since_release, known.
+
+    `prior_conviction` is each record's chance of having any (`prior_conviction_chance`).
+    """
+    has_record = rng.random(prior_conviction.size) < prior_conviction
+    per_record = has_record * (1 + rng.poisson(parameters.value("extra_prior_convictions_mean"), prior_conviction.size))
+    convictions = draw_offenses(rng, per_record, parameters, "conviction_level_mix", "conviction_category_mix")
+    count = convictions.height
+    level_codes = convictions.get_column("level").to_physical().to_numpy()
+    incarceration = parameters.value("incarceration_probability")
+    sentence_mean = parameters.value("sentence_years_mean")
+    incarcerated_probability = np.array([incarceration[level] for level in schema.LEVELS])[level_codes]
+    sentence = rng.exponential(1.0, count) * np.array([sentence_mean[level] for level in schema.LEVELS])[level_codes]
+    years_ago = np.round(rng.exponential(parameters.value("years_since_conviction_mean"), count), 1)
+    served = np.minimum(np.round(sentence, 1), years_ago)
+    incarcerated = rng.random(count) < incarcerated_probability
+    known = rng.random(count) < parameters.value("fbi_record_completeness")
+    return convictions.with_columns(
+        years_ago=pl.Series(years_ago),
+        years_since_release=pl.Series(np.where(incarcerated, years_ago - served, np.nan), nan_to_null=True),
+        known=pl.Series(known),
+    )
+
+
+def draw_aggravated_felony(
+    rng: np.random.Generator, records: int, convictions: pl.DataFrame, parameters: Parameters
+) -> np.ndarray:
+    """Whether the known record includes an aggravated felony (only people with a known felony can)."""
+    known_felony = convictions.filter(pl.col("known") & (pl.col("level") == "felony")).get_column("row").to_numpy()
+    has_felony = np.zeros(records, dtype=bool)
+    has_felony[known_felony] = True
+    return has_felony & (rng.random(records) < parameters.value("aggravated_felony_share"))

@@ -1,0 +1,265 @@
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import yaml
+from securecomm.calibration import calibrate as cal
+from typer.testing import CliRunner
+
+from securecomm.calibration.targets import TARGET_COLUMNS, evaluate_targets, parse_targets
+from securecomm.cli import app
+from securecomm.model.parameters import ParameterError, apply_overlay, load_parameters
+
+HEADER = ",".join(TARGET_COLUMNS)
+PLACE, START, END = "AZ", "2010-01-01", "2012-12-31"
+
+
+def targets_csv(rows):
+    lines = [
+        f"{id},fit,{metric},{channel},{PLACE},{start},{end},1,approx,0.05,,synthetic,https://example.org,"
+        for id, metric, channel, start, end in rows
+    ]
+    return parse_targets("\n".join([HEADER, *lines]))
+
+
+SYNTHETIC = [
+    ("matches", "ident_matches", "secure_communities", START, END),
+    ("matches_2010", "ident_matches", "secure_communities", START, "2010-12-31"),
+    ("detainers_levels", "detainers_issued", "secure_communities", START, "2011-06-16"),
+    ("detainers_discretion", "detainers_issued", "secure_communities", "2011-06-17", "2012-12-20"),
+    ("transfers_2010", "transfers_to_ice", "secure_communities", START, "2010-12-31"),
+    ("transfers_2011", "transfers_to_ice", "secure_communities", "2011-01-01", "2011-12-31"),
+    ("transfers_2012", "transfers_to_ice", "secure_communities", "2012-01-01", END),
+    ("removals", "removals", "secure_communities", START, END),
+    ("removals_2012", "removals", "secure_communities", "2012-01-01", END),
+]
+SPECS = [
+    {"parameter": "ident_record_probability"},
+    {"parameter": "issuance_eras", "each_date": True},
+    {"parameter": "ice_pickup_probability", "each_date": True},
+    {"parameter": "removal_probability"},
+]
+TRUTH = {
+    "ident_record_probability": 0.85,
+    "issuance_eras@2009-10-01": 0.80,
+    "issuance_eras@2011-06-17": 0.85,
+    "ice_pickup_probability@2010-01-01": 0.90,
+    "ice_pickup_probability@2011-01-01": 1.10,
+    "removal_probability": 1.20,
+}
+
+
+@pytest.fixture(scope="module")
+def sources():
+    return load_parameters(calibrated=False)
+
+
+@pytest.fixture(scope="module")
+def dims(sources):
+    targets = targets_csv(SYNTHETIC)
+    start, end = targets[0].start, targets[0].end
+    return cal.dimensions(sources, SPECS, start, end, require_all=False)
+
+
+def test_dimensions_follow_the_uncertainty_ranges(sources, dims):
+    names = [d.name for d in dims]
+    # the first issuance era and the 2009 pickup value end before the period, the 2013 pickup
+    # value starts after it, PEP is later still
+    assert names == [
+        "ident_record_probability",
+        "issuance_eras@2009-10-01",
+        "issuance_eras@2011-06-17",
+        "issuance_eras@2012-12-21",
+        "ice_pickup_probability@2010-01-01",
+        "ice_pickup_probability@2011-01-01",
+        "ice_pickup_probability@2012-01-01",
+        "removal_probability",
+    ]
+    ident = dims[0]
+    assert (ident.low, ident.high) == pytest.approx((0.65, 1.35))
+    # a label of the SC offense levels: only the eras that classify by them get a multiplier
+    level_1 = cal.dimensions(
+        sources, [{"parameter": "issuance_eras", "keys": ["level_1"], "each_date": True}], *_period(), require_all=False
+    )
+    assert [d.name for d in level_1] == ["issuance_eras[level_1]@2009-10-01", "issuance_eras[level_1]@2011-06-17"]
+    with pytest.raises(cal.CalibrationError, match="not marked"):
+        cal.dimensions(sources, [{"parameter": "jail_daily_cost_usd"}], dims[0].low, dims[0].high)
+    with pytest.raises(cal.CalibrationError, match="without a dimension"):
+        cal.dimensions(sources, SPECS, *_period())
+
+
+def _period():
+    targets = targets_csv(SYNTHETIC)
+    return targets[0].start, targets[0].end
+
+
+def test_multipliers_scale_clip_and_move_absolute_ranges(sources):
+    dims = cal.dimensions(
+        sources,
+        [
+            {"parameter": "issuance_eras", "each_date": True, "keys": ["non_criminal"]},
+            {"parameter": "noncitizen_booking_ratio"},
+        ],
+        *_period(),
+        require_all=False,
+    )
+    # non_criminal is a label of the two offense-levels eras in the period, not of the Dec 2012 guidance
+    assert [d.name for d in dims][:2] == [
+        "issuance_eras[non_criminal]@2009-10-01",
+        "issuance_eras[non_criminal]@2011-06-17",
+    ]
+    changed = cal.apply_multipliers(sources, dims, [1.3, 1.3, 1.2], "test")
+    era = changed["issuance_eras"].dated_values[1][1]["probability"]
+    source_era = sources["issuance_eras"].dated_values[1][1]["probability"]
+    assert era["non_criminal"] == pytest.approx(min(source_era["non_criminal"] * 1.3, 1.0))
+    assert era["level_1"] == source_era["level_1"]  # other labels untouched
+    for outside in (0, -1):  # the first era ends before the period, PEP starts after it
+        assert changed["issuance_eras"].dated_values[outside] == sources["issuance_eras"].dated_values[outside]
+    ratio = sources["noncitizen_booking_ratio"]
+    assert changed.value("noncitizen_booking_ratio") == pytest.approx(ratio.value * 1.2)
+    assert changed["noncitizen_booking_ratio"].uncertainty == pytest.approx(
+        {"low": ratio.uncertainty["low"] * 1.2, "high": ratio.uncertainty["high"] * 1.2}
+    )
+
+
+def test_the_reweighted_population_gives_the_simulated_expectations(sources):
+    targets = targets_csv(
+        [
+            *SYNTHETIC,
+            ("detainers_all", "detainers_issued", "all", START, END),
+            ("removals_level1", "removals_level1", "secure_communities", START, END),
+        ]
+    )
+    segments, records, simulated = cal._simulate(cal.saturated(sources), PLACE, *_period(), seed=5)
+    surrogate = cal.Surrogate.build(sources, segments, records, targets, simulated)
+    expected = surrogate.values(sources)
+    plain = evaluate_targets(targets, *cal._simulate(sources, PLACE, *_period(), seed=5))
+    for target in targets:
+        assert expected[target.id] == pytest.approx(plain[target.id], rel=0.05), target.id
+    # Removal enters linearly, except for Level 1 records, whose chance is their own; a 10% lower
+    # IDENT match rate removes ~10% of everything downstream.
+    dims = cal.dimensions(sources, SPECS, *_period(), require_all=False)
+    more_removals = cal.apply_multipliers(sources, dims, [1, 1, 1, 1, 1, 1, 1, 1.2], "x")
+    moved = surrogate.values(more_removals)
+    assert 0 < moved["removals_level1"] == pytest.approx(expected["removals_level1"])
+    assert moved["removals"] - moved["removals_level1"] == pytest.approx(
+        1.2 * (expected["removals"] - expected["removals_level1"])
+    )
+    assert surrogate.values(more_removals)["transfers_2011"] == pytest.approx(expected["transfers_2011"])
+    fewer_matches = cal.apply_multipliers(sources, dims, [0.9, 1, 1, 1, 1, 1, 1, 1], "x")
+    assert surrogate.values(fewer_matches)["removals"] == pytest.approx(0.9 * expected["removals"], rel=0.01)
+
+
+def test_the_reweighting_follows_the_ident_conviction_ratio(sources):
+    """A higher ratio puts more people with convictions among the matched: the surrogate's
+    expectation at a new ratio agrees with a plain simulation at that ratio."""
+    targets = targets_csv(
+        [
+            ("convicted", "removals_convicted", "secure_communities", START, END),
+            ("noncriminal", "removals_noncriminal_share", "secure_communities", START, END),
+            ("matches", "ident_matches", "secure_communities", START, END),
+        ]
+    )
+    segments, records, simulated = cal._simulate(cal.saturated(sources), PLACE, *_period(), seed=5)
+    surrogate = cal.Surrogate.build(sources, segments, records, targets, simulated)
+    dims = cal.dimensions(
+        sources, [{"parameter": "ident_record_ratio_prior_conviction"}], *_period(), require_all=False
+    )
+    higher = cal.apply_multipliers(sources, dims, [1.8], "higher ratio")
+    expected, before = surrogate.values(higher), surrogate.values(sources)
+    plain = evaluate_targets(targets, *cal._simulate(higher, PLACE, *_period(), seed=5))
+    assert expected["convicted"] > 1.1 * before["convicted"]
+    assert expected["noncriminal"] < before["noncriminal"]
+    assert expected["matches"] == pytest.approx(before["matches"], rel=0.005)  # the mean match probability is kept
+    for target in targets:
+        assert expected[target.id] == pytest.approx(plain[target.id], rel=0.05), target.id
+
+
+def test_calibration_recovers_known_parameters(sources, dims):
+    """Targets made by the model itself at known multipliers; the fit, from other random numbers, finds them."""
+    truth = [TRUTH.get(d.name, 1.0) for d in dims]
+    true_parameters = cal.apply_multipliers(sources, dims, truth, "truth")
+    placeholders = targets_csv(SYNTHETIC)
+    made = evaluate_targets(placeholders, *cal._simulate(true_parameters, PLACE, *_period(), seed=101))
+    targets = [replace(t, published=made[t.id]) for t in placeholders]
+    result = cal.fit(sources, targets, dims, seed=202, outer_iterations=2, prior_weight=1e-4)
+    assert result.loss_start > 1  # the source values miss the synthetic targets by more than their tolerance
+    assert result.loss_fitted < 0.1
+    recovered = dict(zip([d.name for d in dims], result.multipliers, strict=True))
+    for name, value in TRUTH.items():
+        assert recovered[name] == pytest.approx(value, rel=0.04), (name, recovered)
+
+
+def test_overlay_round_trip_and_checks(sources, dims, tmp_path):
+    fitted = cal.apply_multipliers(sources, dims, [TRUTH.get(d.name, 1.0) for d in dims], "fitted")
+    targets = targets_csv(SYNTHETIC[:1])
+    result = cal.CalibrationResult(
+        parameters=fitted,
+        dims=dims,
+        multipliers=[TRUTH.get(d.name, 1.0) for d in dims],
+        targets=targets,
+        start_values={"matches": 1.0},
+        fitted_values={"matches": 1.0},
+        surrogate_values={"matches": 1.0},
+        loss_start=0.0,
+        loss_fitted=0.0,
+        loss_surrogate=0.0,
+        evaluations=0,
+        seconds=0.0,
+        seed=1,
+        place=PLACE,
+        start=targets[0].start,
+        end=targets[0].end,
+        prior_weight=0.0,
+        outer_iterations=0,
+    )
+    path = cal.write_overlay(result, tmp_path / "overlay.yaml", targets)
+    loaded = apply_overlay(sources, path)
+    assert loaded.label.startswith("calibrated ")
+    for name in ("ident_record_probability", "issuance_eras", "ice_pickup_probability", "removal_probability"):
+        for (day, value), (fitted_day, fitted_value) in zip(
+            loaded[name].dated_values, fitted[name].dated_values, strict=True
+        ):
+            assert day == fitted_day
+            assert json.dumps(value, sort_keys=True) == json.dumps(cal._round(fitted_value), sort_keys=True)
+        assert loaded[name].references == sources[name].references  # sources keep their references
+    document = yaml.safe_load(path.read_text())
+    assert document["provenance"]["seed"] == 1 and document["provenance"]["targets_fitted"] == ["matches"]
+    document["parameters"]["jail_daily_cost_usd"] = {"value": 1.0, "uncertainty": {"relative": 0.1}}
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ParameterError, match="not marked 'calibrate: true'"):
+        apply_overlay(sources, path)
+
+
+def test_the_default_parameters_are_the_calibrated_ones():
+    calibrated, sources = load_parameters(), load_parameters(calibrated=False)
+    fitted = [name for name, p in sources.by_name.items() if p.calibrate]
+    assert calibrated.label.startswith("calibrated")
+    assert any(calibrated[name].dated_values != sources[name].dated_values for name in fitted)
+    for name, parameter in sources.by_name.items():
+        if not parameter.calibrate:
+            assert calibrated[name] == parameter, name
+
+
+def test_calibrate_cli(tmp_path):
+    path = tmp_path / "targets.csv"
+    rows = [
+        "m,fit,ident_matches,secure_communities,NM,2011-01-01,2011-12-31,4000,approx,0.2,,s,https://example.org,",
+        "d,fit,detainers_issued,all,NM,2011-01-01,2011-12-31,3000,approx,0.2,,s,https://example.org,",
+        "r,fit,removals,secure_communities,NM,2011-01-01,2011-12-31,700,approx,0.2,,s,https://example.org,",
+        "h,holdout,removals,secure_communities,NM,2012-01-01,2012-12-31,700,approx,0.2,,s,https://example.org,",
+    ]
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    out = tmp_path / "overlay.yaml"
+    result = CliRunner().invoke(
+        app, ["calibrate", "--targets", str(path), "--out", str(out), "--ensemble-rounds", "0", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["targets_fitted"] == ["d", "m", "r"] and document["targets_held_out"] == ["h"]
+    assert document["loss"]["fitted_simulated"] <= document["loss"]["start"]
+    assert set(document["multipliers"]) >= {"noncitizen_booking_ratio", "removal_probability"}
+    loaded = apply_overlay(load_parameters(calibrated=False), out)
+    assert loaded.value("removal_probability") != load_parameters(calibrated=False).value("removal_probability")
+    assert np.isfinite(document["seconds"])

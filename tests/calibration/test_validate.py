@@ -1,0 +1,111 @@
+import json
+from dataclasses import replace
+
+import pytest
+from typer.testing import CliRunner
+
+from securecomm.calibration.targets import TARGET_COLUMNS, SeriesCheck, parse_targets
+from securecomm.calibration.validate import Scorecard, score, series_results
+from securecomm.cli import app
+
+HEADER = ",".join(TARGET_COLUMNS)
+JSON_KEYS = {"id", "metric", "place", "start", "end", "published", "model_median", "low", "high", "rel_error", "within"}
+
+
+def target(id="t", published="100", comparison="approx", tolerance="0.2", series="", start="2010-01-01"):
+    line = (
+        f"{id},fit,removals,secure_communities,US,{start},{start[:4]}-12-31,{published},{comparison},{tolerance},{series},"
+        "a source,https://example.org,"
+    )
+    return parse_targets(f"{HEADER}\n{line}\n")[0]
+
+
+def test_the_scorecard_arithmetic_on_a_hand_made_example():
+    # 21 replications 70, 73, ..., 130: median 100, 5th percentile 73, 95th 127 (linear interpolation).
+    values = [70 + 3 * i for i in range(21)]
+    result = score(target(published="80"), values)
+    assert result.model_median == 100
+    assert result.low == pytest.approx(73) and result.high == pytest.approx(127)
+    assert result.rel_error == pytest.approx(0.25)
+    assert not result.within  # 25% above, tolerance 20%
+    assert score(target(published="84"), values).within  # 19.05% above
+    assert score(target(published="125"), values).within  # exactly 20% below: the tolerance is inclusive
+    assert not score(target(published="126"), values).within
+    # A lower bound ("more than 80"): any model value above it is within; below it, within the tolerance.
+    assert score(target(published="80", comparison="at_least"), values).within
+    assert score(target(published="120", comparison="at_least"), values).within  # -16.7%
+    assert not score(target(published="130", comparison="at_least"), values).within  # -23.1%
+
+
+def test_series_correlation_and_summary():
+    published = [100, 200, 300, 250]
+    scores = [
+        score(target(id=f"y{i}", published=str(p), series="s", start=f"201{i}-01-01"), [model])
+        for i, (p, model) in enumerate(zip(published, [110, 190, 330, 240], strict=True))
+    ]
+    checks = [SeriesCheck("s", "a series", "pearson", 0.9), SeriesCheck("none", "no members", "pearson", 0.9)]
+    [result] = series_results(scores, checks)
+    # deviations from the means 212.5 and 217.5: Σdx·dy = 23,125, Σdx² = 21,875, Σdy² = 25,475
+    assert result.value == pytest.approx(23125 / (21875 * 25475) ** 0.5)
+    assert result.within and result.targets == ("y0", "y1", "y2", "y3")
+    # the same models against a reversed series do not correlate
+    flipped = [score(replace(s.target, published=400 - s.target.published), [s.model_median]) for s in scores]
+    assert not series_results(flipped, checks[:1])[0].within
+    card = Scorecard(scores, [result], replications=1, seed=0, parameters="default")
+    assert card.summary() == "4 of 4 targets within tolerance"
+    document = card.to_dict()
+    assert document["summary"] == {"within": 4, "total": 4}
+    assert all(set(row) == JSON_KEYS for row in document["targets"])
+
+
+@pytest.fixture(scope="module")
+def fairfield_targets(tmp_path_factory):
+    path = tmp_path_factory.mktemp("targets") / "fairfield.csv"
+    rows = [
+        "ff_matches,holdout,ident_matches,secure_communities,09001,2010-06-29,2011-06-30,5000,approx,0.2,,a source,https://example.org,",
+        "ff_removals,holdout,removals,secure_communities,09001,2010-06-29,2012-12-31,1000,approx,0.2,,a source,https://example.org,",
+        "ff_detainers,holdout,detainers_issued,all,09001,2011-01-01,2011-12-31,2000,approx,0.2,,a source,https://example.org,",
+        "ct_counties,holdout,counties_activated,secure_communities,CT,2008-10-27,2012-12-31,8,approx,0.2,,a source,https://example.org,",
+    ]
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    return path
+
+
+def test_validate_cli_json_shape(fairfield_targets):
+    args = ["validate", "--targets", str(fairfield_targets), "--replications", "2", "--workers", "1", "--json"]
+    result = CliRunner().invoke(app, [*args, "--place", "09001"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert {"targets", "summary"} <= set(document)
+    assert [row["id"] for row in document["targets"]] == ["ff_matches", "ff_removals", "ff_detainers"]
+    assert all(set(row) == JSON_KEYS for row in document["targets"])
+    for row in document["targets"]:
+        assert row["low"] <= row["model_median"] <= row["high"]
+        assert row["rel_error"] == pytest.approx((row["model_median"] - row["published"]) / row["published"], abs=1e-4)
+    assert document["summary"]["total"] == 3
+    assert document["summary"]["within"] == sum(row["within"] for row in document["targets"])
+    figures = document["place"]
+    assert figures["place"] == "09001" and (figures["start"], figures["end"]) == ("2008-10-27", "2014-11-20")
+    assert figures["figures"]["removals:secure_communities"]["median"] > 0
+    assert (
+        figures["figures"]["detainers_issued:all"]["median"]
+        >= figures["figures"]["detainers_issued:secure_communities"]["median"]
+    )
+
+
+def test_validate_cli_table(fairfield_targets):
+    result = CliRunner().invoke(
+        app, ["validate", "--targets", str(fairfield_targets), "--replications", "2", "--workers", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ct_counties" in result.stdout and "ff_matches" in result.stdout
+    assert "of 4 targets within tolerance" in result.stdout
+
+
+def test_validate_cli_rejects_bad_input(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,value\nx,1\n")
+    result = CliRunner().invoke(app, ["validate", "--targets", str(bad), "--replications", "1"])
+    assert result.exit_code == 2 and "columns" in result.stderr
+    result = CliRunner().invoke(app, ["validate", "--place", "XX", "--replications", "1"])
+    assert result.exit_code == 2 and "XX" in result.stderr

@@ -1,0 +1,74 @@
+"""Property: the vectorised engine and the reference evaluator agree, for every policy."""
+
+import datetime as dt
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from securecomm.core import schema
+from securecomm.core.cases import normalize_records, tables_from_records
+from securecomm.law.compiler import compile_policy
+from securecomm.law.decide import record_kind
+from securecomm.law.loader import load_library
+from securecomm.law.per_case import evaluate_case
+
+# Years on a half-year grid so that recency windows (5, 10, 15 years) are hit exactly.
+years = st.integers(min_value=0, max_value=80).map(lambda half_years: half_years / 2)
+
+
+@st.composite
+def offense(draw, convicted: bool):
+    level = draw(st.sampled_from(schema.LEVELS))
+    item = {
+        "category": draw(st.sampled_from(schema.CATEGORIES)),
+        "level": level,
+        "felony_class": draw(st.none() | st.sampled_from(schema.FELONY_CLASSES)) if level == "felony" else None,
+    }
+    if convicted:
+        item["years_ago"] = draw(years)
+        item["years_since_release"] = draw(st.none() | years.filter(lambda y: y <= item["years_ago"]))
+    return item
+
+
+@st.composite
+def detainer_case(draw):
+    record = {flag: draw(st.booleans()) for flag in schema.CASE_FLAGS}
+    record.update(
+        public_safety_risk=draw(st.none() | st.booleans()),
+        age=draw(st.none() | st.integers(min_value=12, max_value=80)),
+        detainer_form=draw(st.none() | st.sampled_from(schema.DETAINER_FORMS)),
+        release_eligible_at=draw(
+            st.none()
+            | st.datetimes(min_value=dt.datetime(2006, 1, 1), max_value=dt.datetime(2025, 12, 31)).map(
+                lambda value: value.replace(second=0, microsecond=0)
+            )
+        ),
+        current_charges=draw(st.lists(offense(convicted=False), max_size=3)),
+        convictions=draw(st.lists(offense(convicted=True), max_size=5)),
+    )
+    return record
+
+
+@st.composite
+def field_record(draw):
+    return {
+        "investigating_criminal_activity": draw(st.booleans()),
+        "ncic_hit": draw(st.sampled_from(schema.NCIC_HITS)),
+    }
+
+
+def numbered(records):
+    return [(f"record {i}", {"case_id": f"c{i}", **record}) for i, record in enumerate(records)]
+
+
+@pytest.mark.parametrize("policy", load_library(), ids=lambda policy: policy.id)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_vectorised_engine_agrees_with_reference(policy, data):
+    kind = record_kind(policy)
+    strategy = field_record() if kind == "field" else detainer_case()
+    records = normalize_records(numbered(data.draw(st.lists(strategy, min_size=1, max_size=25))), kind)
+    vectorised = compile_policy(policy).evaluate(tables_from_records(records, kind)).to_dicts()
+    for record, fast in zip(records, vectorised, strict=True):
+        assert fast == evaluate_case(policy, record)

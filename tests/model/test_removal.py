@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+
+from securecomm.model.parameters import STATUSES, load_parameters
+from securecomm.model.stages.removal import removal_chance, remove
+
+
+@pytest.fixture(scope="module")
+def parameters():
+    return load_parameters(calibrated=False)
+
+
+def test_level_1_records_take_their_own_chance_and_citizens_are_never_removed(parameters):
+    statuses = np.arange(len(STATUSES)).repeat(2)
+    level_1 = np.tile([True, False], len(STATUSES))
+    chance = removal_chance(statuses, level_1, parameters)
+    by_status = parameters.value("removal_probability")
+    level_1_chance = parameters.value("level_1_removal_probability")
+    for index, status in enumerate(STATUSES):
+        with_level_1, without = chance[2 * index], chance[2 * index + 1]
+        assert without == by_status[status]
+        assert with_level_1 == (level_1_chance if by_status[status] > 0 else 0.0), status
+    assert level_1_chance > max(by_status.values())  # mandatory detention, no cancellation: removed more often
+
+
+def test_only_the_transferred_are_removed_after_their_transfer(parameters):
+    rng = np.random.default_rng(7)
+    count = 20_000
+    statuses = rng.integers(0, len(STATUSES), count)
+    level_1 = rng.random(count) < 0.3
+    transferred = rng.random(count) < 0.6
+    transfer_at = np.datetime64("2011-01-01T00:00", "us") + rng.integers(0, 10**6, count).astype("timedelta64[m]")
+    removed, removal_at = remove(
+        statuses, level_1, transferred, transfer_at, rng.random(count), rng.standard_normal(count), parameters
+    )
+    assert not removed[~transferred].any()
+    assert not removed[statuses >= 3].any()  # naturalized and native-born citizens
+    assert (removal_at[removed] >= transfer_at[removed]).all() and np.isnat(removal_at[~removed]).all()
+    unauthorized = transferred & (statuses == 0)
+    for flag, expected in (
+        (True, parameters.value("level_1_removal_probability")),
+        (False, parameters.value("removal_probability")["unauthorized"]),
+    ):
+        group = unauthorized & (level_1 == flag)
+        assert removed[group].mean() == pytest.approx(expected, abs=0.03)

@@ -1,0 +1,169 @@
+import datetime as dt
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from securecomm.cli import app
+from securecomm.core.places import resolve_place
+from securecomm.model.metrics import METRICS
+from securecomm.model.simulation import Reform, Scenario, apply_policies, draw_population, simulate
+
+
+@pytest.fixture(scope="module")
+def connecticut():
+    return simulate("CT", "2013-06-01", "2014-12-31", seed=11)
+
+
+def test_no_ident_check_before_activation():
+    harris = simulate("48201", "2008-10-01", "2008-11-30", seed=3)
+    assert harris.records.filter(
+        (pl.col("channel") == "secure_communities") & (pl.col("booking_at") < dt.datetime(2008, 10, 27))
+    ).is_empty()
+    assert harris.records.filter(pl.col("channel") == "secure_communities").height > 0
+    october = harris.county_months.filter(pl.col("month") == dt.date(2008, 10, 1)).row(0, named=True)
+    november = harris.county_months.filter(pl.col("month") == dt.date(2008, 11, 1)).row(0, named=True)
+    # Only Oct 27–31 of October is checked: about 5 of 31 days.
+    assert 0 < october["fingerprints_checked"] < october["bookings"] * 0.3
+    # All of November is checked: every booking whose prints were submitted.
+    submitted = harris.scenario.parameters.value("fingerprint_submission_share")
+    assert november["fingerprints_checked"] == pytest.approx(submitted * november["bookings"], rel=0.05)
+
+    fairfield = simulate("09001", "2010-06-01", "2010-07-31", seed=3)
+    checked = fairfield.records.filter(pl.col("channel") == "secure_communities")
+    assert checked.get_column("booking_at").min() >= dt.datetime(2010, 6, 29)
+    # New Haven County was activated later (statewide, 2012-02-22): nothing checked in 2010.
+    new_haven = simulate("09009", "2010-06-01", "2010-12-31", seed=3)
+    assert new_haven.total["fingerprints_checked"] == 0 and new_haven.total["ident_matches"] == 0
+
+
+def test_conservation_along_the_pipeline(connecticut):
+    for row in [connecticut.total, *connecticut.county_months.to_dicts()]:
+        assert row["bookings"] >= row["fingerprints_checked"] >= row["ident_matches"]
+        assert row["removals"] <= row["transfers_to_ice"]
+        assert row["detainers_issued"] == row["detainers_honored"] + row["detainers_declined"] + row["detainers_review"]
+    sc = connecticut.channels["secure_communities"]
+    assert connecticut.total["ident_matches"] >= sc["detainers_issued"] >= sc["detainers_honored"]
+    assert sc["transfers_to_ice"] >= sc["removals"]
+    records = connecticut.records
+    assert records.filter(pl.col("transferred") & ~pl.col("detainer_issued")).is_empty()
+    assert records.filter(pl.col("held") & (pl.col("jail_decision") == "decline")).is_empty()
+    assert records.filter(pl.col("hold_until") > pl.col("release_eligible_at") + pl.duration(days=6)).is_empty()
+
+
+def test_policy_timeline_switches_on_its_effective_date(connecticut):
+    decided = connecticut.records.filter(pl.col("detainer_issued"))
+    before = decided.filter(pl.col("release_eligible_at") < dt.datetime(2014, 1, 1))
+    after = decided.filter(pl.col("release_eligible_at").is_between(dt.datetime(2014, 1, 1), dt.datetime(2014, 12, 14)))
+    assert set(before.get_column("jail_policy").unique()) <= {"us/ice-request", "ct/case-by-case-2012"}
+    assert "ct/case-by-case-2012" not in set(after.get_column("jail_policy").unique())
+    assert "ct/trust-act-2013" in set(after.get_column("jail_policy").unique())
+    later = decided.filter(
+        pl.col("release_eligible_at").is_between(dt.datetime(2014, 12, 15), dt.datetime(2019, 9, 30))
+    )
+    assert set(later.get_column("jail_policy").unique()) <= {"us/ice-request", "ct/doc-2014"}
+
+
+def test_a_policy_that_declines_everything_leaves_no_holds():
+    result = simulate(
+        "CT", "2013-06-01", "2014-12-31", seed=11, reforms=(Reform(frozenset(resolve_place("CT")), "nm/dona-ana/2014"),)
+    )
+    assert result.total["detainers_issued"] > 0
+    assert result.total["detainers_honored"] == 0
+    assert result.total["hold_hours"] == 0
+    assert result.total["transfers_to_ice"] == 0
+    assert result.total["us_citizens_held"] == 0
+
+
+def test_a_reform_reads_the_same_draws_as_its_baseline(connecticut):
+    scenario = Scenario("CT", dt.date(2013, 6, 1), dt.date(2014, 12, 31), seed=11)
+    population = draw_population(scenario)
+    baseline = apply_policies(population, scenario.detainer_timeline())
+    reform = Scenario(
+        "CT", scenario.start, scenario.end, seed=11, reforms=(Reform(frozenset(resolve_place("CT")), "us/ice-request"),)
+    )
+    honoring = apply_policies(population, reform.detainer_timeline())
+    assert baseline.total == connecticut.total
+    for name in ("bookings", "fingerprints_checked", "ident_matches", "detainers_issued"):
+        assert honoring.total[name] == baseline.total[name]
+    # Honoring everything holds at least everyone the historical timeline held.
+    assert honoring.total["detainers_honored"] > baseline.total["detainers_honored"]
+    assert honoring.records.filter(pl.col("held")).height >= baseline.records.filter(pl.col("held")).height
+    held_in_baseline = baseline.records.get_column("held").to_numpy()
+    assert honoring.records.get_column("held").to_numpy()[held_in_baseline].all()
+
+
+def test_same_seed_same_numbers_different_seed_different_numbers():
+    first = simulate("09001", "2011-01-01", "2011-12-31", seed=5)
+    again = simulate("09001", "2011-01-01", "2011-12-31", seed=5)
+    other = simulate("09001", "2011-01-01", "2011-12-31", seed=6)
+    assert first.total == again.total
+    assert first.records.equals(again.records)
+    assert first.total != other.total
+
+
+def test_large_draws_match_their_expectations():
+    """Bookings are Poisson, submissions and IDENT matches binomial: within 5 standard deviations."""
+    from securecomm.model.parameters import STATUSES, load_parameters
+    from securecomm.model.stages import bookings, ident
+
+    parameters = load_parameters()
+    pieces = bookings.expected_bookings(
+        bookings.segments(resolve_place("TX"), dt.date(2011, 1, 1), dt.date(2011, 12, 31)), parameters
+    )
+    expected = sum(pieces.get_column(f"expected_{s}").sum() for s in STATUSES)
+    drawn = ident.draw_matches(
+        bookings.draw_bookings(pieces, np.random.default_rng(1)), parameters, np.random.default_rng(2)
+    )
+    assert abs(drawn.get_column("bookings").sum() - expected) < 5 * np.sqrt(expected)
+    activated = drawn.filter(pl.col("activated"))
+    submitted = parameters.value("fingerprint_submission_share")
+    booked = activated.get_column("bookings").sum()
+    checked_sd = np.sqrt(booked * submitted * (1 - submitted))
+    assert abs(activated.get_column("fingerprints_checked").sum() - booked * submitted) < 5 * checked_sd
+    for status in STATUSES:
+        # a booking is matched if its prints were submitted and matched a record
+        probability = submitted * parameters.value("ident_record_probability")[status]
+        mean = activated.get_column(f"booked_{status}").sum() * probability
+        sd = np.sqrt(max(mean * (1 - probability), 1))
+        assert abs(activated.get_column(f"matched_{status}").sum() - mean) < 5 * sd
+
+
+def test_simulate_cli_json_and_out(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "--place",
+            "09001",
+            "--start",
+            "2012-01-01",
+            "--end",
+            "2012-06-30",
+            "--seed",
+            "2",
+            "--json",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(METRICS) <= set(report["total"])
+    assert report["seed"] == 2 and list(report["places"]) == ["09001"]
+    assert pl.read_parquet(tmp_path / "county_months.parquet").height == 6
+    assert pl.read_parquet(tmp_path / "records.parquet").height > 0
+
+
+def test_simulate_cli_rejects_bad_input():
+    runner = CliRunner()
+    bad_place = runner.invoke(app, ["simulate", "--place", "XX", "--start", "2012-01-01", "--end", "2012-02-01"])
+    assert bad_place.exit_code == 2 and "XX" in bad_place.stderr
+    bad_policy = runner.invoke(
+        app, ["simulate", "--place", "CT", "--start", "2012-01-01", "--end", "2012-02-01", "--policy", "CT=ct/nope"]
+    )
+    assert bad_policy.exit_code == 2 and "unknown policy" in bad_policy.stderr
+    backwards = runner.invoke(app, ["simulate", "--place", "CT", "--start", "2012-02-01", "--end", "2012-01-01"])
+    assert backwards.exit_code == 2 and "before the start" in backwards.stderr
