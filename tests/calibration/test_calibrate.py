@@ -4,9 +4,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import yaml
-from securecomm.calibration import calibrate as cal
 from typer.testing import CliRunner
 
+from securecomm.calibration import calibrate as cal
 from securecomm.calibration.targets import TARGET_COLUMNS, evaluate_targets, parse_targets
 from securecomm.cli import app
 from securecomm.model.parameters import ParameterError, apply_overlay, load_parameters
