@@ -873,7 +873,9 @@ def write(tables: Tables, out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="the shared/ folder (default: ../shared)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: src/securecomm/core/data)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="output folder (default: src/securecomm/core/data)"
+    )
     args = parser.parse_args(argv)
     tables = build(args.shared)
     if tables.log.unresolved:

@@ -34,18 +34,15 @@ The same seed is used throughout (common random numbers), so the result is repro
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
-import typer
 import yaml
 
 from securecomm.calibration.targets import (
@@ -53,7 +50,6 @@ from securecomm.calibration.targets import (
     SHARES,
     Count,
     Target,
-    TargetError,
     count_mask,
     evaluate_targets,
     load_settings,
@@ -61,12 +57,12 @@ from securecomm.calibration.targets import (
     simulation_period,
     simulation_place,
 )
+from securecomm.core.files import write_text
 from securecomm.core.places import counties as county_table
 from securecomm.model.parameters import (
     PROBABILITY_PARAMETERS,
     STATUSES,
     Parameters,
-    calibrated_overlay_path,
     load_parameters,
 )
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
@@ -700,96 +696,7 @@ OVERLAY_HEADER = (
 
 
 def write_overlay(result: CalibrationResult, path: Path, all_targets: Sequence[Target] = ()) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(overlay_document(result, all_targets), sort_keys=False, allow_unicode=True, width=110)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(OVERLAY_HEADER + text, encoding="utf-8")
-    temporary.replace(path)
+    write_text(path, OVERLAY_HEADER + text)
     load_parameters.cache_clear()
     return path
-
-
-# --- the command -----------------------------------------------------------------------------
-
-
-def calibrate_command(
-    out: Annotated[
-        Path | None,
-        typer.Option(help="Write the overlay here instead of the package default (parameters/calibrated/)."),
-    ] = None,
-    targets_file: Annotated[
-        Path | None, typer.Option("--targets", help="Another targets table (same columns as calibration/targets.csv).")
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Seed of the simulated population (default: calibration/settings.yaml).")
-    ] = None,
-    ensemble_rounds: Annotated[
-        int | None, typer.Option(help="Rounds of correction for the median over replications (default: settings).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the fit's provenance as JSON.")] = False,
-) -> None:
-    """Fit the parameters marked `calibrate: true` to the published figures marked `fit`.
-
-    The fitted values become the package default (parameters/calibrated/overlay.yaml, or --out).
-    """
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    errors = Console(stderr=True)
-    try:
-        all_targets = load_targets(targets_file)
-        result = calibrate(
-            all_targets,
-            seed=seed,
-            ensemble_rounds=ensemble_rounds,
-            progress=lambda message: errors.print(f"[dim]{message}[/]"),
-        )
-    except (TargetError, CalibrationError, ValueError, OSError) as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False)
-        raise typer.Exit(code=2) from None
-    path = write_overlay(result, out or calibrated_overlay_path(), all_targets)
-    document = provenance(result, all_targets)
-    if as_json:
-        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
-        errors.print(f"wrote {path}")
-        return
-    console = Console() if Console().is_terminal else Console(width=140)
-    table = Table(
-        title=f"Calibration: {len(result.targets)} targets, {len(result.dims)} multipliers (seed {result.seed})"
-    )
-    ensemble = bool(result.ensemble_ratios)
-    columns = ["target", "published", "source values", "fitted values"]
-    columns += ["median over replications (expected)", "its error"] if ensemble else ["error"]
-    for column in columns:
-        table.add_column(column, justify="left" if column == "target" else "right")
-    for target in result.targets:
-        after = result.fitted_values[target.id]
-        cells = [target.id, _show(target.published), _show(result.start_values[target.id]), _show(after)]
-        if ensemble:
-            after = result.surrogate_values[target.id] * result.ensemble_ratios[target.id]
-            cells.append(_show(after))
-        table.add_row(*cells, f"{(after - target.published) / target.published:+.1%}")
-    console.print(table)
-    multipliers = Table(title="Multipliers of the source values")
-    for column in ("dimension", "multiplier", "range"):
-        multipliers.add_column(column, justify="left" if column == "dimension" else "right")
-    for dim, value in zip(result.dims, result.multipliers, strict=True):
-        flag = " (at bound)" if document["multipliers"][dim.name]["at_bound"] else ""
-        multipliers.add_row(escape(dim.name), f"{value:.3f}{flag}", f"{dim.low:.2f}–{dim.high:.2f}")
-    console.print(multipliers)
-    ensemble = (
-        ""
-        if math.isnan(result.loss_ensemble_expected)
-        else f"; median over {result.ensemble_replications} replications, expected: {result.loss_ensemble_expected:.3f}"
-    )
-    console.print(
-        f"loss {result.loss_start:.3f} → {result.loss_fitted:.3f} (one simulation at the fit; "
-        f"{result.loss_surrogate:.3f} expected{ensemble}) in {result.evaluations} evaluations, "
-        f"{result.seconds:.0f} s. Wrote {path}",
-        highlight=False,
-    )
-
-
-def _show(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:.3f}"

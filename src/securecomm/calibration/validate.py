@@ -11,16 +11,12 @@ series checks (calibration/settings.yaml) correlate a series of medians with the
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-import typer
 
 from securecomm.calibration.targets import (
     SeriesCheck,
@@ -256,134 +252,3 @@ def validate(
         place.strip().upper() if place else None,
         program if place else None,
     )
-
-
-# --- the command -----------------------------------------------------------------------------
-
-
-def _show(value: float) -> str:
-    if not math.isfinite(value):
-        return "—"
-    return f"{value:,.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:.3f}"
-
-
-def render(card: Scorecard, console: Any) -> None:
-    from rich.table import Table
-
-    table = Table(
-        title=f"Validation scorecard — {card.replications} replications (seed {card.seed}), parameters: {card.parameters}"
-    )
-    for column in ("target", "use", "metric", "place", "period", "published", "model median", "90% band", "error", ""):
-        justify = "right" if column in ("published", "model median", "90% band", "error") else "left"
-        table.add_column(column, justify=justify, overflow="fold")
-    for s in card.scores:
-        t = s.target
-        bound = "≥ " if t.comparison == "at_least" else ""
-        mark = "[green]✓[/]" if s.within else "[red]✗[/]"
-        table.add_row(
-            t.id,
-            t.use,
-            t.metric + ("" if t.channel == "secure_communities" else f" ({t.channel} routes)"),
-            t.place,
-            f"{t.start} → {t.end}",
-            bound + _show(t.published),
-            _show(s.model_median),
-            f"{_show(s.low)} – {_show(s.high)}",
-            f"{s.rel_error:+.1%} (±{t.tolerance:.0%})"
-            if t.comparison == "approx"
-            else f"{s.rel_error:+.1%} (≥ −{t.tolerance:.0%})",
-            mark,
-        )
-    console.print(table)
-    for result in card.series:
-        mark = "[green]✓[/]" if result.within else "[red]✗[/]"
-        console.print(
-            f"{mark} {result.check.description}: {result.check.statistic} correlation of the medians with the "
-            f"published series {result.value:.3f} (at least {result.check.at_least})",
-            highlight=False,
-        )
-    if card.place_figures is not None and card.program is not None:
-        figures = Table(title=f"The model's figures for {card.place}, {card.program[0]} → {card.program[1]}")
-        figures.add_column("metric")
-        figures.add_column("channel")
-        figures.add_column("median", justify="right")
-        figures.add_column("90% band", justify="right")
-        for key, value in card.place_figures.items():
-            metric, channel = key.split(":")
-            figures.add_row(
-                metric,
-                "Secure Communities" if channel == "secure_communities" else "all routes",
-                _show(value["median"]),
-                f"{_show(value['low'])} – {_show(value['high'])}",
-            )
-        console.print(figures)
-    colour = "green" if card.within == len(card.scores) else "yellow"
-    console.print(f"[bold {colour}]{card.summary()}[/]", highlight=False)
-
-
-def validate_command(
-    place: Annotated[
-        str | None,
-        typer.Option(
-            help="Only the targets of this place (US, a state, a county FIPS), and its figures over the program."
-        ),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    replications: Annotated[
-        int | None, typer.Option(help="Replications, each with parameters drawn from their ranges (default: settings).")
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Seed of the replications (default: calibration/settings.yaml).")
-    ] = None,
-    vary_parameters: Annotated[
-        bool, typer.Option(help="Draw parameters from their uncertainty ranges in each replication.")
-    ] = True,
-    targets_file: Annotated[
-        Path | None, typer.Option("--targets", help="Another targets table (same columns as calibration/targets.csv).")
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="Run replications in this many processes (default: settings; same numbers).")
-    ] = None,
-) -> None:
-    """Score the model against every published figure (the validation scorecard).
-
-    Per target: published value, model median and 90% band over replications, relative error,
-    and whether it is within tolerance.
-    """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    errors = Console(stderr=True)
-    try:
-        targets = load_targets(targets_file)
-        with Progress(
-            TextColumn("replications"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=errors,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("replications", total=replications)
-            card = validate(
-                targets,
-                place=place,
-                replications=replications,
-                seed=seed,
-                vary_parameters=vary_parameters,
-                workers=workers,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    except (TargetError, ValueError, OSError) as error:
-        errors.print(f"[bold red]error:[/] {error}", highlight=False)
-        raise typer.Exit(code=2) from None
-    if as_json:
-        sys.stdout.write(json.dumps(card.to_dict(), indent=2) + "\n")
-        return
-    console = Console()
-    render(card, console if console.is_terminal else Console(width=200))
-
-
-def scorecard_rows(card: Scorecard) -> list[Mapping[str, Any]]:
-    """The scorecard as plain rows (for reports and docs)."""
-    return [s.to_dict() | {"use": s.target.use, "tolerance": s.target.tolerance} for s in card.scores]

@@ -1,0 +1,101 @@
+"""`securecomm calibrate`: fit the flagged parameters to the published figures marked `fit`."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from securecomm.calibration.calibrate import (
+    CalibrationError,
+    calibrate,
+    provenance,
+    write_overlay,
+)
+from securecomm.calibration.targets import TargetError, load_targets
+from securecomm.cli.common import errors, fail, format_count, output_console
+from securecomm.model.parameters import calibrated_overlay_path
+
+
+def calibrate_command(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the overlay here instead of the package default (parameters/calibrated/)."),
+    ] = None,
+    targets_file: Annotated[
+        Path | None, typer.Option("--targets", help="Another targets table (same columns as calibration/targets.csv).")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the simulated population (default: calibration/settings.yaml).")
+    ] = None,
+    ensemble_rounds: Annotated[
+        int | None, typer.Option(help="Rounds of correction for the median over replications (default: settings).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the fit's provenance as JSON.")] = False,
+) -> None:
+    """Fit the parameters marked `calibrate: true` to the published figures marked `fit`.
+
+    The fitted values become the package default (parameters/calibrated/overlay.yaml, or --out).
+    """
+    try:
+        all_targets = load_targets(targets_file)
+        result = calibrate(
+            all_targets,
+            seed=seed,
+            ensemble_rounds=ensemble_rounds,
+            progress=lambda message: errors.print(f"[dim]{message}[/]"),
+        )
+    except (TargetError, CalibrationError, ValueError, OSError) as error:
+        raise fail(str(error)) from None
+    path = write_overlay(result, out or calibrated_overlay_path(), all_targets)
+    document = provenance(result, all_targets)
+    if as_json:
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        errors.print(f"wrote {path}")
+        return
+    console = output_console(140)
+    table = Table(
+        title=f"Calibration: {len(result.targets)} targets, {len(result.dims)} multipliers (seed {result.seed})"
+    )
+    ensemble = bool(result.ensemble_ratios)
+    columns = ["target", "published", "source values", "fitted values"]
+    columns += ["median over replications (expected)", "its error"] if ensemble else ["error"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "target" else "right")
+    for target in result.targets:
+        after = result.fitted_values[target.id]
+        cells = [
+            target.id,
+            format_count(target.published),
+            format_count(result.start_values[target.id]),
+            format_count(after),
+        ]
+        if ensemble:
+            after = result.surrogate_values[target.id] * result.ensemble_ratios[target.id]
+            cells.append(format_count(after))
+        table.add_row(*cells, f"{(after - target.published) / target.published:+.1%}")
+    console.print(table)
+    multipliers = Table(title="Multipliers of the source values")
+    for column in ("dimension", "multiplier", "range"):
+        multipliers.add_column(column, justify="left" if column == "dimension" else "right")
+    for dim, value in zip(result.dims, result.multipliers, strict=True):
+        flag = " (at bound)" if document["multipliers"][dim.name]["at_bound"] else ""
+        multipliers.add_row(escape(dim.name), f"{value:.3f}{flag}", f"{dim.low:.2f}–{dim.high:.2f}")
+    console.print(multipliers)
+    ensemble = (
+        ""
+        if math.isnan(result.loss_ensemble_expected)
+        else f"; median over {result.ensemble_replications} replications, expected: {result.loss_ensemble_expected:.3f}"
+    )
+    console.print(
+        f"loss {result.loss_start:.3f} → {result.loss_fitted:.3f} (one simulation at the fit; "
+        f"{result.loss_surrogate:.3f} expected{ensemble}) in {result.evaluations} evaluations, "
+        f"{result.seconds:.0f} s. Wrote {path}",
+        highlight=False,
+    )

@@ -1,0 +1,81 @@
+"""`securecomm simulate`: a place and period through the whole pipeline, on the real rollout."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from securecomm.cli.common import errors, fail, format_count, output_console
+from securecomm.law.loader import UnknownPolicyError
+from securecomm.law.timeline import parse_reform
+from securecomm.model.metrics import ALL_METRIC_LABELS
+from securecomm.model.simulation import Reform
+from securecomm.model.simulation import simulate as run_simulation
+
+
+def simulate(
+    place: Annotated[str, typer.Option(help="US, a state code (CT), a county FIPS (09001), or a comma list.")],
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option(help="Last day, YYYY-MM-DD.")],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same numbers.")] = 0,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(help="PLACE=POLICY_ID[@DATE]: the place's jails follow that policy from DATE (default: start)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write county-month counts and records into this folder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Simulate Secure Communities over a place and period, on the real activation dates."""
+
+    try:
+        first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        reforms = tuple(Reform(*parse_reform(spec)) for spec in policy or [])
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors, transient=True
+        ) as progress:
+            task = progress.add_task("simulating", total=None)
+            result = run_simulation(
+                place,
+                first,
+                last,
+                seed=seed,
+                reforms=reforms,
+                progress=lambda stage: progress.update(task, description=f"simulating: {stage}"),
+            )
+    except (ValueError, UnknownPolicyError) as error:
+        raise fail(str(error)) from None
+    if out is not None:
+        for path in result.write(out):
+            errors.print(f"wrote {path}")
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        return
+    table = Table(title=f"Secure Communities, {place}, {first} → {last} (seed {seed})")
+    table.add_column("metric")
+    table.add_column("Secure Communities", justify="right")
+    table.add_column("other ICE routes", justify="right")
+    table.add_column("all routes", justify="right")
+    sc, other = result.channels["secure_communities"], result.channels["other_routes"]
+    for name, label in ALL_METRIC_LABELS.items():
+        if name in sc:
+            table.add_row(label, format_count(sc[name]), format_count(other[name]), format_count(result.total[name]))
+        else:
+            table.add_row(label, "", "", format_count(result.total[name]))
+    wide = output_console(120)
+    wide.print(table)
+    counties = set(result.scenario.counties())
+    in_period = sorted(
+        {
+            entry.policy_id
+            for entry in result.timeline.entries
+            if entry.counties & counties and entry.start <= last and (entry.end is None or entry.end > first)
+        }
+    )
+    wide.print(f"Jail policies in force during the period: {', '.join(in_period)}", highlight=False)
