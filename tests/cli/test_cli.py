@@ -1,10 +1,15 @@
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
 from typer.testing import CliRunner
 
 from securecomm.cli import app
+from securecomm.law.loader import policy_ids
 
 runner = CliRunner()
 
@@ -93,8 +98,22 @@ def test_policies_list_json_and_show():
     assert "pending criminal charges" in shown.stdout
 
 
-def test_policies_test_runs_the_yaml_cases(repo, monkeypatch):
-    monkeypatch.chdir(repo)
-    result = run("policies", "test")
-    assert result.exit_code == 0, result.stdout
-    assert "cases passed" in result.stdout
+def test_policies_test_runs_the_installed_cases_from_any_directory(tmp_path):
+    """The cases ship beside each policy in the package, so no checkout is needed to run them."""
+    command = Path(sys.executable).with_name("securecomm")
+    finished = subprocess.run([command, "policies", "test"], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    passed, total = re.search(r"(\d+) of (\d+) cases passed", finished.stdout).groups()
+    assert passed == total and int(total) >= 5 * len(policy_ids())
+
+
+def test_policies_test_fails_on_a_wrong_case_in_another_library(tmp_path):
+    wrong = tmp_path / "ct"
+    wrong.mkdir()
+    (wrong / "trust-act-2013.cases.yaml").write_text(
+        "policy: ct/trust-act-2013\ncases:\n  - name: wrong on purpose\n    input: {final_order: true}\n"
+        "    expect: {decision: decline}\n"
+    )
+    result = run("policies", "test", "--dir", str(tmp_path))
+    assert result.exit_code == 1
+    assert "decision: expected 'decline', got 'honor'" in result.stdout
