@@ -16,7 +16,7 @@ def many(starts, hours, counting="business_hours"):
 @pytest.mark.parametrize(
     ("start", "hours", "expected"),
     [
-        # The worked examples of 8 C.F.R. 287.7(d) practice (FACTS §3.1).
+        # The worked examples of 8 C.F.R. 287.7(d) practice (docs/facts.md §3.1).
         ("2014-03-03T17:00", 48, "2014-03-05T17:00"),  # Monday 17:00 → Wednesday 17:00
         ("2014-03-06T17:00", 48, "2014-03-10T17:00"),  # Thursday 17:00 → Monday 17:00
         ("2014-03-08T10:00", 48, "2014-03-12T00:00"),  # a Saturday start runs from Monday 00:00

@@ -1,7 +1,7 @@
 """Reading detainer cases and field records: strict validation, then columnar tables.
 
 Input arrives as JSON Lines, Parquet, CSV (list fields as JSON text) or Python records.
-Every record is checked against the case schema (DESIGN §2) before anything is decided;
+Every record is checked against the case schema (docs/design.md §2) before anything is decided;
 the first problem stops the run with a message naming the record and the field.
 The engine then works on three tables: one row per case, and long tables of current
 charges and prior convictions keyed by the case's row number.

@@ -1,4 +1,4 @@
-"""The case schema (DESIGN §2): fields, types and vocabularies — the one source of truth.
+"""The case schema (docs/design.md §2): fields, types and vocabularies — the one source of truth.
 
 Every other module reads its column names and allowed values from here.
 """
@@ -34,7 +34,7 @@ FELONY_CLASSES: Final = ("A", "B", "C", "D", "E", "unclassified")
 DETAINER_FORMS: Final = ("I-247", "I-247D", "I-247N", "I-247X", "I-247A")
 NCIC_HITS: Final = ("none", "criminal_warrant", "ice_administrative_warrant")
 
-# Booleans of a detainer case: missing means false (DESIGN §2).
+# Booleans of a detainer case: missing means false (docs/design.md §2).
 CASE_FLAGS: Final = (
     "held_to_answer",
     "bond_posted",

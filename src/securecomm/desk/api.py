@@ -139,7 +139,7 @@ _FACT_FIELDS[schema.THREE_VALUED_FLAG] = (
 DetainerIntake = create_model(
     "DetainerIntake",
     __base__=Strict,
-    __doc__="A detainer as received: the case facts of DESIGN §2 plus the desk's own fields.",
+    __doc__="A detainer as received: the case facts of docs/design.md §2 plus the desk's own fields.",
     booking_ref=(Annotated[Text, Field(max_length=64)], Field(description="the jail's booking number")),
     received_at=(LocalDateTime, Field(description="when the detainer reached the jail (local time)")),
     issuing_office=(Annotated[Text, Field(max_length=200)], Field(description="the ICE office that issued it")),

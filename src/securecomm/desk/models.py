@@ -1,7 +1,7 @@
 """The desk's tables.
 
 Times are of two kinds, never mixed: the jail's local wall-clock time without a zone
-(received_at, release eligibility, hold deadlines, custody events — as DESIGN §2 records
+(received_at, release eligibility, hold deadlines, custody events — as docs/design.md §2 records
 them) and UTC for the machine's own bookkeeping (token expiry, when a row was written,
 audit entries). Columns say which: `*_utc`.
 """
@@ -82,7 +82,7 @@ class Detainer(Base):
     case_id: Mapped[str] = mapped_column(String(200))
     issuing_office: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    # The case facts of DESIGN §2 as received, normalized by securecomm.core.cases (JSON text).
+    # The case facts of docs/design.md §2 as received, normalized by securecomm.core.cases (JSON text).
     facts: Mapped[str] = mapped_column(Text)
     detainer_form: Mapped[str | None] = mapped_column(String(10))
     policy_id: Mapped[str] = mapped_column(String(200))

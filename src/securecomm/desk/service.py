@@ -39,7 +39,7 @@ from securecomm.law.per_case import evaluate_case
 
 EVENT_KINDS = ("release_eligible", "picked_up_by_ice", "released")
 REVIEW_DECISIONS = ("honor", "decline")
-# Fields of an intake besides the case facts of DESIGN §2.
+# Fields of an intake besides the case facts of docs/design.md §2.
 INTAKE_FIELDS = ("booking_ref", "received_at", "issuing_office")
 
 

@@ -1,6 +1,6 @@
 """The detainer hold clock: when must a person held on a detainer be released?
 
-Two ways of counting a policy's maximum hold (DESIGN §2):
+Two ways of counting a policy's maximum hold (docs/design.md §3):
 - business hours: only hours that fall on a day that is not a Saturday, Sunday or U.S.
   federal holiday (observed dates) count — 8 C.F.R. § 287.7(d) "48 hours, excluding
   Saturdays, Sundays, and holidays". Thursday 17:00 + 48 h is Monday 17:00; a Saturday

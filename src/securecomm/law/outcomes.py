@@ -35,7 +35,7 @@ def question_outcomes(policy: Policy, question: Question) -> list[Outcome]:
 
 
 def output_columns(policy: Policy) -> list[str]:
-    """The decision output's columns for a policy (DESIGN §2; field policies per question)."""
+    """The decision output's columns for a policy (docs/design.md §2; field policies per question)."""
     if policy.kind == "field":
         per_question = [
             name

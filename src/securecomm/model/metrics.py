@@ -1,4 +1,4 @@
-"""The metrics of DESIGN §5, from a simulation's segments and records.
+"""The metrics of docs/design.md §6, from a simulation's segments and records.
 
 Counts that never branch (bookings, fingerprints checked, IDENT matches) come from the
 county segments; everything from the detainer on comes from the records.

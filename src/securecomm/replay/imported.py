@@ -64,7 +64,7 @@ def build_tables(records: pl.DataFrame, charges: pl.DataFrame, convictions: pl.D
     """Engine tables from case-level and long frames keyed by `case_id` (vectorised).
 
     `records` holds case_id and any case fields it knows; absent flags are false and
-    public_safety_risk is null (DESIGN §2). Casting to the schema's Enums rejects any value
+    public_safety_risk is null (docs/design.md §2). Casting to the schema's Enums rejects any value
     outside the vocabularies, so a mapping can never smuggle in an unknown category.
     """
     if records.get_column("case_id").is_duplicated().any():

@@ -1,3 +1,3 @@
-"""The Secure Communities pipeline, one module per stage in flow order (DESIGN §1):
+"""The Secure Communities pipeline, one module per stage in flow order (docs/design.md §1):
 bookings → iafis → ident → lesc → issuance → jail → removal, with field arrests and the
 other ICE routes (CAP, 287(g)) beside them."""
