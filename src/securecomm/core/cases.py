@@ -72,7 +72,12 @@ OFFENSE_SCHEMA = {
     "felony_class": pl.Enum(schema.FELONY_CLASSES),
 }
 CHARGE_SCHEMA = OFFENSE_SCHEMA
-CONVICTION_SCHEMA = {**OFFENSE_SCHEMA, "years_ago": pl.Float64, "years_since_release": pl.Float64}
+CONVICTION_SCHEMA = {
+    **OFFENSE_SCHEMA,
+    "years_ago": pl.Float64,
+    "years_since_release": pl.Float64,
+    "currently_in_custody": pl.Boolean,
+}
 CASE_SCHEMA: dict[str, pl.DataType] = {
     "row": pl.UInt32(),
     "case_id": pl.String(),
@@ -81,6 +86,13 @@ CASE_SCHEMA: dict[str, pl.DataType] = {
     "detainer_form": pl.Enum(schema.DETAINER_FORMS),
     schema.THREE_VALUED_FLAG: pl.Boolean(),
     **{flag: pl.Boolean() for flag in schema.CASE_FLAGS},
+}
+# The clock of a case, beside CASE_SCHEMA (which simulations build on): the zone the record names and
+# the UTC offset its release time carried, in minutes (null: a wall-clock time with no offset).
+# Tables without these columns read as all null: times in the jurisdiction's zone.
+CLOCK_SCHEMA: dict[str, pl.DataType] = {
+    "time_zone": pl.Enum(schema.TIME_ZONES),
+    "release_eligible_offset": pl.Int32(),
 }
 FIELD_SCHEMA: dict[str, pl.DataType] = {
     "row": pl.UInt32(),
@@ -136,8 +148,8 @@ def _datetime(value: Any, field: str) -> dt.datetime | None:
             raise _FieldProblem(field, f"must be an ISO date-time like 2014-03-06T17:00:00, not {value!r}") from None
     else:
         raise _FieldProblem(field, f"must be an ISO date-time like 2014-03-06T17:00:00, not {value!r}")
-    if parsed.tzinfo is not None:
-        raise _FieldProblem(field, "must be a local time with no zone (the jail's wall clock)")
+    if parsed.tzinfo is not None and parsed.utcoffset() is None:
+        raise _FieldProblem(field, "must carry a fixed UTC offset (2013-11-02T12:00:00-07:00) or none")
     return parsed
 
 
@@ -178,6 +190,9 @@ def _offenses(value: Any, field: str, *, convictions: bool) -> list[dict[str, An
                 )
             offense["years_ago"] = years_ago
             offense["years_since_release"] = since_release
+            offense["currently_in_custody"] = _boolean(
+                item.get("currently_in_custody"), f"{where}.currently_in_custody"
+            )
         offenses.append(offense)
     return offenses
 
@@ -204,6 +219,7 @@ def normalize_case(record: Mapping[str, Any]) -> dict[str, Any]:
         "detainer_form": _choice(
             record.get("detainer_form"), "detainer_form", schema.DETAINER_FORMS, "detainer form", nullable=True
         ),
+        "time_zone": _choice(record.get("time_zone"), "time_zone", schema.TIME_ZONES, "time zone", nullable=True),
         schema.THREE_VALUED_FLAG: _boolean(
             record.get(schema.THREE_VALUED_FLAG), schema.THREE_VALUED_FLAG, nullable=True
         ),
@@ -264,13 +280,25 @@ def tables_from_records(records: list[dict[str, Any]], kind: RecordKind = "case"
         frame = pl.DataFrame({"row": range(len(records)), **columns}, schema=FIELD_SCHEMA)
         return CaseTables(frame, pl.DataFrame(schema=CHARGE_SCHEMA), pl.DataFrame(schema=CONVICTION_SCHEMA))
     columns = {name: [record[name] for record in records] for name in CASE_SCHEMA if name != "row"}
-    frame = pl.DataFrame({"row": range(len(records)), **columns}, schema=CASE_SCHEMA)
+    starts = columns["release_eligible_at"]
+    columns["release_eligible_at"] = [None if start is None else start.replace(tzinfo=None) for start in starts]
+    columns["time_zone"] = [record["time_zone"] for record in records]
+    columns["release_eligible_offset"] = [_offset_minutes(start) for start in starts]
+    frame = pl.DataFrame({"row": range(len(records)), **columns}, schema={**CASE_SCHEMA, **CLOCK_SCHEMA})
 
     def long(field: str, table_schema: dict[str, Any]) -> pl.DataFrame:
         rows = [{"row": row, **offense} for row, record in enumerate(records) for offense in record[field]]
         return pl.DataFrame(rows, schema=table_schema) if rows else pl.DataFrame(schema=table_schema)
 
     return CaseTables(frame, long("current_charges", CHARGE_SCHEMA), long("convictions", CONVICTION_SCHEMA))
+
+
+def _offset_minutes(moment: dt.datetime | None) -> int | None:
+    if moment is None or moment.tzinfo is None:
+        return None
+    offset = moment.utcoffset()
+    assert offset is not None  # checked by _datetime
+    return int(offset.total_seconds() // 60)
 
 
 def _jsonl_records(path: Path) -> Iterator[tuple[str, Any]]:

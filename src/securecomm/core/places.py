@@ -179,3 +179,272 @@ def population(fips: Sequence[str], year: int, *, clamp_year: bool = False) -> p
     return requested.join(table, on="fips", how="left", maintain_order="left").select(
         "fips", pl.lit(year, pl.Int32).alias("year"), pl.all().exclude("fips")
     )
+
+
+# --- time zones ------------------------------------------------------------------------------
+#
+# A hold is counted on the jail's own clock (docs/design.md §3), so every county knows its IANA zone.
+# Each state has the zone of most of its counties; the counties of states that span zones are
+# listed below by name (the county seat's zone decides a split county). Split counties kept in
+# their state's zone, and places that keep other time than their county officially does, are:
+# Gulf County FL (Port St. Joe, the seat, is Eastern; Wewahitchka Central); Aleutians West AK
+# (Adak keeps Hawaii-Aleutian time, Unalaska Alaska time); the Navajo Nation in Apache, Navajo and
+# Coconino AZ (keeps daylight time, the rest of Arizona does not); Cherry and Sioux NE and Sioux ND
+# (split along the zone line); Culberson TX (Guadalupe Mountains); West Wendover in Elko NV and
+# Phenix City in Russell AL (unofficially on the neighbouring state's time). A record that needs
+# another zone says so with its own `time_zone`.
+
+STATE_TIME_ZONES: Final[dict[str, str]] = {
+    **dict.fromkeys(
+        ("CT", "DE", "DC", "FL", "GA", "KY", "ME", "MD", "MA", "NH", "NJ", "NY", "NC", "OH", "PA", "RI", "SC"),
+        "America/New_York",
+    ),
+    **dict.fromkeys(("VT", "VA", "WV"), "America/New_York"),
+    "MI": "America/Detroit",
+    "IN": "America/Indiana/Indianapolis",
+    **dict.fromkeys(
+        ("AL", "AR", "IL", "IA", "KS", "LA", "MN", "MS", "MO", "NE", "ND", "OK", "SD", "TN", "TX", "WI"),
+        "America/Chicago",
+    ),
+    **dict.fromkeys(("CO", "MT", "NM", "UT", "WY"), "America/Denver"),
+    "ID": "America/Boise",
+    "AZ": "America/Phoenix",
+    **dict.fromkeys(("CA", "NV", "OR", "WA"), "America/Los_Angeles"),
+    "AK": "America/Anchorage",
+    "HI": "Pacific/Honolulu",
+}
+
+_COUNTY_TIME_ZONES: Final[dict[str, dict[str, tuple[str, ...]]]] = {
+    "FL": {
+        "America/Chicago": (
+            "Bay",
+            "Calhoun",
+            "Escambia",
+            "Holmes",
+            "Jackson",
+            "Okaloosa",
+            "Santa Rosa",
+            "Walton",
+            "Washington",
+        ),
+    },
+    "ID": {
+        "America/Los_Angeles": (
+            "Benewah",
+            "Bonner",
+            "Boundary",
+            "Clearwater",
+            "Idaho",
+            "Kootenai",
+            "Latah",
+            "Lewis",
+            "Nez Perce",
+            "Shoshone",
+        ),
+    },
+    "IN": {
+        "America/Chicago": (
+            "Gibson",
+            "Jasper",
+            "Lake",
+            "LaPorte",
+            "Newton",
+            "Porter",
+            "Posey",
+            "Spencer",
+            "Vanderburgh",
+            "Warrick",
+        ),
+        "America/Indiana/Knox": ("Starke",),
+        "America/Indiana/Tell_City": ("Perry",),
+        "America/Indiana/Petersburg": ("Pike",),
+        "America/Indiana/Vincennes": ("Daviess", "Dubois", "Knox", "Martin"),
+        "America/Indiana/Winamac": ("Pulaski",),
+        "America/Indiana/Marengo": ("Crawford",),
+        "America/Indiana/Vevay": ("Switzerland",),
+    },
+    "KS": {"America/Denver": ("Greeley", "Hamilton", "Sherman", "Wallace")},
+    "KY": {
+        "America/Chicago": (
+            "Adair",
+            "Allen",
+            "Ballard",
+            "Barren",
+            "Breckinridge",
+            "Butler",
+            "Caldwell",
+            "Calloway",
+            "Carlisle",
+            "Christian",
+            "Clinton",
+            "Crittenden",
+            "Cumberland",
+            "Daviess",
+            "Edmonson",
+            "Fulton",
+            "Graves",
+            "Grayson",
+            "Green",
+            "Hancock",
+            "Hart",
+            "Henderson",
+            "Hickman",
+            "Hopkins",
+            "Livingston",
+            "Logan",
+            "Lyon",
+            "Marshall",
+            "McCracken",
+            "McLean",
+            "Metcalfe",
+            "Monroe",
+            "Muhlenberg",
+            "Ohio",
+            "Russell",
+            "Simpson",
+            "Todd",
+            "Trigg",
+            "Union",
+            "Warren",
+            "Webster",
+        ),
+        "America/Kentucky/Louisville": ("Jefferson",),
+        "America/Kentucky/Monticello": ("Wayne",),
+    },
+    "MI": {"America/Menominee": ("Dickinson", "Gogebic", "Iron", "Menominee")},
+    "NE": {
+        "America/Denver": (
+            "Arthur",
+            "Banner",
+            "Box Butte",
+            "Chase",
+            "Cheyenne",
+            "Dawes",
+            "Deuel",
+            "Dundy",
+            "Garden",
+            "Grant",
+            "Keith",
+            "Kimball",
+            "Morrill",
+            "Perkins",
+            "Scotts Bluff",
+            "Sheridan",
+            "Sioux",
+        ),
+    },
+    "ND": {
+        "America/Denver": (
+            "Adams",
+            "Billings",
+            "Bowman",
+            "Dunn",
+            "Golden Valley",
+            "Grant",
+            "Hettinger",
+            "McKenzie",
+            "Slope",
+            "Stark",
+        ),
+        "America/North_Dakota/Beulah": ("Mercer",),
+        "America/North_Dakota/New_Salem": ("Morton",),
+        "America/North_Dakota/Center": ("Oliver",),
+    },
+    "OR": {"America/Boise": ("Malheur",)},
+    "SD": {
+        "America/Denver": (
+            "Bennett",
+            "Butte",
+            "Corson",
+            "Custer",
+            "Dewey",
+            "Fall River",
+            "Haakon",
+            "Harding",
+            "Jackson",
+            "Lawrence",
+            "Meade",
+            "Oglala Lakota",
+            "Pennington",
+            "Perkins",
+            "Ziebach",
+        ),
+    },
+    "TN": {
+        "America/New_York": (
+            "Anderson",
+            "Blount",
+            "Bradley",
+            "Campbell",
+            "Carter",
+            "Claiborne",
+            "Cocke",
+            "Grainger",
+            "Greene",
+            "Hamblen",
+            "Hamilton",
+            "Hancock",
+            "Hawkins",
+            "Jefferson",
+            "Johnson",
+            "Knox",
+            "Loudon",
+            "McMinn",
+            "Meigs",
+            "Monroe",
+            "Morgan",
+            "Polk",
+            "Rhea",
+            "Roane",
+            "Scott",
+            "Sevier",
+            "Sullivan",
+            "Unicoi",
+            "Union",
+            "Washington",
+        ),
+    },
+    "TX": {"America/Denver": ("El Paso", "Hudspeth")},
+}
+
+
+@cache
+def county_time_zones() -> dict[str, str]:
+    """Every current county's IANA time zone, by FIPS (see the notes above on split counties)."""
+    by_name: dict[tuple[str, str], str] = {}
+    for state, zones in _COUNTY_TIME_ZONES.items():
+        for zone, names in zones.items():
+            for name in names:
+                by_name[(state, name)] = zone
+    zones: dict[str, str] = {}
+    found: set[tuple[str, str]] = set()
+    for fips, state, name in counties().select("fips", "state", "name").iter_rows():
+        short = name.removesuffix(" County").removesuffix(" Parish")
+        key = (state, short)
+        if key in by_name:
+            found.add(key)
+        zones[fips] = by_name.get(key, STATE_TIME_ZONES[state])
+    missing = sorted(set(by_name) - found)
+    if missing:  # a misspelt county would silently keep its state's zone
+        raise RuntimeError(f"county time zones name unknown counties: {missing}")
+    return zones
+
+
+def time_zone(fips: str) -> str:
+    """The IANA time zone of a current county."""
+    try:
+        return county_time_zones()[fips]
+    except KeyError:
+        raise ValueError(f"unknown county FIPS {fips!r}") from None
+
+
+def time_zones(places: Sequence[str]) -> frozenset[str]:
+    """The zones of a list of places (US, state codes, county FIPS)."""
+    zones = county_time_zones()
+    return frozenset(zones[fips] for fips in resolve_place(",".join(places)))
+
+
+def single_time_zone(places: Sequence[str]) -> str | None:
+    """The one zone every county of the places keeps, or None when they span several."""
+    found = time_zones(places)
+    return next(iter(found)) if len(found) == 1 else None

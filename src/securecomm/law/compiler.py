@@ -11,12 +11,15 @@ import functools
 import itertools
 import operator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from securecomm.core.cases import CaseTables
-from securecomm.law.holdclock import hold_until_many
+from securecomm.core.places import single_time_zone
+from securecomm.law.holdclock import hold_until_many, hold_until_many_in_zone, wall_in_zone
+from securecomm.law.loader import load_forms
 from securecomm.law.model import (
     AgeUnder,
     AllOf,
@@ -39,7 +42,7 @@ from securecomm.law.outcomes import (
 )
 
 # A count column is keyed by what it counts; `at_least` is applied afterwards.
-CountKey = tuple[str, OffenseFilter, float | None, float | None]
+CountKey = tuple[str, OffenseFilter, float | None, float | None, bool]
 
 
 def _offense_mask(offenses: OffenseFilter) -> pl.Expr:
@@ -55,7 +58,9 @@ def _offense_mask(offenses: OffenseFilter) -> pl.Expr:
     return mask
 
 
-def _recency_mask(within_conviction: float | None, within_release: float | None) -> pl.Expr:
+def _recency_mask(within_conviction: float | None, within_release: float | None, in_custody: bool) -> pl.Expr:
+    if in_custody:
+        return pl.col("currently_in_custody").fill_null(False) & _recency_mask(within_conviction, within_release, False)
     windows = []
     if within_conviction is not None:
         windows.append(pl.col("years_ago") <= within_conviction)
@@ -66,12 +71,13 @@ def _recency_mask(within_conviction: float | None, within_release: float | None)
 
 def _count_key(condition: ChargeMatch | ConvictionCount) -> CountKey:
     if isinstance(condition, ChargeMatch):
-        return ("current_charges", condition.offenses, None, None)
+        return ("current_charges", condition.offenses, None, None, False)
     return (
         "convictions",
         condition.offenses,
         condition.within_years_of_conviction,
         condition.within_years_of_release,
+        condition.currently_in_custody,
     )
 
 
@@ -96,6 +102,8 @@ class CompiledPolicy:
         ]
         self.count_columns: dict[CountKey, str] = {key: f"__count_{i}" for i, key in enumerate(dict.fromkeys(keys))}
         self.outcomes = {question.name: question_outcomes(self.policy, question) for question in self.policy.questions}
+        detainer = self.policy.kind == "detainer"
+        self.time_zone = single_time_zone(self.policy.jurisdiction.places) if detainer else None
 
     # -- conditions -----------------------------------------------------------------------
 
@@ -127,8 +135,11 @@ class CompiledPolicy:
             if not keys:
                 continue
             table: pl.DataFrame = getattr(tables, table_name)
+            if table_name == "convictions" and "currently_in_custody" not in table.columns:
+                table = table.with_columns(currently_in_custody=pl.lit(False))
             masks = table.select(
-                (_offense_mask(key[1]) & _recency_mask(key[2], key[3])).alias(self.count_columns[key]) for key in keys
+                (_offense_mask(key[1]) & _recency_mask(key[2], key[3], key[4])).alias(self.count_columns[key])
+                for key in keys
             )
             rows = table.get_column("row").to_numpy()
             for key in keys:
@@ -183,17 +194,98 @@ class CompiledPolicy:
             _lookup(index, [o.explanation for o in outcomes]).alias("explanation"),
         ]
         result = indexes.select(columns)
-        return result.with_columns(self._hold_until(tables, result)).select(output_columns(self.policy))
-
-    def _hold_until(self, tables: CaseTables, result: pl.DataFrame) -> pl.Series:
-        hold = self.policy.hold
-        if hold is None:
-            return pl.Series("hold_until", [None] * result.height, dtype=pl.Datetime("us"))
         honored = (result.get_column("decision") == "honor").to_numpy()
-        starts = tables.records.get_column("release_eligible_at").to_numpy()
-        deadlines = np.full(starts.shape, np.datetime64("NaT"), dtype="datetime64[us]")
-        deadlines[honored] = hold_until_many(starts[honored], hold.hours, hold.counting)
-        return pl.Series("hold_until", deadlines, dtype=pl.Datetime("us"))
+        return result.with_columns(self.holds(tables, honored)).select(output_columns(self.policy))
+
+    def holds(self, tables: CaseTables, honored: np.ndarray) -> list[pl.Series]:
+        """The hold of each case the jail honors: deadline (local and UTC), zone and the limit that set it.
+
+        The deadline is the earlier of the policy's and the detainer form's; a form that asks for
+        no detention leaves none. Times are read in the case's `time_zone`, else the policy's zone
+        (when its places keep one), else as given (a UTC offset, or a plain wall clock).
+        """
+        records = tables.records
+        size = records.height
+        wall = records.get_column("release_eligible_at").to_numpy().astype("datetime64[us]")
+        local = np.full(size, np.datetime64("NaT"), dtype="datetime64[us]")
+        utc = local.copy()
+        cited = np.full(size, None, dtype=object)
+        zone, source = self._zones(records)
+        hold = self.policy.hold
+        if self.policy.kind != "detainer":
+            zone[:] = None
+            source[:] = None
+        elif hold is not None:
+            offset = _column(records, "release_eligible_offset", pl.Int32).fill_null(0).to_numpy().astype(np.int64)
+            has_offset = _column(records, "release_eligible_offset", pl.Int32).is_not_null().to_numpy()
+            forms = _column(records, "detainer_form", pl.String).to_numpy()
+            active = honored & ~np.isnat(wall)
+            limits = load_forms()
+            for form, limit in limits.items():
+                if not limit.detention:
+                    notice_only = active & (forms == form)
+                    cited[notice_only] = limit.citation
+                    active &= ~notice_only
+            starts = wall - (offset * 60_000_000).astype("timedelta64[us]")  # UTC where an offset was given
+            for group_zone in dict.fromkeys(zone[active]):
+                rows = np.flatnonzero(active & (zone == group_zone))
+                if group_zone is None:
+                    start = wall[rows]
+                else:  # an offset time becomes the wall clock of the zone
+                    start = np.where(has_offset[rows], wall_in_zone(starts[rows], group_zone), wall[rows])
+
+                def deadlines(
+                    hours: int,
+                    counting: Any,
+                    start: np.ndarray = start,
+                    rows: np.ndarray = rows,
+                    group_zone: str | None = group_zone,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    if group_zone is not None:
+                        ends, ends_utc = hold_until_many_in_zone(start, group_zone, hours, counting)
+                        return ends, ends_utc, ends_utc
+                    ends = hold_until_many(start, hours, counting)
+                    shift = (offset[rows] * 60_000_000).astype("timedelta64[us]")
+                    ends_utc = np.where(has_offset[rows], ends - shift, np.datetime64("NaT"))
+                    return ends, ends_utc, ends
+
+                ends, ends_utc, key = deadlines(hold.hours, hold.counting)
+                citation = np.full(rows.size, hold.citation, dtype=object)
+                for form, limit in limits.items():
+                    mine = forms[rows] == form
+                    if not limit.detention or not mine.any():
+                        continue
+                    form_ends, form_utc, form_key = deadlines(limit.hours, limit.counting)
+                    earlier = mine & (form_key < key)
+                    ends = np.where(earlier, form_ends, ends)
+                    ends_utc = np.where(earlier, form_utc, ends_utc)
+                    key = np.where(earlier, form_key, key)
+                    citation[earlier] = limit.citation
+                local[rows], utc[rows], cited[rows] = ends, ends_utc, citation
+        return [
+            pl.Series("hold_until", local, dtype=pl.Datetime("us")),
+            pl.Series("hold_until_utc", utc, dtype=pl.Datetime("us")).dt.replace_time_zone("UTC"),
+            pl.Series("time_zone", zone.tolist(), dtype=pl.String),
+            pl.Series("time_zone_source", source.tolist(), dtype=pl.String),
+            pl.Series("hold_citation", cited.tolist(), dtype=pl.String),
+        ]
+
+    def _zones(self, records: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        own = _column(records, "time_zone", pl.String)
+        offset = _column(records, "release_eligible_offset", pl.Int32)
+        frame = pl.DataFrame({"own": own, "offset": offset})
+        chosen = frame.select(
+            zone=pl.col("own").fill_null(pl.lit(self.time_zone, dtype=pl.String)),
+            source=pl.when(pl.col("own").is_not_null())
+            .then(pl.lit("record"))
+            .when(pl.lit(self.time_zone is not None))
+            .then(pl.lit("jurisdiction"))
+            .when(pl.col("offset").is_not_null())
+            .then(pl.lit("offset")),
+        )
+        return chosen.get_column("zone").to_numpy().astype(object), chosen.get_column("source").to_numpy().astype(
+            object
+        )
 
     def _field_output(self, indexes: pl.DataFrame, columns: list[pl.Expr]) -> pl.DataFrame:
         for question in self.policy.questions:
@@ -217,6 +309,13 @@ class CompiledPolicy:
         ]
         columns.append(_lookup(combined, texts).alias("explanation"))
         return indexes.select(columns).select(output_columns(self.policy))
+
+
+def _column(records: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
+    """A column of the case table, or all null when the table does not carry it (simulated cases)."""
+    if name in records.columns:
+        return records.get_column(name).cast(dtype)
+    return pl.Series(name, [None] * records.height, dtype=dtype)
 
 
 def _lookup(index: pl.Expr | pl.Series, values: list[str], categories: list[str] | None = None) -> pl.Expr | pl.Series:

@@ -77,8 +77,10 @@ def describe_condition(condition: Condition, policy: Policy) -> str:
             return f"is known to be under {years}"
         case ChargeMatch(offenses):
             return f"is currently charged ({describe_offenses(offenses, policy)})"
-        case ConvictionCount(offenses, at_least, within_conviction, within_release):
+        case ConvictionCount(offenses, at_least, within_conviction, within_release, in_custody):
             count = "a prior conviction" if at_least == 1 else f"at least {at_least} prior convictions"
+            if in_custody:
+                count = "a conviction for which the person is currently in custody"
             windows = []
             if within_conviction is not None:
                 windows.append(f"within {within_conviction:g} years of conviction")
@@ -106,8 +108,10 @@ def facts_read(condition: Condition) -> list[str]:
             return ["age"]
         case ChargeMatch():
             return ["current_charges"]
-        case ConvictionCount(_, _, within_conviction, within_release):
+        case ConvictionCount(_, _, within_conviction, within_release, in_custody):
             details = ["category", "level"]
+            if in_custody:
+                details.append("currently_in_custody")
             if within_conviction is not None:
                 details.append("years_ago")
             if within_release is not None:
@@ -127,8 +131,9 @@ def _hold_sentence(policy: Policy) -> str:
     if policy.hold is None:
         return ""
     return (
-        f" Hold at most {policy.hold.describe()} from release eligibility ({policy.hold.citation});"
-        " the deadline is in hold_until."
+        f" Hold at most {policy.hold.describe()} from release eligibility ({policy.hold.citation}),"
+        " and no longer than the detainer form asks (none for an I-247N, notice only);"
+        " the deadline is in hold_until, on the clock of time_zone, and the limit that set it in hold_citation."
     )
 
 

@@ -26,6 +26,7 @@ from securecomm.law.model import (
     ConvictionCount,
     Default,
     Fact,
+    FormLimit,
     Hold,
     Jurisdiction,
     Kind,
@@ -123,7 +124,13 @@ class _Reader:
 
 
 OFFENSE_KEYS = ("set", "categories", "excluding", "levels", "felony_classes")
-CONVICTION_KEYS = (*OFFENSE_KEYS, "at_least", "within_years_of_conviction", "within_years_of_release")
+CONVICTION_KEYS = (
+    *OFFENSE_KEYS,
+    "at_least",
+    "within_years_of_conviction",
+    "within_years_of_release",
+    "currently_in_custody",
+)
 CONDITION_KEYS = ("all", "any", "not", "fact", "age_under", "current_charge", "conviction", *schema.VALUE_FIELDS)
 
 
@@ -200,11 +207,15 @@ class _PolicyParser:
         at_least = int(self.read.number(spec, "at_least", integer=True)) if "at_least" in spec else 1
         if at_least < 1:
             raise self.read.fail(spec, "at_least", "'at_least' must be 1 or more")
+        in_custody = spec.get("currently_in_custody", False)
+        if in_custody is not True and "currently_in_custody" in spec:
+            raise self.read.fail(spec, "currently_in_custody", "'currently_in_custody' is true or left out")
         return ConvictionCount(
             self.offenses(spec),
             at_least,
             self.read.number(spec, "within_years_of_conviction") if "within_years_of_conviction" in spec else None,
             self.read.number(spec, "within_years_of_release") if "within_years_of_release" in spec else None,
+            in_custody,
         )
 
     def category_sets(self, node: Any) -> None:
@@ -387,8 +398,53 @@ def policy_ids() -> list[str]:
     return sorted(
         path.relative_to(root).with_suffix("").as_posix()
         for path in root.rglob("*.yaml")
-        if not path.name.endswith(CASES_SUFFIX)
+        if not path.name.endswith(CASES_SUFFIX) and path.relative_to(root).as_posix() != FORMS_FILE
     )
+
+
+FORMS_FILE = "detainer-forms.yaml"
+
+
+@cache
+def load_forms() -> dict[str, FormLimit]:
+    """What each detainer form asks of the jail (`policies/detainer-forms.yaml`), by form."""
+    display = f"policies/{FORMS_FILE}"
+    document = load_yaml(library_root() / FORMS_FILE, display)
+    read = _Reader(display)
+    top = read.mapping(document, "the forms file", ("forms",))
+    forms_node = read.mapping(top["forms"], "forms", (), schema.DETAINER_FORMS)
+    missing = [form for form in schema.DETAINER_FORMS if form not in forms_node]
+    if missing:
+        raise read.fail(forms_node, None, f"every detainer form needs an entry; missing: {', '.join(missing)}")
+    forms = {}
+    for form, node in forms_node.items():
+        spec = read.mapping(
+            node, f"form {form}", ("title", "status", "detention", "reference", "section", "text"), ("hold", "note")
+        )
+        detention = spec["detention"]
+        if not isinstance(detention, bool):
+            raise read.fail(spec, "detention", "'detention' must be true or false")
+        if detention != ("hold" in spec):
+            raise read.fail(spec, None, "a form that asks for detention states its 'hold'; one that does not, none")
+        hours = counting = None
+        if detention:
+            hold = read.mapping(spec["hold"], "hold", ("hours", "counting"))
+            hours = int(read.number(hold, "hours", integer=True))
+            counting = read.choice(hold, "counting", COUNTINGS, "counting")
+        ref = read.mapping(spec["reference"], "reference", ("cite", "title", "url"))
+        forms[form] = FormLimit(
+            form=form,
+            title=read.text(spec, "title"),
+            status=read.choice(spec, "status", STATUSES, "status"),  # type: ignore[arg-type]
+            detention=detention,
+            hours=hours,
+            counting=counting,  # type: ignore[arg-type]
+            reference=Reference(form, read.text(ref, "cite"), read.text(ref, "title"), read.text(ref, "url")),
+            section=read.text(spec, "section", allow_empty=True),
+            text=read.text(spec, "text"),
+            note=read.text(spec, "note") if "note" in spec else "",
+        )
+    return forms
 
 
 CASES_SUFFIX = ".cases.yaml"

@@ -122,6 +122,7 @@ class ConvictionCount:
     at_least: int = 1
     within_years_of_conviction: float | None = None
     within_years_of_release: float | None = None
+    currently_in_custody: bool = False  # only convictions the person is now in custody for
 
 
 Condition = AllOf | AnyOf | Not | Fact | ValueIn | AgeUnder | ChargeMatch | ConvictionCount
@@ -177,6 +178,37 @@ class Hold(CitesSection):
         if self.counting == "business_hours":
             return f"{self.hours} hours excluding Saturdays, Sundays and federal holidays"
         return f"{self.hours} hours"
+
+
+@dataclass(frozen=True)
+class FormLimit:
+    """How long a detainer form asks the jail to hold: a form is ICE's request, a policy the jail's law.
+
+    The hold ends at the earlier of the policy's deadline and the form's; a form that asks for no
+    detention (`detention` false: Form I-247N, notice only) leaves no hold under any policy.
+    """
+
+    form: str
+    title: str
+    status: Status
+    detention: bool
+    hours: int | None
+    counting: Counting | None
+    reference: Reference
+    section: str
+    text: str
+    note: str = ""
+
+    @property
+    def citation(self) -> str:
+        return self.reference.citation(self.section)
+
+    def describe(self) -> str:
+        if not self.detention:
+            return f"Form {self.form} asks for notice only and no detention"
+        if self.counting == "business_hours":
+            return f"Form {self.form} asks for at most {self.hours} hours excluding Saturdays, Sundays and holidays"
+        return f"Form {self.form} asks for at most {self.hours} hours"
 
 
 @dataclass(frozen=True)

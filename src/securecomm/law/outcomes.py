@@ -43,7 +43,14 @@ def output_columns(policy: Policy) -> list[str]:
             for name in (question.name, f"{question.name}_rule", f"{question.name}_citation")
         ]
         return ["case_id", "policy_id", *per_question, "explanation"]
-    return ["case_id", "policy_id", "decision", "rule", "citation", "hold_until", "explanation"]
+    return ["case_id", "policy_id", "decision", "rule", "citation", "hold_until", "explanation", *HOLD_COLUMNS]
+
+
+# Added after the columns of docs/design.md §2: the hold's deadline as an instant, the zone the case's
+# times are read in, where that zone came from (`record`: the case's time_zone; `jurisdiction`:
+# the policy's places; `offset`: only a UTC offset on release_eligible_at; null: a wall clock with
+# no zone), and the limit that set the deadline (the policy's hold or the detainer form's).
+HOLD_COLUMNS = ("hold_until_utc", "time_zone", "time_zone_source", "hold_citation")
 
 
 def field_explanation(policy: Policy, parts: list[Outcome]) -> str:

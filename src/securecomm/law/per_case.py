@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from securecomm.core.places import time_zones
 from securecomm.law import holdclock
+from securecomm.law.loader import load_forms
 from securecomm.law.model import (
     AgeUnder,
     AllOf,
@@ -24,7 +26,7 @@ from securecomm.law.model import (
     Question,
     ValueIn,
 )
-from securecomm.law.outcomes import field_explanation, question_outcomes
+from securecomm.law.outcomes import HOLD_COLUMNS, field_explanation, question_outcomes
 
 Truth = bool | None
 
@@ -40,6 +42,8 @@ def _offense_matches(offense: dict[str, Any], offenses: OffenseFilter) -> bool:
 
 
 def _recent(conviction: dict[str, Any], condition: ConvictionCount) -> bool:
+    if condition.currently_in_custody and not conviction.get("currently_in_custody", False):
+        return False
     by_conviction = condition.within_years_of_conviction
     by_release = condition.within_years_of_release
     if by_conviction is None and by_release is None:
@@ -105,9 +109,50 @@ def evaluate_case(policy: Policy, case: dict[str, Any]) -> dict[str, Any]:
     if policy.kind == "field":
         result["explanation"] = field_explanation(policy, parts)
         return result
-    hold_until = None
-    if policy.hold is not None and result["decision"] == "honor" and case["release_eligible_at"] is not None:
-        hold_until = holdclock.hold_until(case["release_eligible_at"], policy.hold.hours, policy.hold.counting)
-    result["hold_until"] = hold_until
     result["explanation"] = parts[0].explanation
+    result.update(_hold(policy, case, result["decision"]))
     return result
+
+
+def _hold(policy: Policy, case: dict[str, Any], decision: str) -> dict[str, Any]:
+    """The hold, counted on the jurisdiction's clock, no longer than the policy or the form allows."""
+    hold = dict.fromkeys(HOLD_COLUMNS)
+    hold["hold_until"] = None
+    if policy.kind != "detainer":
+        return hold
+    start = case["release_eligible_at"]
+    zones = time_zones(policy.jurisdiction.places)
+    own_zone = next(iter(zones)) if len(zones) == 1 else None
+    zone = case.get("time_zone") or own_zone
+    if case.get("time_zone"):
+        hold["time_zone_source"] = "record"
+    elif own_zone is not None:
+        hold["time_zone_source"] = "jurisdiction"
+    elif start is not None and start.tzinfo is not None:
+        hold["time_zone_source"] = "offset"
+    hold["time_zone"] = zone
+    if policy.hold is None or decision != "honor" or start is None:
+        return hold
+    form = load_forms().get(case["detainer_form"]) if case["detainer_form"] else None
+    if form is not None and not form.detention:
+        hold["hold_citation"] = form.citation
+        return hold
+    limits = [(policy.hold.hours, policy.hold.counting, policy.hold.citation)]
+    if form is not None:
+        limits.append((form.hours, form.counting, form.citation))
+    candidates = []
+    for hours, counting, citation in limits:
+        if zone is not None:
+            end = holdclock.hold_until_in_zone(holdclock.localize(start, zone), hours, counting)
+            candidates.append((end, end.replace(tzinfo=None), end.astimezone(holdclock.UTC), citation))
+        else:
+            local = holdclock.hold_until(start.replace(tzinfo=None), hours, counting)
+            offset = start.utcoffset()
+            utc = None if offset is None else (local - offset).replace(tzinfo=holdclock.UTC)
+            candidates.append((local, local, utc, citation))
+    best = candidates[0]
+    for candidate in candidates[1:]:  # the policy's limit wins a tie
+        if candidate[0] < best[0]:
+            best = candidate
+    hold["hold_until"], hold["hold_until_utc"], hold["hold_citation"] = best[1], best[2], best[3]
+    return hold
