@@ -31,6 +31,26 @@ def offense(draw, convicted: bool):
     return item
 
 
+wall_times = st.datetimes(min_value=dt.datetime(2006, 1, 1), max_value=dt.datetime(2025, 12, 31)).map(
+    lambda value: value.replace(second=0, microsecond=0)
+)
+# Near daylight-saving changes, so that holds cross them; some with a UTC offset.
+dst_walls = st.builds(
+    lambda year, march, minutes: (
+        dt.datetime(year, 3 if march else 11, 8 if march else 1) + dt.timedelta(minutes=minutes)
+    ),
+    st.integers(min_value=2008, max_value=2020),
+    st.booleans(),
+    st.integers(min_value=-3 * 24 * 60, max_value=10 * 24 * 60),
+)
+offsets = st.sampled_from([-10, -9, -8, -7, -6, -5, -4, 0]).map(lambda hours: dt.timezone(dt.timedelta(hours=hours)))
+release_times = (
+    wall_times
+    | dst_walls
+    | st.builds(lambda wall, offset: wall.replace(tzinfo=offset), wall_times | dst_walls, offsets)
+)
+
+
 @st.composite
 def detainer_case(draw):
     record = {flag: draw(st.booleans()) for flag in schema.CASE_FLAGS}
@@ -38,12 +58,8 @@ def detainer_case(draw):
         public_safety_risk=draw(st.none() | st.booleans()),
         age=draw(st.none() | st.integers(min_value=12, max_value=80)),
         detainer_form=draw(st.none() | st.sampled_from(schema.DETAINER_FORMS)),
-        release_eligible_at=draw(
-            st.none()
-            | st.datetimes(min_value=dt.datetime(2006, 1, 1), max_value=dt.datetime(2025, 12, 31)).map(
-                lambda value: value.replace(second=0, microsecond=0)
-            )
-        ),
+        release_eligible_at=draw(st.none() | release_times),
+        time_zone=draw(st.none() | st.sampled_from(schema.TIME_ZONES)),
         current_charges=draw(st.lists(offense(convicted=False), max_size=3)),
         convictions=draw(st.lists(offense(convicted=True), max_size=5)),
     )

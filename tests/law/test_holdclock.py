@@ -91,3 +91,76 @@ def test_deadline_spends_exactly_the_hours_on_business_days(start, hours):
     assert business_seconds_between(start, deadline) == hours * 3600
     # ...and not a second later than needed: the last counted second falls on a business day.
     assert is_business_day((deadline - dt.timedelta(seconds=1)).date())
+
+
+# --- on the jurisdiction's clock -------------------------------------------------------------
+
+from securecomm.core.schema import TIME_ZONES  # noqa: E402
+from securecomm.law.holdclock import UTC, hold_until_in_zone, hold_until_many_in_zone, localize  # noqa: E402
+
+# Instants within a day of a daylight-saving change (second Sunday of March, first of November
+# since 2007), so that most holds cross one.
+dst_days = st.sampled_from(
+    [dt.datetime(year, 3, 8 + (6 - dt.date(year, 3, 8).weekday()) % 7) for year in range(2008, 2020)]
+    + [dt.datetime(year, 11, 1 + (6 - dt.date(year, 11, 1).weekday()) % 7) for year in range(2008, 2020)]
+)
+near_dst = st.builds(
+    lambda day, minutes: day + dt.timedelta(minutes=minutes),
+    dst_days,
+    st.integers(min_value=-4 * 24 * 60, max_value=2 * 24 * 60),
+)
+zones = st.sampled_from([zone for zone in TIME_ZONES if zone != "America/Puerto_Rico"])
+
+
+def local_business_seconds(start: dt.datetime, end: dt.datetime) -> float:
+    """Brute force on aware times: the real seconds of [start, end] that fall on local business days."""
+    zone = start.tzinfo
+    total = 0.0
+    day = start.date()
+    while day <= end.date():
+        if is_business_day(day):
+            lo = max(start, dt.datetime.combine(day, dt.time(), tzinfo=zone))
+            hi = min(end, dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone))
+            total += max((hi.astimezone(UTC) - lo.astimezone(UTC)).total_seconds(), 0)
+        day += dt.timedelta(days=1)
+    return total
+
+
+@settings(max_examples=300, deadline=None)
+@given(near_dst, zones, st.integers(min_value=1, max_value=96))
+def test_clock_hours_are_real_hours_across_dst(wall, zone, hours):
+    start = localize(wall, zone)
+    deadline = hold_until_in_zone(start, hours, "clock_hours")
+    assert deadline.astimezone(UTC) - start.astimezone(UTC) == dt.timedelta(hours=hours)
+    local, utc = hold_until_many_in_zone(np.array([wall], dtype="datetime64[us]"), zone, hours, "clock_hours")
+    assert local[0].astype(dt.datetime) == deadline.replace(tzinfo=None)
+    assert utc[0].astype(dt.datetime) == deadline.astimezone(UTC).replace(tzinfo=None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(near_dst, zones, st.integers(min_value=1, max_value=96))
+def test_business_hours_count_only_local_business_hours_across_dst(wall, zone, hours):
+    start = localize(wall, zone)
+    deadline = hold_until_in_zone(start, hours, "business_hours")
+    assert local_business_seconds(start, deadline) == hours * 3600
+    last_second = (deadline.astimezone(UTC) - dt.timedelta(seconds=1)).astimezone(start.tzinfo)
+    assert is_business_day(last_second.date())
+    local, utc = hold_until_many_in_zone(np.array([wall], dtype="datetime64[us]"), zone, hours, "business_hours")
+    assert local[0].astype(dt.datetime) == deadline.replace(tzinfo=None)
+    assert utc[0].astype(dt.datetime) == deadline.astimezone(UTC).replace(tzinfo=None)
+
+
+def test_santa_clara_example_of_the_issue():
+    start = localize(dt.datetime(2013, 11, 2, 12), "America/Los_Angeles")
+    assert hold_until_in_zone(start, 24, "clock_hours").replace(tzinfo=None) == dt.datetime(2013, 11, 3, 11)
+
+
+def test_a_skipped_wall_time_is_read_before_the_change_and_a_repeated_one_as_the_first():
+    zone = "America/New_York"
+    skipped = localize(dt.datetime(2014, 3, 9, 2, 30), zone)
+    assert skipped.astimezone(UTC).replace(tzinfo=None) == dt.datetime(2014, 3, 9, 7, 30)
+    repeated = localize(dt.datetime(2014, 11, 2, 1, 30), zone)
+    assert repeated.astimezone(UTC).replace(tzinfo=None) == dt.datetime(2014, 11, 2, 5, 30)
+    walls = np.array(["2014-03-09T02:30", "2014-11-02T01:30"], dtype="datetime64[us]")
+    _, utc = hold_until_many_in_zone(walls, zone, 1, "clock_hours")
+    assert [u.astype(dt.datetime) for u in utc] == [dt.datetime(2014, 3, 9, 8, 30), dt.datetime(2014, 11, 2, 6, 30)]
