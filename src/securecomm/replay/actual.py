@@ -22,10 +22,8 @@ ACTUAL_OUTCOMES: Final[dict[str, str]] = {
 }
 
 # How a jail row ended, for the mapping files' disposition tables.
-Custody = Literal["released", "to_ice", "transferred", "cancelled", "unknown"]
 CUSTODY_VALUES: Final = ("released", "to_ice", "transferred", "cancelled", "unknown")
 # What became of the charge on that row.
-ChargeOutcome = Literal["pending", "convicted", "not_convicted", "unknown"]
 CHARGE_OUTCOMES: Final = ("pending", "convicted", "not_convicted", "unknown")
 
 # The detainer row's custody, read as the detainer's actual outcome.

@@ -19,7 +19,7 @@ import polars as pl
 
 from securecomm.replay.actual import OUTCOME_OF_CUSTODY
 from securecomm.replay.imported import ROWS_SCHEMA, ImportedCases, build_tables, provenance_frame
-from securecomm.replay.mapping import LATEST_RELEASE, Mapping
+from securecomm.replay.mapping import LATEST_RELEASE, JailExtractMapping
 from securecomm.replay.qa import QaReport, issues_frame, issues_where
 from securecomm.replay.source import (
     ROW,
@@ -49,7 +49,7 @@ def _issues(
     return issues_where(frame, check, message, row=ROW, case_id=CASE, column=column, value=value)
 
 
-def _typed(table: SourceTable, mapping: Mapping) -> pl.DataFrame:
+def _typed(table: SourceTable, mapping: JailExtractMapping) -> pl.DataFrame:
     """The declared columns parsed to their types; a value that does not parse is an error."""
     columns: list[pl.Series] = [table.frame.get_column(ROW)]
     for name, kind in mapping.columns.items():
@@ -67,7 +67,7 @@ def _typed(table: SourceTable, mapping: Mapping) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
-def _classify(data: pl.DataFrame, mapping: Mapping) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+def _classify(data: pl.DataFrame, mapping: JailExtractMapping) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """Kind, category, level and felony class of every row; issues for rows that cannot be charges."""
     spec = mapping.charges
     if spec is None:
@@ -133,7 +133,7 @@ def _classify(data: pl.DataFrame, mapping: Mapping) -> tuple[pl.DataFrame, list[
     return data, [unmapped, without_level]
 
 
-def _dispositions(data: pl.DataFrame, mapping: Mapping) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+def _dispositions(data: pl.DataFrame, mapping: JailExtractMapping) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """How each row's custody and charge ended, by the mapping's disposition table."""
     spec = mapping.dispositions
     if spec is None:
@@ -166,7 +166,7 @@ def _dispositions(data: pl.DataFrame, mapping: Mapping) -> tuple[pl.DataFrame, l
     return data, [unknown]
 
 
-def _date_checks(data: pl.DataFrame, mapping: Mapping) -> list[pl.DataFrame]:
+def _date_checks(data: pl.DataFrame, mapping: JailExtractMapping) -> list[pl.DataFrame]:
     booked, released = mapping.booked_at, mapping.released_at
     row_released = mapping.dispositions.released_at if mapping.dispositions else None
     stamp = "%Y-%m-%d %H:%M"
@@ -207,7 +207,7 @@ def _date_checks(data: pl.DataFrame, mapping: Mapping) -> list[pl.DataFrame]:
     return found
 
 
-def _duplicates(data: pl.DataFrame, mapping: Mapping) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+def _duplicates(data: pl.DataFrame, mapping: JailExtractMapping) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     """Flag rows repeated within a case, and cases that look alike on the mapping's key."""
     found = []
     if mapping.row_duplicate_key:
@@ -239,7 +239,7 @@ def _duplicates(data: pl.DataFrame, mapping: Mapping) -> tuple[pl.DataFrame, lis
     return flags, found
 
 
-def _cases(data: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
+def _cases(data: pl.DataFrame, mapping: JailExtractMapping) -> pl.DataFrame:
     """One row per case: the case fields, provenance and the actual outcome."""
     is_charge = (pl.col("__kind") == "charge") & pl.col("__level").is_not_null()
     is_detainer = pl.col("__kind") == "detainer"
@@ -296,7 +296,7 @@ def _cases(data: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
     return cases.with_columns(release.alias("release_eligible_at"), recorded.alias("actual_outcome"), *constants)
 
 
-def _case_issues(cases: pl.DataFrame, mapping: Mapping) -> list[pl.DataFrame]:
+def _case_issues(cases: pl.DataFrame, mapping: JailExtractMapping) -> list[pl.DataFrame]:
     first = cases.with_columns(pl.col("source_rows").list.first().alias(ROW))
     found = [
         _issues(
@@ -345,7 +345,7 @@ def _case_issues(cases: pl.DataFrame, mapping: Mapping) -> list[pl.DataFrame]:
     return found
 
 
-def _checks_run(mapping: Mapping) -> list[str]:
+def _checks_run(mapping: JailExtractMapping) -> list[str]:
     """The checks that apply to what this mapping reads."""
     names = ["unmapped_charge", "charge_without_level"] if mapping.charges else []
     if mapping.dispositions:
@@ -383,7 +383,7 @@ def _row_roles(data: pl.DataFrame) -> pl.DataFrame:
     ).cast(ROWS_SCHEMA)
 
 
-def _detainer_forms(cases: pl.DataFrame, mapping: Mapping) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+def _detainer_forms(cases: pl.DataFrame, mapping: JailExtractMapping) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     form = mapping.detainer_form
     if form is None:
         return cases, []
@@ -404,7 +404,7 @@ def _detainer_forms(cases: pl.DataFrame, mapping: Mapping) -> tuple[pl.DataFrame
     return cases.with_columns(forms.alias("detainer_form")), [issues]
 
 
-def import_extract(mapping: Mapping, path: Path, format_name: str) -> ImportedCases:
+def import_extract(mapping: JailExtractMapping, path: Path, format_name: str) -> ImportedCases:
     """Read a source file as the mapping describes and build its cases, with full accounting."""
     table = read_source(
         path,

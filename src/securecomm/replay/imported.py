@@ -18,9 +18,6 @@ from securecomm.core import schema
 from securecomm.core.cases import CASE_SCHEMA, CHARGE_SCHEMA, CONVICTION_SCHEMA, CaseTables
 from securecomm.replay.qa import QaReport
 
-# What a source row became.
-ROW_ROLES: Final = ("charge", "detainer", "hold", "not_mapped")
-
 PROVENANCE_SCHEMA: Final[dict[str, pl.DataType]] = {
     "case_id": pl.String(),
     "source_file": pl.String(),
@@ -38,7 +35,7 @@ PROVENANCE_SCHEMA: Final[dict[str, pl.DataType]] = {
 ROWS_SCHEMA: Final[dict[str, pl.DataType]] = {
     "row": pl.UInt32(),
     "case_id": pl.String(),
-    "role": pl.String(),
+    "role": pl.String(),  # what the source row became: charge, detainer, hold or not_mapped
     "detail": pl.String(),
 }
 

@@ -98,7 +98,9 @@ class FormSpec:
 
 
 @dataclass(frozen=True)
-class Mapping:
+class JailExtractMapping:
+    """A jail extract's mapping file, read and checked: how its CSV rows become detainer cases."""
+
     path: Path
     display_name: str
     title: str
@@ -328,7 +330,7 @@ def _detainer_form(reader: _Reader, value: Any, line: int) -> FormSpec:
     return FormSpec(reader.text(spec["column"], line_of(spec, "column"), "detainer_form.column"), values)
 
 
-def load_mapping(path: Path, display_name: str | None = None) -> Mapping:
+def load_mapping(path: Path, display_name: str | None = None) -> JailExtractMapping:
     """Read and check a mapping file (see docs/replay.md)."""
     name = display_name or str(path)
     document = load_data_yaml(path, name)
@@ -474,7 +476,7 @@ def load_mapping(path: Path, display_name: str | None = None) -> Mapping:
     if not isinstance(limitations, list) or not all(isinstance(item, str) for item in limitations):
         raise reader.fail(line_of(top, "limitations"), "'limitations' must be a list of sentences")
 
-    return Mapping(
+    return JailExtractMapping(
         path=path,
         display_name=name,
         title=reader.text(top["title"], line_of(top, "title"), "title"),
