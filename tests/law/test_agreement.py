@@ -28,6 +28,7 @@ def offense(draw, convicted: bool):
     if convicted:
         item["years_ago"] = draw(years)
         item["years_since_release"] = draw(st.none() | years.filter(lambda y: y <= item["years_ago"]))
+        item["currently_in_custody"] = draw(st.booleans())
     return item
 
 
