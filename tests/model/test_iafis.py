@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from securecomm.model.parameters import STATUSES, load_parameters
+from securecomm.core.schema import STATUSES
+from securecomm.model.parameters import load_parameters
 from securecomm.model.simulation import simulate
 from securecomm.model.stages.iafis import ident_match_share_with_conviction, prior_conviction_chance
 

@@ -3,8 +3,9 @@ import shutil
 import numpy as np
 import pytest
 
-from securecomm.model.parameters import STATUSES, ParameterError, load_parameter_files, load_parameters, parameters_root
-from securecomm.model.stages.lesc import determine_removable
+from securecomm.core.schema import Status
+from securecomm.model.parameters import ParameterError, load_parameter_files, load_parameters, parameters_root
+from securecomm.model.stages.lesc import removable_chance
 
 
 @pytest.fixture(scope="module")
@@ -15,15 +16,15 @@ def parameters():
 def test_a_permanent_resident_is_removable_on_a_conviction(parameters):
     """INA § 237(a)(2): the grounds that reach a lawful permanent resident are convictions."""
     count = 40_000
-    lpr = np.full(count, STATUSES.index("lawful_permanent_resident"))
+    lpr = np.full(count, Status.LAWFUL_PERMANENT_RESIDENT)
     convictions = np.repeat([0, 2], count // 2)
-    removable = determine_removable(np.random.default_rng(3), lpr, convictions, parameters)
+    removable = np.random.default_rng(3).random(count) < removable_chance(lpr, convictions, parameters)
     chances = parameters.value("lesc_removable_probability")["lawful_permanent_resident"]
     assert removable[convictions > 0].mean() == pytest.approx(chances["with_known_conviction"], abs=0.02)
     assert removable[convictions == 0].mean() == pytest.approx(chances["without_known_conviction"], abs=0.01)
     # the unauthorized are removable whatever their record
-    unauthorized = np.zeros(count, dtype=np.int64)
-    by_record = determine_removable(np.random.default_rng(3), unauthorized, convictions, parameters)
+    unauthorized = np.full(count, Status.UNAUTHORIZED)
+    by_record = np.random.default_rng(3).random(count) < removable_chance(unauthorized, convictions, parameters)
     assert by_record[convictions == 0].mean() == pytest.approx(by_record[convictions > 0].mean(), abs=0.02)
 
 

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from securecomm.model.parameters import STATUSES, load_parameters
+from securecomm.core.schema import STATUSES, Status
+from securecomm.model.parameters import load_parameters
 from securecomm.model.stages.removal import removal_chance, remove
 
 
@@ -30,13 +31,11 @@ def test_only_the_transferred_are_removed_after_their_transfer(parameters):
     level_1 = rng.random(count) < 0.3
     transferred = rng.random(count) < 0.6
     transfer_at = np.datetime64("2011-01-01T00:00", "us") + rng.integers(0, 10**6, count).astype("timedelta64[m]")
-    removed, removal_at = remove(
-        statuses, level_1, transferred, transfer_at, rng.random(count), rng.standard_normal(count), parameters
-    )
+    removed, removal_at = remove(statuses, level_1, transferred, transfer_at, rng, parameters)
     assert not removed[~transferred].any()
-    assert not removed[statuses >= 3].any()  # naturalized and native-born citizens
+    assert not removed[statuses >= Status.NATURALIZED].any()  # naturalized and native-born citizens
     assert (removal_at[removed] >= transfer_at[removed]).all() and np.isnat(removal_at[~removed]).all()
-    unauthorized = transferred & (statuses == 0)
+    unauthorized = transferred & (statuses == Status.UNAUTHORIZED)
     for flag, expected in (
         (True, parameters.value("level_1_removal_probability")),
         (False, parameters.value("removal_probability")["unauthorized"]),

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from securecomm.cli import app
 from securecomm.core.places import resolve_place
-from securecomm.model.metrics import METRICS
+from securecomm.model.metrics import REPORTED
 from securecomm.model.simulation import Reform, Scenario, apply_policies, draw_population, simulate
 
 
@@ -106,17 +106,19 @@ def test_same_seed_same_numbers_different_seed_different_numbers():
 
 def test_large_draws_match_their_expectations():
     """Bookings are Poisson, submissions and IDENT matches binomial: within 5 standard deviations."""
-    from securecomm.model.parameters import STATUSES, load_parameters
+    from securecomm.core.schema import STATUSES
+    from securecomm.model.parameters import load_parameters
     from securecomm.model.stages import bookings, ident
+    from securecomm.model.stages.state import State, Streams
 
     parameters = load_parameters()
-    pieces = bookings.expected_bookings(
-        bookings.segments(resolve_place("TX"), dt.date(2011, 1, 1), dt.date(2011, 12, 31)), parameters
+    segments = bookings.expected_bookings(
+        bookings.county_segments(resolve_place("TX"), dt.date(2011, 1, 1), dt.date(2011, 12, 31)), parameters
     )
-    expected = sum(pieces.get_column(f"expected_{s}").sum() for s in STATUSES)
-    drawn = ident.draw_matches(
-        bookings.draw_bookings(pieces, np.random.default_rng(1)), parameters, np.random.default_rng(2)
-    )
+    expected = sum(segments.get_column(f"expected_{s}").sum() for s in STATUSES)
+    state = State(tuple(resolve_place("TX")), dt.date(2011, 1, 1), dt.date(2011, 12, 31))
+    rng = Streams(1)
+    drawn = ident.draw_matches(bookings.draw_bookings(state, parameters, rng), parameters, rng).segments
     assert abs(drawn.get_column("bookings").sum() - expected) < 5 * np.sqrt(expected)
     activated = drawn.filter(pl.col("activated"))
     submitted = parameters.value("fingerprint_submission_share")
@@ -151,7 +153,7 @@ def test_simulate_cli_json_and_out(tmp_path):
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert set(METRICS) <= set(report["total"])
+    assert set(REPORTED) <= set(report["total"])
     assert report["seed"] == 2 and list(report["places"]) == ["09001"]
     assert pl.read_parquet(tmp_path / "county_months.parquet").height == 6
     assert pl.read_parquet(tmp_path / "records.parquet").height > 0

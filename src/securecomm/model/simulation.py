@@ -1,10 +1,11 @@
-"""A scenario, its random draws, and the stages in order.
+"""A scenario and the pipeline: the ordered list of stages that simulates it.
 
-`draw_population` makes everything that does not depend on local policy — bookings,
-matches, criminal histories, ICE's decisions, and the uniform draws that later stages
-read — from one seeded generator, each stage on its own spawned stream. `apply_policies`
-then runs the jail, hold, removal and field stages under a policy timeline. A reform and
-its baseline share one population, so their difference is the policy, not noise.
+Every stage keeps one contract, `stage(state, parameters, rng) -> state`
+(securecomm.model.stages.state). The population stages make everything that does not depend
+on local policy — bookings, matches, criminal histories, ICE's decisions; the policy stages
+then run the jail, hold, removal and field stages under a policy timeline. A reform and its
+baseline share one population and read the same random streams, so their difference is the
+policy, not noise.
 """
 
 from __future__ import annotations
@@ -12,38 +13,70 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-from securecomm.core.cases import CASE_SCHEMA, CaseTables
 from securecomm.core.places import resolve_place
 from securecomm.law.timeline import PolicyTimeline
-from securecomm.model.metrics import CHANNELS, channel_totals, county_months, totals
-from securecomm.model.parameters import STATUSES, Parameters, load_parameters
-from securecomm.model.stages import bookings, field, iafis, ident, issuance, jail, lesc, other_routes, removal
-from securecomm.model.stages.codes import as_enum
+from securecomm.model.metrics import channel_totals, county_months, rounded, totals
+from securecomm.model.parameters import Parameters, load_parameters
+from securecomm.model.stages import bookings, field, iafis, ident, issuance, jail, lesc, other_routes, records, removal
+from securecomm.model.stages.state import NamedStage, State, Streams
 
-STREAMS = (
-    "bookings",
-    "ident",
-    "other_routes",
-    "field",
-    "booking_times",
-    "charges",
-    "histories",
-    "aggravated",
-    "release",
-    "facts",
-    "forms",
-    "lesc",
-    "issuance",
-    "jail",
-    "removal",
+# The pipeline, in order. Each stage draws from its own named streams, so the order of two
+# stages matters only where one reads what the other adds.
+POPULATION_STAGES = (
+    NamedStage("bookings", bookings.draw_bookings),
+    NamedStage("IDENT matching", ident.draw_matches),
+    NamedStage("other ICE routes", other_routes.draw_detainers),
+    NamedStage("field encounters", field.draw_encounters),
+    NamedStage("records", records.draw_records),
+    NamedStage("current charges", bookings.draw_charges),
+    NamedStage("criminal histories", iafis.draw_histories),
+    NamedStage("release eligibility", jail.draw_release_eligibility),
+    NamedStage("detainer forms", issuance.draw_forms),
+    NamedStage("case facts", jail.draw_case_facts),
+    NamedStage("LESC", lesc.determine),
+    NamedStage("ICE issuance", issuance.issue),
+)
+POLICY_STAGES = (
+    NamedStage("jail decisions", jail.decide),
+    NamedStage("holds and pickups", jail.hold),
+    NamedStage("ICE custody and removal", removal.draw_removals),
+    NamedStage("field arrests", field.arrest),
+)
+PIPELINE = POPULATION_STAGES + POLICY_STAGES
+# The record table a run reports, in this order (the stages' working columns are left out).
+RECORD_COLUMNS = (
+    "record",
+    "channel",
+    "fips",
+    "status",
+    "booking_at",
+    "release_eligible_at",
+    "removable",
+    "ice_level",
+    "issuance_label",
+    "detainer_issued",
+    "detainer_form",
+    "known_convictions",
+    "true_convictions",
+    "most_serious_charge_level",
+    "most_serious_charge_category",
+    "jail_decision",
+    "jail_policy",
+    "jail_rule",
+    "hold_until",
+    "held",
+    "hold_hours",
+    "transferred",
+    "transfer_at",
+    "removed",
+    "removal_at",
 )
 Progress = Callable[[str], None]
 
@@ -79,122 +112,34 @@ class Scenario:
         return PolicyTimeline.historical("field")
 
 
+def run_stages(
+    stages: tuple[NamedStage, ...], state: State, parameters: Parameters, seed: int, progress: Progress | None = None
+) -> State:
+    """Run stages in order, each on fresh named random streams of the seed."""
+    rng = Streams(seed)
+    for stage in stages:
+        if progress is not None:
+            progress(stage.label)
+        state = stage.run(state, parameters, rng)
+    return state
+
+
 @dataclass(frozen=True)
 class Population:
-    """Everything drawn before local policy acts."""
+    """A scenario and the state of its pipeline before local policy acts."""
 
     scenario: Scenario
-    segments: pl.DataFrame
-    records: pl.DataFrame
-    tables: CaseTables
+    state: State
 
-
-def _streams(seed: int) -> dict[str, np.random.Generator]:
-    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children, strict=True)}
-
-
-def _expand(segments: pl.DataFrame, prefix: str, statuses: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """One entry per counted person: the segment they came from and their status code."""
-    segment_parts, status_parts = [], []
-    for status in statuses:
-        counts = segments.get_column(f"{prefix}{status}").to_numpy()
-        segment_parts.append(np.repeat(np.arange(segments.height, dtype=np.uint32), counts))
-        status_parts.append(np.full(segment_parts[-1].size, STATUSES.index(status), dtype=np.int64))
-    return np.concatenate(segment_parts), np.concatenate(status_parts)
+    @property
+    def segments(self) -> pl.DataFrame:
+        return self.state.segments
 
 
 def draw_population(scenario: Scenario, progress: Progress | None = None) -> Population:
-    report = progress or (lambda stage: None)
-    rng = _streams(scenario.seed)
-    parameters = scenario.parameters
-
-    report("bookings")
-    counties = scenario.counties()
-    pieces = bookings.segments(counties, scenario.start, scenario.end)
-    pieces = bookings.draw_bookings(bookings.expected_bookings(pieces, parameters), rng["bookings"])
-    report("IDENT matching")
-    pieces = ident.draw_matches(pieces, parameters, rng["ident"])
-    pieces = other_routes.draw_other_route_detainers(pieces, parameters, rng["other_routes"])
-    pieces = field.draw_field_encounters(pieces, parameters, rng["field"])
-
-    report("records")
-    matched_segments, matched_statuses = _expand(pieces, "matched_", STATUSES)
-    routed_segments, routed_statuses = _expand(pieces, "other_route_", STATUSES[:3])
-    segment = np.concatenate([matched_segments, routed_segments])
-    status_codes = np.concatenate([matched_statuses, routed_statuses])
-    channel_codes = np.repeat([0, 1], [matched_segments.size, routed_segments.size])
-    count = segment.size
-    county_codes = pieces.get_column("fips").replace_strict(counties, list(range(len(counties)))).to_numpy()
-    segment_start = pieces.get_column("segment_start").to_numpy().astype("datetime64[m]")[segment]
-    segment_minutes = pieces.get_column("days").to_numpy()[segment].astype(np.int64) * 24 * 60
-    offset = np.floor(rng["booking_times"].random(count) * segment_minutes).astype("timedelta64[m]")
-    booking_at = (segment_start + offset).astype("datetime64[us]")
-
-    report("criminal histories")
-    charges = bookings.draw_current_charges(rng["charges"], count, parameters)
-    matched_in_ident = channel_codes == CHANNELS.index("secure_communities")
-    prior_conviction = iafis.prior_conviction_chance(status_codes, matched_in_ident, parameters)
-    convictions = iafis.draw_criminal_histories(rng["histories"], prior_conviction, parameters)
-    known = convictions.filter(pl.col("known")).drop("known")
-    aggravated = iafis.draw_aggravated_felony(rng["aggravated"], count, convictions, parameters)
-    release_eligible_at = jail.draw_release_eligibility(rng["release"], booking_at, charges, parameters)
-    facts = jail.draw_case_facts(rng["facts"], status_codes, parameters)
-    facts["held_to_answer"] = pl.Series(jail.held_to_answer(facts["pending_charges"].to_numpy(), charges))
-    booking_days = booking_at.astype("datetime64[D]")
-    forms = issuance.draw_forms(rng["forms"], booking_days, parameters)
-    engine_records = pl.DataFrame(
-        {
-            "row": np.arange(count, dtype=np.uint32),
-            "release_eligible_at": release_eligible_at,
-            "detainer_form": forms,
-            "aggravated_felony": aggravated,
-            **facts,
-        }
-    ).cast({name: dtype for name, dtype in CASE_SCHEMA.items() if name != "case_id"})
-    tables = CaseTables(engine_records, charges, known)
-
-    report("LESC and ICE issuance")
-    secure_communities = matched_in_ident
-    known_counts = np.bincount(known.get_column("row").to_numpy(), minlength=count)
-    removable = np.where(
-        secure_communities, lesc.determine_removable(rng["lesc"], status_codes, known_counts, parameters), True
-    )
-    ice_level = lesc.classify(lesc.OFFENSE_LEVELS, tables)
-    issued, labels = issuance.issue_detainers(
-        tables,
-        booking_days,
-        secure_communities & removable,
-        rng["issuance"].random(count),
-        parameters,
-        {lesc.OFFENSE_LEVELS: ice_level},
-    )
-    issued |= ~secure_communities
-    decision_draws = rng["jail"].random((3, count))
-    removal_draws = rng["removal"].random(count), rng["removal"].standard_normal(count)
-    records = pl.DataFrame(
-        {
-            "record": np.arange(count, dtype=np.uint32),
-            "channel": as_enum(channel_codes, CHANNELS),
-            "fips": as_enum(county_codes[segment], counties),
-            "status": as_enum(status_codes, STATUSES),
-            "booking_at": booking_at,
-            "release_eligible_at": release_eligible_at,
-            "removable": removable,
-            "ice_level": ice_level.cast(pl.String),
-            "issuance_label": labels,
-            "detainer_issued": issued,
-            "detainer_form": forms,
-            "known_convictions": known_counts.astype(np.int32),
-            "true_convictions": np.bincount(convictions.get_column("row").to_numpy(), minlength=count).astype(np.int32),
-            "review_draw": decision_draws[0],
-            "pickup_draw": decision_draws[1],
-            "pickup_time_draw": decision_draws[2],
-            "removal_draw": removal_draws[0],
-            "removal_lag_draw": removal_draws[1],
-        }
-    )
-    return Population(scenario, pieces, records, tables)
+    """The population stages: everything drawn before local policy acts."""
+    start = State(tuple(scenario.counties()), scenario.start, scenario.end)
+    return Population(scenario, run_stages(POPULATION_STAGES, start, scenario.parameters, scenario.seed, progress))
 
 
 @dataclass(frozen=True)
@@ -223,10 +168,7 @@ class SimulationResult:
             "policies": sorted({entry.policy_id for entry in self.timeline.entries}),
             "total": self.total,
             "channels": self.channels,
-            "places": {
-                fips: {k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}
-                for fips, row in places.items()
-            },
+            "places": {fips: rounded(row) for fips, row in places.items()},
         }
 
     def write(self, directory: Path) -> list[Path]:
@@ -244,66 +186,21 @@ class SimulationResult:
 def apply_policies(
     population: Population, timeline: PolicyTimeline, progress: Progress | None = None
 ) -> SimulationResult:
-    """The jail, hold, removal and field stages under a policy timeline."""
-    report = progress or (lambda stage: None)
-    scenario, records = population.scenario, population.records
+    """The policy stages under a detainer policy timeline (and the historical field policies)."""
+    scenario = population.scenario
     parameters = scenario.parameters
-    report("jail decisions")
-    release_eligible_at = records.get_column("release_eligible_at").to_numpy()
-    decisions = jail.decide_detainers(
-        population.tables,
-        records.get_column("fips").to_physical().to_numpy(),
-        scenario.counties(),
-        release_eligible_at,
-        records.get_column("detainer_issued").to_numpy(),
-        timeline,
-    )
-    holds = jail.hold_and_transfer(
-        decisions,
-        release_eligible_at,
-        (records.get_column("detainer_form") == "I-247N").to_numpy(),
-        records.get_column("review_draw").to_numpy(),
-        records.get_column("pickup_draw").to_numpy(),
-        records.get_column("pickup_time_draw").to_numpy(),
-        parameters,
-    )
-    report("ICE custody and removal")
-    status_codes = records.get_column("status").to_physical().to_numpy()
-    removed, removal_at = removal.remove(
-        status_codes,
-        (records.get_column("ice_level") == "level_1").to_numpy(),
-        holds.transferred,
-        holds.transfer_at,
-        records.get_column("removal_draw").to_numpy(),
-        records.get_column("removal_lag_draw").to_numpy(),
-        parameters,
-    )
-    issued = records.get_column("detainer_issued").to_numpy()
-    outcome = records.with_columns(
-        jail_decision=pl.Series(np.where(issued, decisions.decision, -1)).replace_strict(
-            {-1: None, **dict(enumerate(jail.DECISIONS))}, return_dtype=pl.Enum(jail.DECISIONS)
-        ),
-        jail_policy=decisions.deciding_policy,
-        jail_rule=decisions.rule,
-        hold_until=pl.Series(np.where(holds.held, decisions.hold_until, np.datetime64("NaT")), dtype=pl.Datetime("us")),
-        held=holds.held,
-        hold_hours=holds.hold_hours,
-        transferred=holds.transferred,
-        transfer_at=pl.Series(holds.transfer_at, dtype=pl.Datetime("us")),
-        removed=removed,
-        removal_at=pl.Series(removal_at, dtype=pl.Datetime("us")),
-    )
-    report("field arrests")
-    segments = population.segments.with_columns(field.field_arrests(population.segments, scenario.field_timeline()))
-    daily_cost = parameters.value("jail_daily_cost_usd")
-    months = county_months(segments, outcome, scenario.end, daily_cost)
+    state = replace(population.state, detainer_timeline=timeline, field_timeline=scenario.field_timeline())
+    state = run_stages(POLICY_STAGES, state, parameters, scenario.seed, progress)
+    # Vocabularies of offense levels differ between runs: labels are kept as strings.
+    outcome = state.records.select(RECORD_COLUMNS).with_columns(pl.col("ice_level").cast(pl.String))
+    months = county_months(state.segments, outcome, scenario.end, parameters)
     return SimulationResult(
         scenario,
         timeline,
         months,
         outcome,
         totals(months),
-        channel_totals(outcome, segments, scenario.end, daily_cost),
+        channel_totals(outcome, scenario.end, parameters),
     )
 
 

@@ -20,10 +20,9 @@ from typing import Any
 import numpy as np
 
 from securecomm.core import schema
+from securecomm.core.schema import NONCITIZEN_STATUSES, STATUSES
 from securecomm.core.yamlfiles import PolicyFileError, YMap, YSeq, line_of, load_yaml
 
-STATUSES = ("unauthorized", "lawful_permanent_resident", "other_lawful", "naturalized", "native")
-NONCITIZEN_STATUSES = STATUSES[:3]
 ENTRY_KEYS = (
     "description",
     "unit",

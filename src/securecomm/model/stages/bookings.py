@@ -9,6 +9,7 @@ independently.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -16,14 +17,23 @@ import polars as pl
 from securecomm.core import schema
 from securecomm.core.places import counties as county_table
 from securecomm.core.places import county_population
-from securecomm.model.parameters import NONCITIZEN_STATUSES, STATUSES, Parameters
+from securecomm.core.schema import NONCITIZEN_STATUSES, STATUSES, Status
+from securecomm.core.units import DAYS_PER_YEAR
+from securecomm.model.parameters import Parameters
 from securecomm.model.stages.codes import as_enum, draw_codes
+from securecomm.model.stages.state import State, Streams
 
-DAYS_PER_YEAR = 365.25
+NONCITIZEN_BOOKING_RATIO = "noncitizen_booking_ratio"
 
 
-def segments(fips: list[str], start: dt.date, end: dt.date) -> pl.DataFrame:
-    """County × month pieces of [start, end], split where Secure Communities activates.
+def draw_bookings(state: State, parameters: Parameters, rng: Streams) -> State:
+    """The stage: each county-month's bookings of each status (`booked_<status>`, `bookings`)."""
+    segments = expected_bookings(county_segments(list(state.counties), state.start, state.end), parameters)
+    return replace(state, segments=poisson_bookings(segments, rng["bookings"]))
+
+
+def county_segments(fips: list[str], start: dt.date, end: dt.date) -> pl.DataFrame:
+    """County × month segments of [start, end], split where Secure Communities activates.
 
     Columns: fips, segment_start, segment_end (exclusive), days, year, activated.
     """
@@ -32,37 +42,37 @@ def segments(fips: list[str], start: dt.date, end: dt.date) -> pl.DataFrame:
     month_starts = pl.date_range(start.replace(day=1), end, "1mo", eager=True)
     last_day = end + dt.timedelta(days=1)
     months = pl.DataFrame({"month": month_starts}).with_columns(
-        pl.max_horizontal(pl.col("month"), pl.lit(start)).alias("piece_start"),
-        pl.min_horizontal(pl.col("month").dt.offset_by("1mo"), pl.lit(last_day)).alias("piece_end"),
+        pl.max_horizontal(pl.col("month"), pl.lit(start)).alias("period_start"),
+        pl.min_horizontal(pl.col("month").dt.offset_by("1mo"), pl.lit(last_day)).alias("period_end"),
     )
     places = county_table().filter(pl.col("fips").is_in(fips)).select("fips", "sc_activation_date")
     grid = places.join(months, how="cross")
-    activation = pl.col("sc_activation_date").clip(pl.col("piece_start"), pl.col("piece_end"))
+    activation = pl.col("sc_activation_date").clip(pl.col("period_start"), pl.col("period_end"))
     before = grid.select(
-        "fips", pl.col("piece_start").alias("segment_start"), activation.alias("segment_end"), activated=pl.lit(False)
+        "fips", pl.col("period_start").alias("segment_start"), activation.alias("segment_end"), activated=pl.lit(False)
     )
     after = grid.select(
-        "fips", activation.alias("segment_start"), pl.col("piece_end").alias("segment_end"), activated=pl.lit(True)
+        "fips", activation.alias("segment_start"), pl.col("period_end").alias("segment_end"), activated=pl.lit(True)
     )
-    pieces = pl.concat([before, after]).filter(pl.col("segment_end") > pl.col("segment_start"))
-    return pieces.with_columns(
+    segments = pl.concat([before, after]).filter(pl.col("segment_end") > pl.col("segment_start"))
+    return segments.with_columns(
         days=(pl.col("segment_end") - pl.col("segment_start")).dt.total_days().cast(pl.Int32),
         year=pl.col("segment_start").dt.year().cast(pl.Int32),
     ).sort("fips", "segment_start")
 
 
-def expected_bookings(pieces: pl.DataFrame, parameters: Parameters) -> pl.DataFrame:
+def expected_bookings(segments: pl.DataFrame, parameters: Parameters) -> pl.DataFrame:
     """Add the expected bookings of each status to every segment."""
     population = county_population().select("fips", "year", "population", "noncitizen_population")
     years = population.get_column("year")
-    clamped = pieces.with_columns(pl.col("year").clip(years.min(), years.max()).alias("population_year"))
+    clamped = segments.with_columns(pl.col("year").clip(years.min(), years.max()).alias("population_year"))
     joined = clamped.join(
         population.rename({"year": "population_year"}), on=["fips", "population_year"], how="left"
     ).drop("population_year")
     admissions = parameters.by_day("jail_admissions_per_capita", joined.get_column("segment_start").to_numpy())
     joined = joined.with_columns(admissions_per_capita=pl.Series(admissions))
     status_mix = parameters.value("noncitizen_status_mix")
-    ratio = parameters.value("noncitizen_booking_ratio")
+    ratio = parameters.value(NONCITIZEN_BOOKING_RATIO)
     naturalized = parameters.value("naturalized_share_of_bookings")
     noncitizen_share = (ratio * pl.col("noncitizen_population") / pl.col("population")).clip(0, 1 - naturalized)
     expected_total = pl.col("admissions_per_capita") * pl.col("population") * pl.col("days") / DAYS_PER_YEAR
@@ -75,17 +85,50 @@ def expected_bookings(pieces: pl.DataFrame, parameters: Parameters) -> pl.DataFr
     ).drop("admissions_per_capita")
 
 
-def draw_bookings(pieces: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+def booking_weight(status_codes: np.ndarray, parameters: Parameters) -> np.ndarray:
+    """How the parameters scale a status's expected bookings, up to the county's population terms,
+    which they do not move: a noncitizen's by the booking ratio (where the noncitizen share is not
+    capped), a citizen's not at all."""
+    noncitizen = status_codes < Status.NATURALIZED
+    return np.where(noncitizen, parameters.value(NONCITIZEN_BOOKING_RATIO), 1.0)
+
+
+def poisson_bookings(segments: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
     """Poisson bookings of each status per segment; `bookings` is their sum."""
-    drawn = {f"booked_{status}": rng.poisson(pieces.get_column(f"expected_{status}").to_numpy()) for status in STATUSES}
-    frame = pieces.with_columns(pl.Series(name, values, dtype=pl.Int64) for name, values in drawn.items())
+    drawn = {
+        f"booked_{status}": rng.poisson(segments.get_column(f"expected_{status}").to_numpy()) for status in STATUSES
+    }
+    frame = segments.with_columns(pl.Series(name, values, dtype=pl.Int64) for name, values in drawn.items())
     return frame.with_columns(bookings=pl.sum_horizontal(f"booked_{status}" for status in STATUSES))
 
 
-def draw_current_charges(rng: np.random.Generator, records: int, parameters: Parameters) -> pl.DataFrame:
-    """The charges of each recorded booking: long table (row = the record, category, level, felony_class)."""
-    per_record = 1 + rng.poisson(parameters.value("charges_per_booking_extra_mean"), records)
-    return draw_offenses(rng, per_record, parameters, "booking_charge_level_mix", "booking_charge_category_mix")
+def draw_charges(state: State, parameters: Parameters, rng: Streams) -> State:
+    """The stage: the current charges of each record's booking (long: row, category, level, felony_class)."""
+    charges_rng = rng["charges"]
+    per_record = 1 + charges_rng.poisson(parameters.value("charges_per_booking_extra_mean"), state.records.height)
+    charges = draw_offenses(
+        charges_rng, per_record, parameters, "booking_charge_level_mix", "booking_charge_category_mix"
+    )
+    level, category = most_serious_charges(charges)
+    records = state.records.with_columns(
+        most_serious_charge_level=as_enum(level, schema.LEVELS),
+        most_serious_charge_category=as_enum(category, schema.CATEGORIES),
+    )
+    return replace(state, records=records, charges=charges)
+
+
+def most_serious_charges(charges: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's most serious current charge: its level code and the category code of the first
+    charge at that level. Charges are grouped by record, and every record has at least one."""
+    rows = charges.get_column("row").to_numpy()
+    levels = charges.get_column("level").to_physical().to_numpy()
+    if rows.size == 0:
+        return levels, charges.get_column("category").to_physical().to_numpy()
+    group_starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    most_serious = np.minimum.reduceat(levels, group_starts)  # levels run from the most serious
+    at_that_level = np.flatnonzero(levels == most_serious[rows])
+    first = at_that_level[np.r_[True, rows[at_that_level][1:] != rows[at_that_level][:-1]]]
+    return most_serious, charges.get_column("category").to_physical().to_numpy()[first]
 
 
 def draw_offenses(

@@ -7,15 +7,19 @@ record shows.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 
 from securecomm.core import schema
-from securecomm.model.parameters import STATUSES, Parameters
+from securecomm.core.schema import Channel, Status
+from securecomm.model.parameters import Parameters
 from securecomm.model.stages.bookings import draw_offenses
+from securecomm.model.stages.ident import unauthorized_match_probability
+from securecomm.model.stages.state import State, Streams
 
-NONCITIZEN_CODES = 3  # statuses 0..2 are noncitizens (parameters.STATUSES order)
-UNAUTHORIZED_CODE = STATUSES.index("unauthorized")
+RECORD_RATIO = "ident_record_ratio_prior_conviction"
 
 
 def ident_match_share_with_conviction(match_probability: float, parameters: Parameters) -> float:
@@ -28,7 +32,7 @@ def ident_match_share_with_conviction(match_probability: float, parameters: Para
     share = parameters.value("prior_conviction_probability")["noncitizen"]
     if match_probability <= 0:
         return share
-    ratio = parameters.value("ident_record_ratio_prior_conviction")
+    ratio = parameters.value(RECORD_RATIO)
     with_conviction = min(1.0, match_probability * ratio / (share * ratio + 1 - share))
     return share * with_conviction / match_probability
 
@@ -42,12 +46,30 @@ def prior_conviction_chance(
     likely to have a record, because a conviction is what most often put them in IDENT.
     """
     any_probability = parameters.value("prior_conviction_probability")
-    noncitizen = status_codes < NONCITIZEN_CODES
+    noncitizen = status_codes < Status.NATURALIZED
     chance = np.where(noncitizen, any_probability["noncitizen"], any_probability["citizen"])
-    enriched = ident_match_share_with_conviction(
-        parameters.value("ident_record_probability")["unauthorized"], parameters
+    enriched = ident_match_share_with_conviction(unauthorized_match_probability(parameters), parameters)
+    return np.where(matched_in_ident & (status_codes == Status.UNAUTHORIZED), enriched, chance)
+
+
+def draw_histories(state: State, parameters: Parameters, rng: Streams) -> State:
+    """The stage: every record's true prior convictions (`convictions`, `known` where the FBI record
+    shows them), and on the record `known_convictions`, `true_convictions` and `aggravated_felony`."""
+    count = state.records.height
+    status_codes = state.column("status")
+    matched_in_ident = state.column("channel") == Channel.SECURE_COMMUNITIES
+    prior_conviction = prior_conviction_chance(status_codes, matched_in_ident, parameters)
+    convictions = draw_criminal_histories(rng["histories"], prior_conviction, parameters)
+    aggravated = draw_aggravated_felony(rng["aggravated"], count, convictions, parameters)
+    known_rows = convictions.filter(pl.col("known")).get_column("row").to_numpy()
+    records = state.records.with_columns(
+        known_convictions=pl.Series(np.bincount(known_rows, minlength=count).astype(np.int32)),
+        true_convictions=pl.Series(
+            np.bincount(convictions.get_column("row").to_numpy(), minlength=count).astype(np.int32)
+        ),
+        aggravated_felony=pl.Series(aggravated),
     )
-    return np.where(matched_in_ident & (status_codes == UNAUTHORIZED_CODE), enriched, chance)
+    return replace(state, records=records, convictions=convictions)
 
 
 def draw_criminal_histories(

@@ -4,27 +4,51 @@ is checked. Submissions and matches are binomial thinning of each status's booki
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 
-from securecomm.model.parameters import STATUSES, Parameters
+from securecomm.core.schema import STATUSES, Status
+from securecomm.model.parameters import Parameters
+from securecomm.model.stages.state import State, Streams
+
+SUBMISSION_SHARE = "fingerprint_submission_share"
+RECORD_PROBABILITY = "ident_record_probability"
 
 
-def draw_matches(pieces: pl.DataFrame, parameters: Parameters, rng: np.random.Generator) -> pl.DataFrame:
-    """Add `fingerprints_checked`, `matched_<status>` and `ident_matches` to every segment."""
-    match_probability = parameters.value("ident_record_probability")
-    submitted_share = parameters.value("fingerprint_submission_share")
-    activated = pieces.get_column("activated").to_numpy()
-    checked = np.zeros(pieces.height, dtype=np.int64)
+def record_probability(status_codes: np.ndarray, parameters: Parameters) -> np.ndarray:
+    """The chance that a person's submitted prints match a record in IDENT, by status."""
+    by_status = parameters.value(RECORD_PROBABILITY)
+    return np.array([by_status[status] for status in STATUSES])[status_codes]
+
+
+def unauthorized_match_probability(parameters: Parameters) -> float:
+    """`record_probability` of an unauthorized person."""
+    return float(record_probability(np.array([Status.UNAUTHORIZED]), parameters)[0])
+
+
+def submission_probability(parameters: Parameters) -> float:
+    """The chance that a booking's prints are submitted (and so checked in an activated county)."""
+    return float(parameters.value(SUBMISSION_SHARE))
+
+
+def draw_matches(state: State, parameters: Parameters, rng: Streams) -> State:
+    """The stage: add `fingerprints_checked`, `matched_<status>` and `ident_matches` to every segment."""
+    segments, ident_rng = state.segments, rng["ident"]
+    match_probability = record_probability(np.arange(len(Status)), parameters)
+    submitted_share = submission_probability(parameters)
+    activated = segments.get_column("activated").to_numpy()
+    checked = np.zeros(segments.height, dtype=np.int64)
     matched = {}
-    for status in STATUSES:
-        submitted = np.where(
-            activated, rng.binomial(pieces.get_column(f"booked_{status}").to_numpy(), submitted_share), 0
-        )
+    for status in Status:
+        booked = segments.get_column(f"booked_{status.label}").to_numpy()
+        submitted = np.where(activated, ident_rng.binomial(booked, submitted_share), 0)
         checked += submitted
-        matched[f"matched_{status}"] = rng.binomial(submitted, match_probability[status])
-    frame = pieces.with_columns(pl.Series(name, values, dtype=pl.Int64) for name, values in matched.items())
-    return frame.with_columns(
+        matched[f"matched_{status.label}"] = ident_rng.binomial(submitted, match_probability[status])
+    segments = segments.with_columns(pl.Series(name, values, dtype=pl.Int64) for name, values in matched.items())
+    segments = segments.with_columns(
         fingerprints_checked=pl.Series(checked),
         ident_matches=pl.sum_horizontal(f"matched_{status}" for status in STATUSES),
     )
+    return replace(state, segments=segments)

@@ -9,15 +9,20 @@ for each label of the era. Detainers by other routes are already issued.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
 
 from securecomm.core import schema
 from securecomm.core.cases import CaseTables
+from securecomm.core.schema import Channel
 from securecomm.model.parameters import Parameters
 from securecomm.model.stages.codes import as_enum, draw_codes
-from securecomm.model.stages.lesc import classify
+from securecomm.model.stages.lesc import OFFENSE_LEVELS, classify
+from securecomm.model.stages.state import State, Streams, drawn_before
+
+ERAS = "issuance_eras"
 
 
 def era_bounds(parameters: Parameters, name: str) -> list[tuple[dt.date | None, dt.date | None, dict]]:
@@ -38,42 +43,67 @@ def _in_era(days: np.ndarray, start: dt.date | None, end: dt.date | None) -> np.
     return mask
 
 
-def issue_detainers(
-    tables: CaseTables,
+def detainer_probability(booking_days: np.ndarray, labels: pl.Series, parameters: Parameters) -> np.ndarray:
+    """ICE's chance of issuing a detainer to a person found removable, given the label (an Enum; null:
+    none, no detainer) that the criteria of the era of the booking day gave the person."""
+    categories = labels.dtype.categories.to_list()
+    codes = labels.to_physical().fill_null(len(categories)).to_numpy()
+    probability = np.zeros(booking_days.size)
+    for start, end, era in era_bounds(parameters, ERAS):
+        mask = _in_era(booking_days, start, end)
+        by_code = np.array([era["probability"].get(label, 0.0) for label in categories] + [0.0])
+        probability[mask] = by_code[codes[mask]]
+    return probability
+
+
+def era_labels(
+    cases: CaseTables,
     booking_days: np.ndarray,
     eligible: np.ndarray,
-    issuance_draw: np.ndarray,
     parameters: Parameters,
-    known_labels: dict[str, pl.Series],
-) -> tuple[np.ndarray, pl.Series]:
-    """Which eligible records get a detainer, and the label the era's criteria gave them.
+    known: dict[str, pl.Series],
+) -> pl.Series:
+    """The label the criteria of the era of the booking day give each eligible record (null elsewhere).
 
-    `known_labels` holds classifications already made of every record (the offense
-    levels, computed by LESC), so that an era using them does not classify again.
+    `known` holds classifications already made of every record (the offense levels, computed by
+    LESC), so that an era using them does not classify again.
     """
-    issued = np.zeros(booking_days.size, dtype=bool)
     vocabulary: dict[str, int] = {}
     labels = np.full(booking_days.size, -1, dtype=np.int64)
-    for start, end, era in era_bounds(parameters, "issuance_eras"):
+    for start, end, era in era_bounds(parameters, ERAS):
         mask = eligible & _in_era(booking_days, start, end)
         if not mask.any():
             continue
-        if era["classification"] in known_labels:
-            era_labels = known_labels[era["classification"]].filter(pl.Series(mask))
+        if era["classification"] in known:
+            labelled = known[era["classification"]].filter(pl.Series(mask))
         else:
-            era_labels = classify(era["classification"], tables.subset(mask))
-        probability = era_labels.replace_strict(era["probability"], default=0.0, return_dtype=pl.Float64).to_numpy()
-        issued[mask] = issuance_draw[mask] < probability
-        era_vocabulary = era_labels.dtype.categories.to_list()
-        to_global = np.array([vocabulary.setdefault(label, len(vocabulary)) for label in era_vocabulary])
-        labels[mask] = to_global[era_labels.to_physical().to_numpy()]
-    return issued, as_enum(labels, list(vocabulary)).cast(pl.String).alias("issuance_label")
+            labelled = classify(era["classification"], cases.subset(mask))
+        to_global = np.array([vocabulary.setdefault(label, len(vocabulary)) for label in labelled.dtype.categories])
+        labels[mask] = to_global[labelled.to_physical().to_numpy()]
+    return as_enum(labels, list(vocabulary)).alias("issuance_label")
 
 
-def draw_forms(rng: np.random.Generator, booking_days: np.ndarray, parameters: Parameters) -> pl.Series:
-    """The detainer form ICE would use on the booking date."""
+def issue(state: State, parameters: Parameters, rng: Streams) -> State:
+    """The stage: the label the era's criteria give each person found removable (`issuance_label`) and
+    whether ICE issues a detainer (`detainer_issued`); a detainer by another route is already issued."""
+    booking_days = state.column("booking_at").astype("datetime64[D]")
+    secure_communities = state.column("channel") == Channel.SECURE_COMMUNITIES
+    eligible = secure_communities & state.column("removable")
+    known = {OFFENSE_LEVELS: state.records.get_column("ice_level")}
+    labels = era_labels(drawn_before(state.cases, "the cases"), booking_days, eligible, parameters, known)
+    draw = rng["issuance"].random(booking_days.size)
+    issued = eligible & (draw < detainer_probability(booking_days, labels, parameters))
+    records = state.records.with_columns(
+        issuance_label=labels.cast(pl.String), detainer_issued=pl.Series(issued | ~secure_communities)
+    )
+    return replace(state, records=records)
+
+
+def draw_forms(state: State, parameters: Parameters, rng: Streams) -> State:
+    """The stage: the detainer form ICE would use on the booking date (`detainer_form`)."""
+    booking_days = state.column("booking_at").astype("datetime64[D]")
     codes = np.zeros(booking_days.size, dtype=np.int64)
     for start, end, era in era_bounds(parameters, "detainer_form_eras"):
         mask = _in_era(booking_days, start, end)
-        codes[mask] = draw_codes(rng, era["forms"], schema.DETAINER_FORMS, int(mask.sum()))
-    return as_enum(codes, schema.DETAINER_FORMS).alias("detainer_form")
+        codes[mask] = draw_codes(rng["forms"], era["forms"], schema.DETAINER_FORMS, int(mask.sum()))
+    return replace(state, records=state.records.with_columns(detainer_form=as_enum(codes, schema.DETAINER_FORMS)))

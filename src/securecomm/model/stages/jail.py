@@ -10,23 +10,24 @@ policies that allow it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 
 from securecomm.core import schema
-from securecomm.core.cases import CaseTables
+from securecomm.core.cases import CASE_SCHEMA, CaseTables
+from securecomm.core.schema import Decision, Status
+from securecomm.core.units import HOURS_PER_DAY, MINUTES_PER_HOUR, SECONDS_PER_HOUR
 from securecomm.law.compiler import compile_policy
 from securecomm.law.holdclock import hold_until_many
 from securecomm.law.loader import load_policy
 from securecomm.law.timeline import PolicyTimeline
-from securecomm.model.parameters import NONCITIZEN_STATUSES, Parameters
+from securecomm.model.parameters import Parameters
 from securecomm.model.stages.codes import as_enum
+from securecomm.model.stages.state import State, Streams, drawn_before
 
-DECLINE, REVIEW, HONOR = 0, 1, 2
-DECISION_CODES = {"decline": DECLINE, "review": REVIEW, "honor": HONOR}
-DECISIONS = ("decline", "review", "honor")
+PICKUP_PROBABILITY = "ice_pickup_probability"
 FLAG_PARAMETERS = {
     "pending_charges": "pending_charges_probability",
     "bond_posted": "bond_posted_probability",
@@ -41,15 +42,31 @@ FLAG_PARAMETERS = {
 NEVER = np.datetime64("9999-12-31T00:00", "us")
 
 
-def draw_case_facts(rng: np.random.Generator, status_codes: np.ndarray, parameters: Parameters) -> dict[str, pl.Series]:
+def draw_release_eligibility(state: State, parameters: Parameters, rng: Streams) -> State:
+    """The stage: `release_eligible_at`, the booking time plus a lognormal stay set by the most
+    serious current charge."""
+    records = state.records.height
+    most_serious = state.column("most_serious_charge_level")
+    stay = parameters.value("days_to_release_eligibility")
+    median = np.array([stay[level]["median"] for level in schema.LEVELS])[most_serious]
+    sigma = np.array([stay[level]["sigma"] for level in schema.LEVELS])[most_serious]
+    longest = np.array([stay[level]["max"] for level in schema.LEVELS])[most_serious]
+    days = np.minimum(median * np.exp(sigma * rng["release"].standard_normal(records)), longest)
+    minutes = np.round(days * HOURS_PER_DAY * MINUTES_PER_HOUR).astype("timedelta64[m]")
+    booking_at = state.column("booking_at")
+    release_eligible_at = (booking_at.astype("datetime64[m]") + minutes).astype("datetime64[us]")
+    return replace(state, records=state.records.with_columns(release_eligible_at=pl.Series(release_eligible_at)))
+
+
+def case_facts(rng: np.random.Generator, status_codes: np.ndarray, parameters: Parameters) -> dict[str, pl.Series]:
     """The facts a jail's policy reads, other than criminal history and the form."""
     count = status_codes.size
     facts = {
         flag: pl.Series(flag, rng.random(count) < parameters.value(name)) for flag, name in FLAG_PARAMETERS.items()
     }
     for flag, name in (("final_order", "final_order_probability"), ("prior_removal", "prior_removal_probability")):
-        by_status = parameters.value(name)
-        probability = np.array([by_status[status] for status in NONCITIZEN_STATUSES] + [0.0, 0.0])[status_codes]
+        by_status = parameters.value(name)  # noncitizens only: a citizen cannot have either
+        probability = np.array([by_status.get(status.label, 0.0) for status in Status])[status_codes]
         facts[flag] = pl.Series(flag, rng.random(count) < probability)
     determined = rng.random(count) < parameters.value("public_safety_risk_determined_probability")
     risk = rng.random(count) < parameters.value("public_safety_risk_given_determined")
@@ -71,27 +88,28 @@ def held_to_answer(pending_charges: np.ndarray, charges: pl.DataFrame) -> np.nda
     return pending_charges & has_felony
 
 
-def draw_release_eligibility(
-    rng: np.random.Generator, booking_at: np.ndarray, charges: pl.DataFrame, parameters: Parameters
-) -> np.ndarray:
-    """Booking time plus a lognormal stay set by the most serious current charge."""
-    records = booking_at.size
-    # Charges are grouped by record, and every record has at least one: reduce each group.
-    rows = charges.get_column("row").to_numpy()
-    group_starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    most_serious = np.minimum.reduceat(charges.get_column("level").to_physical().to_numpy(), group_starts)
-    stay = parameters.value("days_to_release_eligibility")
-    median = np.array([stay[level]["median"] for level in schema.LEVELS])[most_serious]
-    sigma = np.array([stay[level]["sigma"] for level in schema.LEVELS])[most_serious]
-    longest = np.array([stay[level]["max"] for level in schema.LEVELS])[most_serious]
-    days = np.minimum(median * np.exp(sigma * rng.standard_normal(records)), longest)
-    minutes = np.round(days * 24 * 60).astype("timedelta64[m]")
-    return (booking_at.astype("datetime64[m]") + minutes).astype("datetime64[us]")
+def draw_case_facts(state: State, parameters: Parameters, rng: Streams) -> State:
+    """The stage: the case each record makes for the rules engine (`cases`): the facts a jail's policy
+    reads, the charges, the convictions the FBI record shows, the form and the release time."""
+    facts = case_facts(rng["facts"], state.column("status"), parameters)
+    facts["held_to_answer"] = pl.Series(held_to_answer(facts["pending_charges"].to_numpy(), state.charges))
+    records = state.records
+    case_records = pl.DataFrame(
+        {
+            "row": np.arange(records.height, dtype=np.uint32),
+            "release_eligible_at": records.get_column("release_eligible_at"),
+            "detainer_form": records.get_column("detainer_form"),
+            "aggravated_felony": records.get_column("aggravated_felony"),
+            **facts,
+        }
+    ).cast({name: dtype for name, dtype in CASE_SCHEMA.items() if name != "case_id"})
+    known = state.convictions.filter(pl.col("known")).drop("known")
+    return replace(state, cases=CaseTables(case_records, state.charges, known))
 
 
 @dataclass(frozen=True)
 class JailDecisions:
-    decision: np.ndarray  # DECLINE / REVIEW / HONOR
+    decision: np.ndarray  # Decision codes
     hold_until: np.ndarray  # datetime64[us]; NaT where no policy allows a hold
     deciding_policy: pl.Series  # Enum: the policy that set the outcome (null where no detainer)
     rule: pl.Series  # Enum: its rule id
@@ -110,7 +128,7 @@ def decide_detainers(
     `county_codes` index `county_fips`; membership is looked up per county, not per record.
     """
     size = issued.size
-    decision = np.full(size, HONOR, dtype=np.int8)
+    decision = np.full(size, Decision.HONOR, dtype=np.int8)
     hold_until = np.full(size, NEVER)
     # Policies and rules are kept as codes into vocabularies built on the way.
     policy_ids: dict[str, int] = {}
@@ -119,6 +137,7 @@ def decide_detainers(
     rule = np.full(size, -1, dtype=np.int64)
     decided = np.zeros(size, dtype=bool)
     release_days = release_eligible_at.astype("datetime64[D]")
+    decision_codes = {decision.label: int(decision) for decision in Decision}
     for entry in timeline.entries:
         mask = issued & np.isin(np.asarray(county_fips), list(entry.counties))[county_codes]
         mask &= release_days >= np.datetime64(entry.start, "D")
@@ -132,13 +151,13 @@ def decide_detainers(
         if question.rules:
             outcome = compile_policy(policy).decisions(tables.subset(mask))
             decided_as = outcome.get_column("decision").cast(pl.String)
-            codes = decided_as.replace_strict(DECISION_CODES, return_dtype=pl.Int8).to_numpy()
+            codes = decided_as.replace_strict(decision_codes, return_dtype=pl.Int8).to_numpy()
             rule_names = outcome.get_column("rule")
             vocabulary = rule_names.dtype.categories.to_list()
             local = np.array([rule_ids.setdefault(name, len(rule_ids)) for name in vocabulary], dtype=np.int64)
             rules = local[rule_names.to_physical().to_numpy()]
         else:  # a policy without rules decides every case by its default
-            codes = np.full(indexes.size, DECISION_CODES[question.default.decision], dtype=np.int8)
+            codes = np.full(indexes.size, Decision.of(question.default.decision), dtype=np.int8)
             rules = np.full(indexes.size, rule_ids.setdefault("default", len(rule_ids)), dtype=np.int64)
         stricter = codes < decision[indexes]
         takes_over = stricter | ~decided[indexes]
@@ -158,6 +177,32 @@ def decide_detainers(
     )
 
 
+def decide(state: State, parameters: Parameters, rng: Streams) -> State:
+    """The stage: the jail's decision on each issued detainer under the policies in force
+    (`jail_decision`, `jail_policy`, `jail_rule`) and the latest hold they allow (`hold_allowed_until`)."""
+    issued = state.column("detainer_issued")
+    decisions = decide_detainers(
+        drawn_before(state.cases, "the cases"),
+        state.column("fips"),
+        list(state.counties),
+        state.column("release_eligible_at"),
+        issued,
+        drawn_before(state.detainer_timeline, "the detainer policies"),
+    )
+    records = state.records.with_columns(
+        jail_decision=as_enum(np.where(issued, decisions.decision, -1), Decision.labels()),
+        jail_policy=decisions.deciding_policy,
+        jail_rule=decisions.rule,
+        hold_allowed_until=pl.Series(decisions.hold_until, dtype=pl.Datetime("us")),
+    )
+    return replace(state, records=records)
+
+
+def pickup_probability(release_eligible_at: np.ndarray, parameters: Parameters) -> np.ndarray:
+    """The chance that ICE picks up a person the jail may hold (or tells of the release), by release date."""
+    return parameters.by_day(PICKUP_PROBABILITY, release_eligible_at)
+
+
 @dataclass(frozen=True)
 class Holds:
     held: np.ndarray
@@ -167,12 +212,11 @@ class Holds:
 
 
 def hold_and_transfer(
-    decisions: JailDecisions,
+    decision: np.ndarray,
+    hold_allowed_until: np.ndarray,
     release_eligible_at: np.ndarray,
     notification_only: np.ndarray,
-    review_draw: np.ndarray,
-    pickup_draw: np.ndarray,
-    pickup_time_draw: np.ndarray,
+    rng: np.random.Generator,
     parameters: Parameters,
 ) -> Holds:
     """Who is held, for how long, and whom ICE picks up.
@@ -180,16 +224,44 @@ def hold_and_transfer(
     A review ends in a hold when the reviewer honors. A notification-only request
     (I-247N) asks for no hold: ICE can only be there at release.
     """
-    allowed = (decisions.decision == HONOR) | (
-        (decisions.decision == REVIEW) & (review_draw < parameters.value("review_honor_probability"))
+    count = decision.size
+    review_draw, pickup_draw, pickup_time_draw = rng.random(count), rng.random(count), rng.random(count)
+    allowed = (decision == Decision.HONOR) | (
+        (decision == Decision.REVIEW) & (review_draw < parameters.value("review_honor_probability"))
     )
-    allowed &= ~np.isnat(decisions.hold_until)
+    allowed &= ~np.isnat(hold_allowed_until)
     held = allowed & ~notification_only
-    picked_up = allowed & (pickup_draw < parameters.by_day("ice_pickup_probability", release_eligible_at))
+    picked_up = allowed & (pickup_draw < pickup_probability(release_eligible_at, parameters))
     # Pickup comes uniformly within [0, 2 × mean share] of the hold, capped at its end.
     share = np.minimum(pickup_time_draw * 2 * parameters.value("pickup_share_of_hold"), 1.0)
-    span = (decisions.hold_until - release_eligible_at).astype("timedelta64[s]").astype(np.float64)
+    span = (hold_allowed_until - release_eligible_at).astype("timedelta64[s]").astype(np.float64)
     span = np.where(held, span, 0.0)
     held_seconds = np.where(picked_up, share * span, span)
     transfer_at = release_eligible_at + held_seconds.astype("timedelta64[s]")
-    return Holds(held, held_seconds / 3600.0, picked_up, np.where(picked_up, transfer_at, np.datetime64("NaT")))
+    return Holds(
+        held, held_seconds / SECONDS_PER_HOUR, picked_up, np.where(picked_up, transfer_at, np.datetime64("NaT"))
+    )
+
+
+def hold(state: State, parameters: Parameters, rng: Streams) -> State:
+    """The stage: who is held and until when (`held`, `hold_until`, `hold_hours`), and whom ICE picks
+    up (`transferred`, `transfer_at`)."""
+    # Where no detainer was issued there is no hold to allow: the decision there does not matter.
+    decision = state.records.get_column("jail_decision").to_physical().fill_null(Decision.HONOR).to_numpy()
+    hold_allowed_until = state.column("hold_allowed_until")
+    holds = hold_and_transfer(
+        decision,
+        hold_allowed_until,
+        state.column("release_eligible_at"),
+        (state.records.get_column("detainer_form") == "I-247N").to_numpy(),
+        rng["jail"],
+        parameters,
+    )
+    records = state.records.drop("hold_allowed_until").with_columns(
+        hold_until=pl.Series(np.where(holds.held, hold_allowed_until, np.datetime64("NaT")), dtype=pl.Datetime("us")),
+        held=holds.held,
+        hold_hours=holds.hold_hours,
+        transferred=holds.transferred,
+        transfer_at=pl.Series(holds.transfer_at, dtype=pl.Datetime("us")),
+    )
+    return replace(state, records=records)

@@ -6,36 +6,51 @@ removable."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 
 from securecomm.core.cases import CaseTables
+from securecomm.core.schema import Channel, Status
 from securecomm.law.compiler import compile_policy
 from securecomm.law.loader import load_policy
-from securecomm.model.parameters import STATUSES, Parameters
+from securecomm.model.parameters import Parameters
+from securecomm.model.stages.state import State, Streams, drawn_before
 
 OFFENSE_LEVELS = "us/ice/offense-levels-2010"
 
 
-LPR_CODE = STATUSES.index("lawful_permanent_resident")
-
-
-def determine_removable(
-    rng: np.random.Generator, status_codes: np.ndarray, known_convictions: np.ndarray, parameters: Parameters
-) -> np.ndarray:
-    """Whether LESC finds each matched person removable: by status, and for a lawful permanent
+def removable_chance(status_codes: np.ndarray, known_convictions: np.ndarray, parameters: Parameters) -> np.ndarray:
+    """The chance that LESC finds a matched person removable: by status, and for a lawful permanent
     resident by whether the record shows a conviction (the grounds of deportability are crimes)."""
     probability = parameters.value("lesc_removable_probability")
-    lpr = probability["lawful_permanent_resident"]
-    by_code = np.array([0.0 if status == "lawful_permanent_resident" else probability[status] for status in STATUSES])
-    chance = np.where(
-        status_codes == LPR_CODE,
+    lpr = probability[Status.LAWFUL_PERMANENT_RESIDENT.label]
+    by_code = np.array(
+        [0.0 if status == Status.LAWFUL_PERMANENT_RESIDENT else probability[status.label] for status in Status]
+    )
+    return np.where(
+        status_codes == Status.LAWFUL_PERMANENT_RESIDENT,
         np.where(known_convictions > 0, lpr["with_known_conviction"], lpr["without_known_conviction"]),
         by_code[status_codes],
     )
-    return rng.random(status_codes.size) < chance
 
 
 def classify(policy_id: str, tables: CaseTables) -> pl.Series:
     """The label a classification policy gives each case (e.g. level_1 … non_criminal)."""
     return compile_policy(load_policy(policy_id)).decisions(tables).get_column("decision")
+
+
+def determine(state: State, parameters: Parameters, rng: Streams) -> State:
+    """The stage: whether LESC finds each person removable (`removable`; a detainer by another route
+    comes from an ICE officer who already has) and the offense level of the FBI record (`ice_level`)."""
+    status_codes = state.column("status")
+    chance = removable_chance(status_codes, state.column("known_convictions"), parameters)
+    found_removable = rng["lesc"].random(status_codes.size) < chance
+    secure_communities = state.column("channel") == Channel.SECURE_COMMUNITIES
+    ice_level = classify(OFFENSE_LEVELS, drawn_before(state.cases, "the cases"))
+    records = state.records.with_columns(
+        removable=pl.Series(np.where(secure_communities, found_removable, True)),
+        ice_level=ice_level,
+    )
+    return replace(state, records=records)

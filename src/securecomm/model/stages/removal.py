@@ -5,17 +5,26 @@ by a lognormal lag."""
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
-from securecomm.model.parameters import STATUSES, Parameters
+import numpy as np
+import polars as pl
+
+from securecomm.core.schema import STATUSES
+from securecomm.core.units import SECONDS_PER_DAY
+from securecomm.model.parameters import Parameters
+from securecomm.model.stages.state import State, Streams
+
+BY_STATUS = "removal_probability"
+LEVEL_1 = "level_1_removal_probability"
 
 
 def removal_chance(status_codes: np.ndarray, level_1: np.ndarray, parameters: Parameters) -> np.ndarray:
     """Each transferred person's chance of removal: by status, or the Level 1 chance for a
     noncitizen whose known record is Level 1 (citizens are never removed)."""
-    by_status = parameters.value("removal_probability")
+    by_status = parameters.value(BY_STATUS)
     probability = np.array([by_status[status] for status in STATUSES])[status_codes]
-    return np.where(level_1 & (probability > 0), parameters.value("level_1_removal_probability"), probability)
+    return np.where(level_1 & (probability > 0), parameters.value(LEVEL_1), probability)
 
 
 def remove(
@@ -23,14 +32,28 @@ def remove(
     level_1: np.ndarray,
     transferred: np.ndarray,
     transfer_at: np.ndarray,
-    removal_draw: np.ndarray,
-    lag_draw: np.ndarray,
+    rng: np.random.Generator,
     parameters: Parameters,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(removed, removal_at) for every record; NaT where not removed."""
+    removal_draw, lag_draw = rng.random(status_codes.size), rng.standard_normal(status_codes.size)
     probability = removal_chance(status_codes, level_1, parameters)
     removed = transferred & (removal_draw < probability)
     lag = parameters.value("removal_lag_days")
     lag_days = np.minimum(lag["median"] * np.exp(lag["sigma"] * lag_draw), lag["max"])
-    removal_at = transfer_at + (lag_days * 86400).astype("timedelta64[s]")
+    removal_at = transfer_at + (lag_days * SECONDS_PER_DAY).astype("timedelta64[s]")
     return removed, np.where(removed, removal_at, np.datetime64("NaT"))
+
+
+def draw_removals(state: State, parameters: Parameters, rng: Streams) -> State:
+    """The stage: who among those transferred to ICE is removed, and when (`removed`, `removal_at`)."""
+    removed, removal_at = remove(
+        state.column("status"),
+        (state.records.get_column("ice_level") == "level_1").to_numpy(),
+        state.column("transferred"),
+        state.column("transfer_at"),
+        rng["removal"],
+        parameters,
+    )
+    records = state.records.with_columns(removed=removed, removal_at=pl.Series(removal_at, dtype=pl.Datetime("us")))
+    return replace(state, records=records)

@@ -1,0 +1,110 @@
+"""The contract every stage keeps: `stage(state, parameters, rng) -> state`.
+
+A stage reads what earlier stages put in the `State`, draws from its own named random
+streams, and returns the state with its part added. The ordered list of stages is the
+pipeline (securecomm.model.simulation.PIPELINE).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple, TypeVar
+
+import numpy as np
+import polars as pl
+
+from securecomm.core.cases import CaseTables
+from securecomm.law.timeline import PolicyTimeline
+from securecomm.model.parameters import Parameters
+
+# Each stream is seeded by its position here, so a stream keeps its numbers whatever other stages
+# draw: add new streams at the end, never reorder.
+STREAMS = (
+    "bookings",
+    "ident",
+    "other_routes",
+    "field",
+    "booking_times",
+    "charges",
+    "histories",
+    "aggravated",
+    "release",
+    "facts",
+    "forms",
+    "lesc",
+    "issuance",
+    "jail",
+    "removal",
+)
+
+
+class Streams:
+    """The named random streams of one run, each a generator spawned from the seed.
+
+    A run makes its own `Streams`: the policy stages of a baseline and of every reform read fresh
+    streams from the same seed, so they see the same numbers (common random numbers).
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._generators: dict[str, np.random.Generator] = {}
+
+    def __getitem__(self, name: str) -> np.random.Generator:
+        if name not in self._generators:
+            # The child SeedSequence(seed).spawn(len(STREAMS)) would give at this position.
+            child = np.random.SeedSequence(self.seed, spawn_key=(STREAMS.index(name),))
+            self._generators[name] = np.random.default_rng(child)
+        return self._generators[name]
+
+
+@dataclass(frozen=True)
+class State:
+    """What the pipeline knows so far about a place and period.
+
+    - `segments`: one row per county and month (split at the county's activation date), with the
+      counts of the many who never branch (bookings, fingerprints checked, matches, field hits).
+    - `records`: one row per person the pipeline branches on (an IDENT match, a detainer by another
+      route); each stage adds its columns.
+    - `charges`, `convictions`: long tables of current charges and true prior convictions, by `row`
+      (the record); `known` marks a conviction the FBI record shows.
+    - `cases`: the facts the jail's policies and ICE's criteria read (securecomm.core.cases).
+    - the policy timelines in force, which the policy stages apply.
+    """
+
+    counties: tuple[str, ...]
+    start: dt.date
+    end: dt.date
+    segments: pl.DataFrame = field(default_factory=pl.DataFrame)
+    records: pl.DataFrame = field(default_factory=pl.DataFrame)
+    charges: pl.DataFrame = field(default_factory=pl.DataFrame)
+    convictions: pl.DataFrame = field(default_factory=pl.DataFrame)
+    cases: CaseTables | None = None
+    detainer_timeline: PolicyTimeline | None = None
+    field_timeline: PolicyTimeline | None = None
+
+    def column(self, name: str) -> np.ndarray:
+        """A record column as a NumPy array (Enum columns as their codes)."""
+        column = self.records.get_column(name)
+        return (column.to_physical() if isinstance(column.dtype, pl.Enum) else column).to_numpy()
+
+
+Stage = Callable[[State, Parameters, Streams], State]
+
+
+class NamedStage(NamedTuple):
+    """A stage and what a progress display calls it."""
+
+    label: str
+    run: Stage
+
+
+T = TypeVar("T")
+
+
+def drawn_before(value: T | None, what: str) -> T:
+    """`value`, which an earlier stage of the pipeline provides."""
+    if value is None:
+        raise ValueError(f"{what} come from an earlier stage: the pipeline's stages are out of order")
+    return value
