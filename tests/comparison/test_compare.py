@@ -13,7 +13,7 @@ from securecomm.comparison.compare import compare
 from securecomm.comparison.report import render_report, write_report
 from securecomm.core.places import resolve_place
 from securecomm.model.parameters import load_parameters
-from securecomm.model.replications import run_on_dask
+from securecomm.model.replications import Runner
 from securecomm.model.simulation import Reform, simulate
 
 START, END = dt.date(2013, 6, 1), dt.date(2014, 12, 31)
@@ -47,7 +47,7 @@ def test_declining_everything_means_no_holds(single_run):
 
 def test_uncertainty_bands_and_a_local_cluster_give_the_same_numbers():
     in_process = compare("09001", START, END, POLICIES[:2], replications=3, seed=5)
-    on_cluster = compare("09001", START, END, POLICIES[:2], replications=3, seed=5, runner=run_on_dask(workers=2))
+    on_cluster = compare("09001", START, END, POLICIES[:2], replications=3, seed=5, runner=Runner(workers=2))
     assert in_process.summary == on_cluster.summary
     band = in_process.summary.levels["us/ice-request"]["detainers_issued"]
     assert band["low"] <= band["median"] <= band["high"] and band["low"] < band["high"]

@@ -10,7 +10,7 @@ import pytest
 
 import securecomm
 from securecomm.comparison.compare import compare
-from securecomm.model.replications import run_in_process
+from securecomm.model.replications import IN_PROCESS
 
 CONNECTICUT_2011_2013_SEED_7 = {
     "bookings": 397929,
@@ -55,7 +55,7 @@ def test_a_comparison_gives_the_pinned_medians():
         tuple(NEW_HAVEN_MEDIANS),
         replications=3,
         seed=5,
-        runner=run_in_process,
+        runner=IN_PROCESS,
     )
     for policy, medians in NEW_HAVEN_MEDIANS.items():
         for metric, pinned in medians.items():

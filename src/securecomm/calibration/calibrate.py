@@ -48,7 +48,6 @@ import yaml
 from securecomm.calibration.targets import (
     COUNTS,
     SHARES,
-    Count,
     Target,
     count_mask,
     evaluate_targets,
@@ -59,12 +58,14 @@ from securecomm.calibration.targets import (
 )
 from securecomm.core.files import write_text
 from securecomm.core.places import counties as county_table
+from securecomm.model.metrics import Metric
 from securecomm.model.parameters import (
     PROBABILITY_PARAMETERS,
     STATUSES,
     Parameters,
     load_parameters,
 )
+from securecomm.model.replications import IN_PROCESS, Runner
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
 from securecomm.model.stages.iafis import ident_match_share_with_conviction
 from securecomm.model.stages.removal import removal_chance
@@ -290,7 +291,7 @@ class Surrogate:
         surrogate.constants = evaluate_targets(constant_targets, segments, records, simulated)
         size = cells.height
 
-        def vector(target: Target, count: Count) -> tuple[str, np.ndarray]:
+        def vector(target: Target, count: Metric) -> tuple[str, np.ndarray]:
             codes = target.counties()
             chosen = None if len(codes) == len(simulated) else codes
             mask = count_mask(records, count, target.channel, chosen, target.start, target.end)
@@ -300,8 +301,8 @@ class Surrogate:
             if target.metric in COUNTS:
                 surrogate.vectors[target.id] = (vector(target, COUNTS[target.metric]), None)
             else:
-                numerator, denominator = SHARES[target.metric]
-                surrogate.vectors[target.id] = (vector(target, numerator), vector(target, denominator))
+                share = SHARES[target.metric]
+                surrogate.vectors[target.id] = (vector(target, share.numerator), vector(target, share.denominator))
         return surrogate
 
     def stage_weights(self, candidate: Parameters) -> dict[str, np.ndarray]:
@@ -444,7 +445,7 @@ def fit(
     loss_exponent: float = 2,
     ensemble_rounds: int = 0,
     ensemble_replications: int = 0,
-    workers: int = 1,
+    runner: Runner = IN_PROCESS,
     progress: Callable[[str], None] | None = None,
 ) -> CalibrationResult:
     """Fit the dimensions' multipliers to the targets (all of which are used: pass the `fit` ones)."""
@@ -478,10 +479,8 @@ def fit(
     ratios: dict[str, float] = {}
     ensemble_values: dict[str, float] = {}
     if ensemble_rounds and ensemble_replications:
-        from securecomm.calibration.validate import replicate
-        from securecomm.model.replications import HISTORICAL, ReplicationPlan
+        from securecomm.calibration.validate import validate
 
-        plan = ReplicationPlan(place, start, end, (HISTORICAL,), ensemble_replications, seed, True)
         for round_number in range(ensemble_rounds):
             current = apply_multipliers(sources, dims, multipliers, "calibration")
             point = surrogate.values(current)
@@ -489,8 +488,11 @@ def fit(
             def done(count: int, total: int, round_number: int = round_number) -> None:
                 report(f"ensemble {round_number + 1}/{ensemble_rounds}: replication {count}/{total}")
 
-            runs = replicate(plan, targets, current, workers=workers, progress=done)
-            ensemble_values = {t.id: float(np.median([run[t.id] for run in runs])) for t in targets}
+            # The scorecard's replications at the current fit: the places, period and seeds of the fit.
+            card = validate(
+                targets, replications=ensemble_replications, seed=seed, parameters=current, runner=runner, progress=done
+            )
+            ensemble_values = {s.target.id: s.model_median for s in card.scores}
             ratios = {t.id: ensemble_values[t.id] / point[t.id] if point[t.id] else 1.0 for t in targets}
             report(f"ensemble {round_number + 1}/{ensemble_rounds}: refitting the medians")
             multipliers, used = _least_squares(
@@ -570,6 +572,7 @@ def calibrate(
     *,
     seed: int | None = None,
     ensemble_rounds: int | None = None,
+    runner: Runner | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> CalibrationResult:
     """Fit the parameters marked `calibrate: true` to the `fit` targets, with calibration/settings.yaml's settings."""
@@ -590,7 +593,7 @@ def calibrate(
         loss_exponent=float(settings["loss_exponent"]),
         ensemble_rounds=int(settings["ensemble_rounds"] if ensemble_rounds is None else ensemble_rounds),
         ensemble_replications=int(settings["ensemble_replications"]),
-        workers=int(settings["workers"]),
+        runner=runner or Runner(workers=int(settings["workers"])),
         progress=progress,
     )
 

@@ -1,8 +1,8 @@
 """Validation: the model against every published figure, as a scorecard anyone can rerun.
 
 Each replication draws every parameter from its uncertainty range (around the calibrated
-values) and a fresh seed — the same scheme as `compare` (analysis/replications.py) — simulates
-the places and period the targets need once, and computes every target from that run. The
+values) and a fresh seed — the same scheme as `compare`, on the same runner (model/replications.py)
+— simulates the places and period the targets need once, and computes every target from that run. The
 scorecard gives, per target, the published value, the model's median and 90% band over the
 replications, the relative error of the median and whether it is within the target's tolerance;
 series checks (calibration/settings.yaml) correlate a series of medians with the published series.
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -31,10 +32,8 @@ from securecomm.calibration.targets import (
 )
 from securecomm.core.places import resolve_place
 from securecomm.model.parameters import Parameters, load_parameters
-from securecomm.model.replications import HISTORICAL, ReplicationPlan
+from securecomm.model.replications import HISTORICAL, Progress, ReplicationPlan, Runner, band
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
-
-BAND = (5.0, 50.0, 95.0)  # percentiles: the 90% band and the median
 
 
 @dataclass(frozen=True)
@@ -90,11 +89,11 @@ def _plain(value: float) -> float | int:
 def score(target: Target, values: Sequence[float]) -> Score:
     """Median and 90% band of a target's model values, its relative error and whether it is within
     tolerance: |error| ≤ tolerance for an approximate figure, error ≥ −tolerance for a lower bound."""
-    low, median, high = (float(v) for v in np.percentile(np.asarray(values, dtype=float), BAND))
-    rel_error = (median - target.published) / target.published
+    summary = band(values)
+    rel_error = (summary["median"] - target.published) / target.published
     lower_bound = target.comparison == "at_least"
     within = rel_error >= -target.tolerance if lower_bound else abs(rel_error) <= target.tolerance
-    return Score(target, median, low, high, rel_error, bool(within))
+    return Score(target, summary["median"], summary["low"], summary["high"], rel_error, bool(within))
 
 
 def series_results(scores: Sequence[Score], checks: Sequence[SeriesCheck]) -> list[SeriesResult]:
@@ -149,7 +148,7 @@ class Scorecard:
 
 
 def run_replication(
-    plan: ReplicationPlan, index: int, targets: Sequence[Target], parameters: Parameters
+    plan: ReplicationPlan, index: int, *, targets: Sequence[Target], parameters: Parameters
 ) -> dict[str, float]:
     """One replication: parameters drawn from their ranges, a fresh seed, every target's value."""
     simulation_seed, parameter_seed = plan.seeds()[index]
@@ -164,39 +163,6 @@ def run_replication(
     return evaluate_targets(targets, population.segments, result.records, scenario.counties())
 
 
-def replicate(
-    plan: ReplicationPlan,
-    targets: Sequence[Target],
-    parameters: Parameters,
-    *,
-    workers: int = 1,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[dict[str, float]]:
-    """Every replication of a plan, in order; with workers > 1, in that many processes (same numbers)."""
-    total = plan.replications
-    if workers <= 1:
-        runs = []
-        for index in range(total):
-            runs.append(run_replication(plan, index, targets, parameters))
-            if progress is not None:
-                progress(index + 1, total)
-        return runs
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # spawn, not fork: Polars' thread pool does not survive a fork.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {
-            pool.submit(run_replication, plan, index, list(targets), parameters): index for index in range(total)
-        }
-        results: dict[int, dict[str, float]] = {}
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
-            if progress is not None:
-                progress(len(results), total)
-    return [results[index] for index in range(total)]
-
-
 def validate(
     targets: Sequence[Target] | None = None,
     *,
@@ -205,10 +171,11 @@ def validate(
     seed: int | None = None,
     vary_parameters: bool = True,
     parameters: Parameters | None = None,
-    workers: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    runner: Runner | None = None,
+    progress: Progress | None = None,
 ) -> Scorecard:
-    """The scorecard of every target (of `place`'s targets, and its figures over the program, if given)."""
+    """The scorecard of every target (of `place`'s targets, and its figures over the program, if given),
+    its replications on `runner` (by default, as many local workers as calibration/settings.yaml says)."""
     settings = load_settings()
     chosen = list(targets if targets is not None else load_targets())
     figures: list[Target] = []
@@ -234,14 +201,12 @@ def validate(
         vary_parameters,
     )
     base = parameters or load_parameters()
-    runs = replicate(plan, everything, base, workers=workers or settings.validate_workers, progress=progress)
+    chosen_runner = runner or Runner(workers=settings.validate_workers)
+    runs = chosen_runner.map(partial(run_replication, plan, targets=everything, parameters=base), count, progress)
     scores = [score(t, [run[t.id] for run in runs]) for t in chosen]
     place_figures = None
     if place is not None:
-        place_figures = {}
-        for figure in figures:
-            low, median, high = np.percentile([run[figure.id] for run in runs], BAND)
-            place_figures[figure.id] = {"median": float(median), "low": float(low), "high": float(high)}
+        place_figures = {figure.id: band([run[figure.id] for run in runs]) for figure in figures}
     return Scorecard(
         scores,
         series_results(scores, settings.series),

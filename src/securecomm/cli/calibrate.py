@@ -19,7 +19,15 @@ from securecomm.calibration.calibrate import (
     write_overlay,
 )
 from securecomm.calibration.targets import TargetError, load_targets
-from securecomm.cli.common import errors, fail, format_count, output_console
+from securecomm.cli.common import (
+    SchedulerOption,
+    WorkersOption,
+    errors,
+    fail,
+    format_count,
+    output_console,
+    runner_or_default,
+)
 from securecomm.model.parameters import calibrated_overlay_path
 
 
@@ -37,18 +45,24 @@ def calibrate_command(
     ensemble_rounds: Annotated[
         int | None, typer.Option(help="Rounds of correction for the median over replications (default: settings).")
     ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the fit's provenance as JSON.")] = False,
 ) -> None:
     """Fit the parameters marked `calibrate: true` to the published figures marked `fit`.
 
     The fitted values become the package default (parameters/calibrated/overlay.yaml, or --out).
+    The ensemble's replications run on calibration/settings.yaml's number of local workers unless
+    --workers or --scheduler says otherwise; the numbers do not depend on it.
     """
+    runner = runner_or_default(workers, scheduler)
     try:
         all_targets = load_targets(targets_file)
         result = calibrate(
             all_targets,
             seed=seed,
             ensemble_rounds=ensemble_rounds,
+            runner=runner,
             progress=lambda message: errors.print(f"[dim]{message}[/]"),
         )
     except (TargetError, CalibrationError, ValueError, OSError) as error:

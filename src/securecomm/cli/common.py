@@ -1,8 +1,9 @@
-"""What every command shares: the consoles, the error exit, number formatting."""
+"""What every command shares: the consoles, the error exit, number formatting, where replications run."""
 
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.console import Console
 from securecomm.core.yamlfiles import PolicyFileError
 from securecomm.law.loader import UnknownPolicyError, load_policy
 from securecomm.law.model import Policy
+from securecomm.model.replications import Runner
 
 console = Console()
 errors = Console(stderr=True)
@@ -38,3 +40,24 @@ def format_count(value: float) -> str:
     if not math.isfinite(value):
         return "—"
     return f"{value:,.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:.3f}"
+
+
+# The options of every command that runs replications (compare, validate, calibrate).
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers", min=1, help="Run replications on a local Dask cluster of N workers (1: in this process)."
+    ),
+]
+SchedulerOption = Annotated[
+    str | None, typer.Option("--scheduler", help="Run replications on an existing Dask cluster (tcp://host:port).")
+]
+
+
+def runner_or_default(workers: int | None, scheduler: str | None) -> Runner | None:
+    """The runner that --workers or --scheduler ask for; None (the command's default) if neither is given."""
+    if workers is not None and scheduler is not None:
+        raise fail("give --workers or --scheduler, not both")
+    if scheduler is not None:
+        return Runner(scheduler=scheduler)
+    return None if workers is None else Runner(workers=workers)

@@ -12,13 +12,21 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from securecomm.cli.common import errors, fail, format_count, output_console
+from securecomm.cli.common import (
+    SchedulerOption,
+    WorkersOption,
+    errors,
+    fail,
+    format_count,
+    output_console,
+    runner_or_default,
+)
 from securecomm.comparison.compare import compare as run_comparison
 from securecomm.comparison.report import render_report, write_report
 from securecomm.law.loader import UnknownPolicyError
 from securecomm.model.metrics import ALL_METRIC_LABELS
 from securecomm.model.parameters import load_parameters
-from securecomm.model.replications import run_in_process, run_on_dask
+from securecomm.model.replications import IN_PROCESS
 
 
 def compare(
@@ -31,21 +39,15 @@ def compare(
     ] = None,
     replications: Annotated[int, typer.Option(min=1, help="Runs, each drawing parameters from their ranges.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same numbers.")] = 0,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="Run replications on a local Dask cluster of N workers.")
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option(help="Run replications on an existing Dask scheduler (tcp://host:port).")
-    ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
     report: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report here.")] = None,
     csv: Annotated[Path | None, typer.Option(help="Write the table (policy × metric, with bands) as CSV.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Compare policies on the same bookings and draws: medians, 90% bands, differences from the baseline."""
 
-    if workers is not None and scheduler is not None:
-        raise fail("give --workers or --scheduler, not both")
-    runner = run_on_dask(scheduler, workers) if (workers or scheduler) else run_in_process
+    runner = runner_or_default(workers, scheduler) or IN_PROCESS
     try:
         first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
         policy_ids = tuple(policy_id.strip() for policy_id in policies.split(",") if policy_id.strip())
@@ -56,7 +58,7 @@ def compare(
             comparison = run_comparison(
                 place, first, last, policy_ids, baseline=baseline, replications=replications, seed=seed, runner=runner
             )
-    except (ValueError, UnknownPolicyError) as error:
+    except (ValueError, UnknownPolicyError, OSError) as error:  # OSError: a scheduler out of reach
         raise fail(str(error)) from None
     if report is not None:
         write_report(report, render_report(comparison.plan, comparison.summary, comparison.counties, load_parameters()))

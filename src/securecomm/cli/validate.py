@@ -14,7 +14,15 @@ from rich.table import Table
 
 from securecomm.calibration.targets import TargetError, load_targets
 from securecomm.calibration.validate import Scorecard, validate
-from securecomm.cli.common import errors, fail, format_count, output_console
+from securecomm.cli.common import (
+    SchedulerOption,
+    WorkersOption,
+    errors,
+    fail,
+    format_count,
+    output_console,
+    runner_or_default,
+)
 
 
 def render(card: Scorecard, console: Console) -> None:
@@ -89,15 +97,16 @@ def validate_command(
     targets_file: Annotated[
         Path | None, typer.Option("--targets", help="Another targets table (same columns as calibration/targets.csv).")
     ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="Run replications in this many processes (default: settings; same numbers).")
-    ] = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Score the model against every published figure (the validation scorecard).
 
     Per target: published value, model median and 90% band over replications, relative error,
-    and whether it is within tolerance.
+    and whether it is within tolerance. Replications run on calibration/settings.yaml's number of
+    local workers unless --workers or --scheduler says otherwise; the numbers do not depend on it.
     """
+    runner = runner_or_default(workers, scheduler)
     try:
         targets = load_targets(targets_file)
         with Progress(
@@ -115,7 +124,7 @@ def validate_command(
                 replications=replications,
                 seed=seed,
                 vary_parameters=vary_parameters,
-                workers=workers,
+                runner=runner,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     except (TargetError, ValueError, OSError) as error:

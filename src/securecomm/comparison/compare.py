@@ -12,11 +12,11 @@ from securecomm.law.loader import load_policy
 from securecomm.model.metrics import ALL_METRIC_LABELS
 from securecomm.model.replications import (
     HISTORICAL,
+    IN_PROCESS,
     ReplicationPlan,
     Runner,
     Summary,
     county_medians,
-    run_in_process,
     run_plan,
     summarize,
 )
@@ -86,7 +86,7 @@ def compare(
     baseline: str | None = None,
     replications: int = 1,
     seed: int = 0,
-    runner: Runner = run_in_process,
+    runner: Runner = IN_PROCESS,
 ) -> Comparison:
     """Run every policy on the same replications and summarise them against the baseline
     (by default the first policy listed)."""

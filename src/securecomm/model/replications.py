@@ -2,17 +2,20 @@
 
 Replication r draws every parameter from its uncertainty range and a fresh seed, both
 spawned from the run's SeedSequence; within a replication every policy reads the same
-population (common random numbers). A replication is one task: it returns only totals
-and per-county sums, so it can run in this process or on a Dask cluster with the same
-numbers either way.
+population (common random numbers). A replication is one task of a `Runner`: it returns
+only totals and per-county sums, so it can run in this process or on a Dask cluster with the
+same numbers either way. `Runner` is the one way every caller runs replications (compare,
+validate and the calibration ensemble), and `band` the one median and 90% band over them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -23,8 +26,10 @@ from securecomm.model.metrics import EXTRA_METRICS, METRICS
 from securecomm.model.parameters import Parameters, load_parameters
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
 
+if TYPE_CHECKING:
+    from dask.distributed import Client
+
 HISTORICAL = "historical"
-ALL_METRICS = (*METRICS, *EXTRA_METRICS)
 
 
 @dataclass(frozen=True)
@@ -73,25 +78,63 @@ def run_replication(plan: ReplicationPlan, index: int, parameters: Parameters | 
     return {"replication": index, "seed": simulation_seed, "policies": by_policy}
 
 
-Runner = Callable[[ReplicationPlan, Sequence[int]], list[dict[str, Any]]]
+T = TypeVar("T")
+Progress = Callable[[int, int], None]  # (replications done, replications in all)
 
 
-def run_in_process(plan: ReplicationPlan, indexes: Sequence[int]) -> list[dict[str, Any]]:
-    return [run_replication(plan, index) for index in indexes]
+@dataclass(frozen=True)
+class Runner:
+    """Where replications run: in this process (one worker, the default), on a local Dask cluster
+    of `workers` processes, or on the existing Dask cluster whose scheduler is at `scheduler`.
 
+    Replication r computes the same numbers wherever it runs (its seeds come from the run's seed
+    and r alone), so the runner and the number of workers never change a result.
+    """
 
-def run_on_dask(address: str | None = None, workers: int | None = None) -> Runner:
-    """A runner that sends one task per replication to a Dask cluster (a local one if no address)."""
+    workers: int = 1
+    scheduler: str | None = None
 
-    def runner(plan: ReplicationPlan, indexes: Sequence[int]) -> list[dict[str, Any]]:
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.scheduler is not None and self.workers != 1:
+            raise ValueError("give workers or a scheduler, not both")
+
+    def map(self, task: Callable[[int], T], count: int, progress: Progress | None = None) -> list[T]:
+        """`task(0)`, …, `task(count - 1)` in index order, calling `progress(done, count)` as each ends.
+
+        On a cluster the task is pickled: a module-level function, or a `functools.partial` of one.
+        """
+        if self.scheduler is None and self.workers == 1:
+            results = []
+            for index in range(count):
+                results.append(task(index))
+                if progress is not None:
+                    progress(index + 1, count)
+            return results
+        # Imported here: Dask takes a second to import, which a run in this process does not need.
+        from dask.distributed import as_completed
+
+        with self._client() as client:
+            # pure=False: every index runs once, so there is nothing to deduplicate, and hashing the
+            # task's arguments (a whole parameter set) for each key would cost more than it saves.
+            futures = client.map(task, range(count), pure=False)
+            if progress is not None:
+                for done, _ in enumerate(as_completed(futures), start=1):
+                    progress(done, count)
+            return client.gather(futures)
+
+    @contextmanager
+    def _client(self) -> Iterator[Client]:
         from dask.distributed import Client, LocalCluster
 
-        if address is not None:
-            with Client(address) as client:
-                return client.gather(client.map(run_replication, [plan] * len(indexes), list(indexes)))
+        if self.scheduler is not None:
+            with Client(self.scheduler) as client:
+                yield client
+            return
         with (
             LocalCluster(
-                n_workers=workers or 2,
+                n_workers=self.workers,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
@@ -101,18 +144,18 @@ def run_on_dask(address: str | None = None, workers: int | None = None) -> Runne
             ) as cluster,
             Client(cluster) as client,
         ):
-            return client.gather(client.map(run_replication, [plan] * len(indexes), list(indexes)))
-
-    return runner
+            yield client
 
 
-def run_plan(plan: ReplicationPlan, runner: Runner = run_in_process) -> list[dict[str, Any]]:
+IN_PROCESS = Runner()
+
+
+def run_plan(plan: ReplicationPlan, runner: Runner = IN_PROCESS) -> list[dict[str, Any]]:
     """Every replication of a plan, ordered by replication index."""
     if plan.replications < 1:
         raise ValueError("replications must be at least 1")
     resolve_place(plan.place)  # fail fast on a bad place, before any work is sent out
-    results = runner(plan, range(plan.replications))
-    return sorted(results, key=lambda result: result["replication"])
+    return runner.map(partial(run_replication, plan), plan.replications)
 
 
 @dataclass(frozen=True)
@@ -136,13 +179,18 @@ def summarize(results: list[dict[str, Any]], baseline: str) -> Summary:
         for metric in ALL_METRICS:
             values = np.array([result["policies"][policy]["total"][metric] for result in results], dtype=float)
             base = np.array([result["policies"][baseline]["total"][metric] for result in results], dtype=float)
-            levels[policy][metric] = _band(values)
-            differences[policy][metric] = _band(values - base)
+            levels[policy][metric] = band(values)
+            differences[policy][metric] = band(values - base)
     return Summary(baseline, levels, differences)
 
 
-def _band(values: np.ndarray) -> dict[str, float]:
-    low, median, high = np.percentile(values, [5, 50, 95])
+BAND_PERCENTILES = (5.0, 50.0, 95.0)
+
+
+def band(values: Sequence[float] | np.ndarray) -> dict[str, float]:
+    """The median and the 90% band (5th and 95th percentiles, linearly interpolated) of a quantity
+    over replications: the one summary that compare, validate and the calibration ensemble report."""
+    low, median, high = np.percentile(np.asarray(values, dtype=float), BAND_PERCENTILES)
     return {"median": float(median), "low": float(low), "high": float(high)}
 
 
