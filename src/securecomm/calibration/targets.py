@@ -6,12 +6,12 @@ route), the source, a tolerance, and whether calibration may fit it (`fit`) or i
 for validation (`holdout`). `calibration/settings.yaml` holds the settings of calibration and
 validation (docs/validation.md).
 
-A target's model value is computed from one simulation's segments and records, over the
-target's own window: people counted by the date of the event the figure counts — IDENT
-matches and detainers by booking date, transfers to ICE by the transfer, removals by the
-removal — and stocks (counties activated) as of the window's end. Each record-level count is
-a selection of records at a pipeline *stage* (match, issue, pickup, removal), which is what
-lets calibration reweight the same selections (analysis/calibrate.py).
+A target's model value is computed from one simulation's segments and records over the
+target's own window, by the metric's one definition in the registry (securecomm.model.metrics):
+the records it selects whose event date (`dated_by`) falls inside the window, a segment count in
+proportion to each segment's days inside, a share as one count over another, and counties
+activated as of the window's end. A record count's `stage` (match, issue, pickup, removal) is what
+lets calibration reweight the same selections (calibration/calibrate.py).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ import numpy as np
 import polars as pl
 import yaml
 
-from securecomm.core.places import NATION, counties, resolve_place
+from securecomm.core.places import NATION, resolve_place
+from securecomm.model.metrics import METRICS, REPORTED, SECURE_COMMUNITIES_ONLY, SHARES, Metric, counties_activated
 
 USES = ("fit", "holdout")
 COMPARISONS = ("approx", "at_least")
 TARGET_CHANNELS = ("secure_communities", "all")
-STAGES = ("match", "issue", "pickup", "removal")
 TARGET_COLUMNS = (
     "id",
     "use",
@@ -59,48 +59,16 @@ class TargetError(ValueError):
     """The targets table or the settings file is malformed; the message names the row or key."""
 
 
-@dataclass(frozen=True)
-class Count:
-    """Records counted by a metric: those passing `where`, dated by `date` inside the window,
-    at a pipeline stage (what has to have happened to them: matched, issued, picked up, removed)."""
-
-    date: str
-    stage: str
-    where: pl.Expr | None = None
-
-
-def _level(name: str) -> pl.Expr:
-    return pl.col("removed") & (pl.col("ice_level") == name)
-
-
-COUNTS: dict[str, Count] = {
-    "ident_matches": Count("booking_at", "match"),
-    "detainers_issued": Count("booking_at", "issue", pl.col("detainer_issued")),
-    "detainers_honored": Count("booking_at", "issue", pl.col("detainer_issued") & (pl.col("jail_decision") == "honor")),
-    "detainers_declined": Count(
-        "booking_at", "issue", pl.col("detainer_issued") & (pl.col("jail_decision") == "decline")
-    ),
-    "us_citizens_held": Count(
-        "booking_at", "issue", pl.col("held") & pl.col("status").is_in(["naturalized", "native"])
-    ),
-    "transfers_to_ice": Count("transfer_at", "pickup", pl.col("transferred")),
-    "removals": Count("removal_at", "removal", pl.col("removed")),
-    "removals_level1": Count("removal_at", "removal", _level("level_1")),
-    "removals_level2": Count("removal_at", "removal", _level("level_2")),
-    "removals_level3": Count("removal_at", "removal", _level("level_3")),
-    "removals_noncriminal": Count("removal_at", "removal", _level("non_criminal")),
-    "removals_convicted": Count("removal_at", "removal", pl.col("removed") & (pl.col("ice_level") != "non_criminal")),
+# Record counts (what calibration reweights) and every metric a published figure can name.
+COUNTS: dict[str, Metric] = {
+    name: metric for name, metric in METRICS.items() if metric.source == "records" and metric.targetable
 }
-# Shares: numerator over denominator, both over the same window.
-SHARES: dict[str, tuple[Count, Count]] = {
-    "removals_noncriminal_share": (COUNTS["removals_noncriminal"], COUNTS["removals"]),
-    # Of the detainers issued in the window (by booking date), the share that ended in a transfer to ICE.
-    "detainer_transfer_share": (Count("booking_at", "pickup", pl.col("transferred")), COUNTS["detainers_issued"]),
-}
-SEGMENT_COUNTS = ("bookings", "fingerprints_checked")
-STOCKS = ("counties_activated",)
-TARGET_METRICS = (*SEGMENT_COUNTS, *STOCKS, *COUNTS, *SHARES)
-SC_ONLY = ("ident_matches", "fingerprints_checked", "counties_activated")
+TARGET_METRICS = (*(name for name, metric in METRICS.items() if metric.targetable), *SHARES)
+
+
+def secure_communities_only(metric: str) -> bool:
+    """Whether a target's metric exists only for the Secure Communities channel."""
+    return metric in METRICS and METRICS[metric].channels == SECURE_COMMUNITIES_ONLY
 
 
 @dataclass(frozen=True)
@@ -189,7 +157,7 @@ def parse_targets(text: str, name: str = "targets.csv") -> list[Target]:
         if not row["id"] or row["id"] in seen:
             raise TargetError(f"{where}: the id must be present and unique")
         seen.add(row["id"])
-        if row["metric"] in SC_ONLY and row["channel"] != "secure_communities":
+        if secure_communities_only(row["metric"]) and row["channel"] != "secure_communities":
             raise TargetError(f"{where}: {row['metric']} exists only for the secure_communities channel")
         if not row["source"] or not row["url"]:
             raise TargetError(f"{where}: a target needs a source and a url")
@@ -284,16 +252,16 @@ def _window(column: str, start: dt.date, end: dt.date) -> pl.Expr:
 
 
 def count_mask(
-    records: pl.DataFrame, count: Count, channel: str, county_codes: Sequence[str] | None, start: dt.date, end: dt.date
+    records: pl.DataFrame, count: Metric, channel: str, county_codes: Sequence[str] | None, start: dt.date, end: dt.date
 ) -> np.ndarray:
     """Which records a count selects: channel, place (None: every county simulated), window, condition."""
-    condition = _window(count.date, start, end)
+    condition = _window(count.dated_by, start, end)
     if channel != "all":
         condition &= pl.col("channel") == channel
     if county_codes is not None:
         condition &= pl.col("fips").cast(pl.String).is_in(list(county_codes))
-    if count.where is not None:
-        condition &= count.where
+    if count.selects is not None:
+        condition &= count.selects
     return records.select(condition.fill_null(False).alias("selected")).to_series().to_numpy()
 
 
@@ -311,11 +279,6 @@ def segment_count(
     return float(frame.select((pl.col(metric) * share).sum()).item())
 
 
-def counties_activated(county_codes: Sequence[str], day: dt.date) -> int:
-    table = counties().filter(pl.col("fips").is_in(list(county_codes)))
-    return int(table.filter(pl.col("sc_activation_date") <= day).height)
-
-
 def _codes(target: Target, simulated: Sequence[str]) -> list[str] | None:
     codes = target.counties()
     missing = set(codes) - set(simulated)
@@ -331,46 +294,33 @@ def evaluate_targets(
     values = {}
     for target in targets:
         codes = _codes(target, simulated)
-        if target.metric in STOCKS:
-            values[target.id] = float(counties_activated(codes or simulated, target.end))
-        elif target.metric in SEGMENT_COUNTS:
-            values[target.id] = segment_count(segments, target.metric, codes, target.start, target.end)
-        elif target.metric in COUNTS:
-            mask = count_mask(records, COUNTS[target.metric], target.channel, codes, target.start, target.end)
-            values[target.id] = float(mask.sum())
-        else:
-            numerator, denominator = SHARES[target.metric]
-            top = count_mask(records, numerator, target.channel, codes, target.start, target.end).sum()
-            bottom = count_mask(records, denominator, target.channel, codes, target.start, target.end).sum()
+        if target.metric in SHARES:
+            share = SHARES[target.metric]
+            top = count_mask(records, share.numerator, target.channel, codes, target.start, target.end).sum()
+            bottom = count_mask(records, share.denominator, target.channel, codes, target.start, target.end).sum()
             values[target.id] = float(top / bottom) if bottom else float("nan")
+            continue
+        metric = METRICS[target.metric]
+        if metric.source == "places":
+            values[target.id] = float(counties_activated(codes or simulated, target.end))
+        elif metric.source == "segments":
+            values[target.id] = segment_count(segments, target.metric, codes, target.start, target.end)
+        else:
+            mask = count_mask(records, metric, target.channel, codes, target.start, target.end)
+            values[target.id] = float(mask.sum())
     return values
-
-
-FIGURE_METRICS = (
-    "bookings",
-    "fingerprints_checked",
-    "ident_matches",
-    "detainers_issued",
-    "detainers_honored",
-    "detainers_declined",
-    "transfers_to_ice",
-    "removals",
-    "removals_level1",
-    "removals_level2",
-    "removals_level3",
-    "removals_noncriminal",
-    "us_citizens_held",
-)
 
 
 def place_figure_targets(place: str, start: dt.date, end: dt.date) -> list[Target]:
     """The model's own figures for a place over a period, as targets without a published value:
     every metric for Secure Communities and, where another route exists, for all routes."""
     figures = []
-    for metric in FIGURE_METRICS:
-        for channel in ("secure_communities", "all"):
-            if (channel == "all" and metric in SC_ONLY) or (channel != "all" and metric == "bookings"):
-                continue  # fingerprints and matches exist only for SC; bookings are everyone's
+    for metric in (name for name in REPORTED if METRICS[name].targetable):
+        for channel in TARGET_CHANNELS:
+            if (channel == "all" and secure_communities_only(metric)) or (
+                channel != "all" and not METRICS[metric].channels
+            ):
+                continue  # fingerprints and matches exist only for SC; bookings come before the channels split
             figures.append(
                 Target(
                     id=f"{metric}:{channel}",

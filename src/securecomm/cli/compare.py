@@ -24,7 +24,7 @@ from securecomm.cli.common import (
 from securecomm.comparison.compare import compare as run_comparison
 from securecomm.comparison.report import render_report, write_report
 from securecomm.law.loader import UnknownPolicyError
-from securecomm.model.metrics import ALL_METRIC_LABELS
+from securecomm.model.metrics import METRICS, REPORTED
 from securecomm.model.parameters import load_parameters
 from securecomm.model.replications import IN_PROCESS
 
@@ -75,7 +75,7 @@ def compare(
     table.add_column("metric")
     for policy_id in summary.levels:
         table.add_column(policy_id + (" (baseline)" if policy_id == summary.baseline else ""), justify="right")
-    for metric, label in ALL_METRIC_LABELS.items():
+    for metric in REPORTED:
         cells = []
         for policy_id in summary.levels:
             level, difference = summary.levels[policy_id][metric], summary.differences[policy_id][metric]
@@ -86,6 +86,6 @@ def compare(
                 colour = "red" if difference["median"] > 0 else "green" if difference["median"] < 0 else "dim"
                 text += f"\n[{colour}]{difference['median']:+,.0f}[/]"
             cells.append(text)
-        table.add_row(label, *cells)
+        table.add_row(METRICS[metric].label, *cells)
     wide = output_console(max(120, 24 * (len(summary.levels) + 1)))
     wide.print(table)

@@ -15,7 +15,7 @@ from rich.table import Table
 from securecomm.cli.common import errors, fail, format_count, output_console
 from securecomm.law.loader import UnknownPolicyError
 from securecomm.law.timeline import parse_reform
-from securecomm.model.metrics import ALL_METRIC_LABELS
+from securecomm.model.metrics import METRICS, REPORTED
 from securecomm.model.simulation import Reform
 from securecomm.model.simulation import simulate as run_simulation
 
@@ -62,12 +62,9 @@ def simulate(
     table.add_column("Secure Communities", justify="right")
     table.add_column("other ICE routes", justify="right")
     table.add_column("all routes", justify="right")
-    sc, other = result.channels["secure_communities"], result.channels["other_routes"]
-    for name, label in ALL_METRIC_LABELS.items():
-        if name in sc:
-            table.add_row(label, format_count(sc[name]), format_count(other[name]), format_count(result.total[name]))
-        else:
-            table.add_row(label, "", "", format_count(result.total[name]))
+    for name in REPORTED:
+        by_channel = [format_count(values[name]) if name in values else "" for values in result.channels.values()]
+        table.add_row(METRICS[name].label, *by_channel, format_count(result.total[name]))
     wide = output_console(120)
     wide.print(table)
     counties = set(result.scenario.counties())

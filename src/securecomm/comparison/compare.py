@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from securecomm.law.loader import load_policy
-from securecomm.model.metrics import ALL_METRIC_LABELS
+from securecomm.model.metrics import REPORTED
 from securecomm.model.replications import (
     HISTORICAL,
     IN_PROCESS,
@@ -58,7 +58,7 @@ class Comparison:
                     **{f"difference_{key}": value for key, value in self.summary.differences[policy][metric].items()},
                 }
                 for policy in self.summary.levels
-                for metric in ALL_METRIC_LABELS
+                for metric in REPORTED
             ]
         )
 

@@ -23,7 +23,7 @@ from plotly.offline import get_plotlyjs
 from securecomm.core.places import counties as county_table
 from securecomm.law.explain import describe_condition
 from securecomm.law.loader import load_policy
-from securecomm.model.metrics import ALL_METRIC_LABELS
+from securecomm.model.metrics import METRICS, REPORTED
 from securecomm.model.parameters import Parameters
 from securecomm.model.replications import HISTORICAL, ReplicationPlan, Summary
 
@@ -43,15 +43,6 @@ CRIMINAL_HISTORY = (
     "removals_noncriminal",
     "removals_no_record_or_first_offense",
 )
-SHORT_LABELS = {
-    "removals_level1": "Level 1",
-    "removals_level2": "Level 2",
-    "removals_level3": "Level 3",
-    "removals_noncriminal": "No conviction",
-    "removals_no_record_or_first_offense": "No record or first offense",
-    "fingerprints_checked": "Fingerprints checked",
-    "removals": "Removals",
-}
 COUNTY_RANKING_METRIC = "transfers_to_ice"
 COUNTIES_SHOWN = 30
 
@@ -94,7 +85,7 @@ def _grouped_bars(
         medians = [summary.levels[policy][m]["median"] for m in metrics]
         figure.add_bar(
             name=_policy_label(policy),
-            x=[SHORT_LABELS.get(m, ALL_METRIC_LABELS[m]) for m in metrics],
+            x=[METRICS[m].short_label for m in metrics],
             y=medians,
             error_y={
                 "type": "data",
@@ -277,7 +268,7 @@ def render_report(plan: ReplicationPlan, summary: Summary, counties: pl.DataFram
         charts.append(county_chart)
     table_rows = [
         {
-            "label": ALL_METRIC_LABELS[metric],
+            "label": METRICS[metric].label,
             "cells": [
                 {
                     "level": summary.levels[policy][metric],
@@ -287,7 +278,7 @@ def render_report(plan: ReplicationPlan, summary: Summary, counties: pl.DataFram
                 for policy in summary.levels
             ],
         }
-        for metric in ALL_METRIC_LABELS
+        for metric in REPORTED
     ]
     template = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resources.files("securecomm.comparison") / "templates")),

@@ -1,124 +1,418 @@
-"""The metrics of docs/design.md §6, from a simulation's segments and records.
+"""Every metric, declared once: the registry that simulate, compare, validate, calibration,
+the report and the CSV/JSON outputs read.
 
-Counts that never branch (bookings, fingerprints checked, IDENT matches) come from the
-county segments; everything from the detainer on comes from the records.
+A `Metric` says what it counts and how: its name, label, short label (for charts), unit, the
+pipeline stage the people it counts have reached, the event date that dates it, how it rounds,
+the channels it exists for, and its computation: the records it selects (`selects`) and, for a
+sum rather than a count, the column summed over them (`amount`, priced by a daily cost for the
+jail's cost). Its source is
+one of
+- `segments`: county × month pieces (split at the county's activation), counted, never listed —
+  bookings, fingerprints checked, street arrests; the metric's name is the segment column summed;
+- `records`: one row per person who reached ICE, by an IDENT match (channel
+  `secure_communities`) or another route (`other_routes`);
+- `places`: the places table (counties activated, a stock as of a day).
+A `Share` is one count over another, both over the same window.
+
+The dating rule: one event date per metric (`dated_by`).
+- `booking_at` — IDENT matches, and everything decided at the booking: detainers issued (and on
+  minor charges), the jail's decisions, holds, their hours and cost, U.S. citizens held;
+- `transfer_at` — transfers to ICE; `removal_at` — removals;
+- `segment_start` — segment counts; `sc_activation_date` — counties activated.
+That one definition is read two ways, and this is the only place they differ:
+- a published figure's window (calibration/targets.py) counts the events dated inside it: a
+  record whose `dated_by` falls in the window; a segment in proportion to its days inside;
+- a period's totals (simulate, compare, the report) follow the people booked in the period:
+  every record counts in the county and month of its booking, and a metric `counted_to_period_end`
+  counts its event only if it happened by the period's last day. Removals are (they come months
+  after the booking and would otherwise count removals the period has not reached); a transfer
+  follows the hold within days, so a period counts every transfer of its bookings.
+
+Adding a metric is one entry in the registry below (its computation is its `selects`/`amount`);
+everything that reports, compares or validates metrics reads it from here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import polars as pl
 
-METRICS = (
-    "bookings",
-    "fingerprints_checked",
-    "ident_matches",
-    "detainers_issued",
-    "detainers_honored",
-    "detainers_declined",
-    "detainers_review",
-    "hold_hours",
-    "transfers_to_ice",
-    "removals",
-    "removals_level1",
-    "removals_level2",
-    "removals_level3",
-    "removals_noncriminal",
-    "removals_no_record_or_first_offense",
-    "us_citizens_held",
-    "jail_cost_usd",
+from securecomm.core.places import counties as county_table
+from securecomm.core.schema import Channel, Status
+from securecomm.model.parameters import Parameters
+
+Source = Literal["segments", "records", "places"]
+Unit = Literal["bookings", "people", "detainers", "hours", "USD", "counties"]
+Stage = Literal["booking", "fingerprint", "match", "issue", "hold", "pickup", "removal", "field", "activation"]
+SECURE_COMMUNITIES_ONLY = (Channel.SECURE_COMMUNITIES,)
+MONTH = "1mo"
+HOURS_PER_DAY = 24
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric. `channels` are those it exists for (none: counted before the channels split)."""
+
+    name: str
+    label: str
+    short_label: str
+    unit: Unit
+    stage: Stage
+    dated_by: str
+    source: Source = "records"
+    selects: pl.Expr | None = None  # records: those counted (None for segments and places)
+    amount: str | None = None  # records: the column summed over those selected (None: count them)
+    priced_per_day_by: str | None = None  # a parameter (USD a day) that prices the summed hours
+    decimals: int = 0
+    channels: tuple[Channel, ...] = tuple(Channel)
+    counted_to_period_end: bool = False
+    reported: bool = True  # in simulate, compare and the report (False: a published figure's metric only)
+
+    @property
+    def targetable(self) -> bool:
+        """Whether a published figure can be compared with it: any count of records, segments or
+        places, except street arrests (drawn under the field policies, not in a population's segments)."""
+        return self.amount is None and self.stage != "field"
+
+    def period_value(self, end: dt.date, parameters: Parameters) -> pl.Expr:
+        """A record metric's value over the records of a period ending on `end` (an aggregation)."""
+        if self.selects is None:
+            raise ValueError(f"{self.name} is not counted from records")
+        selected = self.selects
+        if self.counted_to_period_end:
+            selected = selected & (pl.col(self.dated_by) < pl.lit(end + dt.timedelta(days=1)).cast(pl.Datetime))
+        if self.amount is None:
+            return selected.sum().alias(self.name)
+        value = pl.when(selected).then(pl.col(self.amount)).otherwise(0).sum()
+        if self.priced_per_day_by is not None:
+            value = value / HOURS_PER_DAY * parameters.value(self.priced_per_day_by)
+        return value.alias(self.name)
+
+    def rounded(self, value: float | None) -> float:
+        """The value as outputs show it: whole for counts, `decimals` places for hours and dollars."""
+        return round(float(value or 0), self.decimals) if self.decimals else int(value or 0)
+
+
+@dataclass(frozen=True)
+class Share:
+    """A published share: `numerator` over `denominator`, both counted over the same window."""
+
+    name: str
+    label: str
+    numerator: Metric
+    denominator: Metric
+
+
+ISSUED = pl.col("detainer_issued")
+REMOVED = pl.col("removed")
+# The most serious current charge (model/stages/bookings.py) is not a felony (a misdemeanor or an
+# infraction), or is a traffic offense (category `traffic`; DUI and hit-and-run are not minor).
+MINOR_CHARGES = (pl.col("most_serious_charge_level") != "felony") | (
+    pl.col("most_serious_charge_category") == "traffic"
 )
-EXTRA_METRICS = ("field_arrests",)
-ALL_METRIC_LABELS = {
-    "bookings": "Jail bookings",
-    "fingerprints_checked": "Fingerprints checked in IDENT",
-    "ident_matches": "IDENT matches",
-    "detainers_issued": "Detainers issued",
-    "detainers_honored": "Detainers honored",
-    "detainers_declined": "Detainers declined",
-    "detainers_review": "Detainers sent to review",
-    "hold_hours": "Hours held on detainers",
-    "transfers_to_ice": "Transfers to ICE",
-    "removals": "Removals (by the end date)",
-    "removals_level1": "Removals: Level 1 (aggravated felony or 2+ felonies)",
-    "removals_level2": "Removals: Level 2 (a felony or 3+ misdemeanors)",
-    "removals_level3": "Removals: Level 3 (misdemeanors)",
-    "removals_noncriminal": "Removals: no conviction on record",
-    "removals_no_record_or_first_offense": "Removals: no record or a first offense",
-    "us_citizens_held": "U.S. citizens held",
-    "jail_cost_usd": "Jail cost of holds (USD)",
-    "field_arrests": "Street arrests on ICE warrants",
+
+
+def _jail_decision(decision: str) -> pl.Expr:
+    return ISSUED & (pl.col("jail_decision") == decision)
+
+
+def _removed_at_level(level: str) -> pl.Expr:
+    return REMOVED & (pl.col("ice_level") == level)
+
+
+_REGISTRY = (
+    Metric(
+        name="bookings",
+        label="Jail bookings",
+        short_label="Jail bookings",
+        unit="bookings",
+        stage="booking",
+        dated_by="segment_start",
+        source="segments",
+        channels=(),
+    ),
+    Metric(
+        name="fingerprints_checked",
+        label="Fingerprints checked in IDENT",
+        short_label="Fingerprints checked",
+        unit="bookings",
+        stage="fingerprint",
+        dated_by="segment_start",
+        source="segments",
+        channels=SECURE_COMMUNITIES_ONLY,
+    ),
+    Metric(
+        name="ident_matches",
+        label="IDENT matches",
+        short_label="IDENT matches",
+        unit="people",
+        stage="match",
+        dated_by="booking_at",
+        selects=pl.col("channel") == Channel.SECURE_COMMUNITIES.label,
+        channels=SECURE_COMMUNITIES_ONLY,
+    ),
+    Metric(
+        name="detainers_issued",
+        label="Detainers issued",
+        short_label="Detainers issued",
+        unit="detainers",
+        stage="issue",
+        dated_by="booking_at",
+        selects=ISSUED,
+    ),
+    Metric(
+        name="detainers_honored",
+        label="Detainers honored",
+        short_label="Detainers honored",
+        unit="detainers",
+        stage="issue",
+        dated_by="booking_at",
+        selects=_jail_decision("honor"),
+    ),
+    Metric(
+        name="detainers_declined",
+        label="Detainers declined",
+        short_label="Detainers declined",
+        unit="detainers",
+        stage="issue",
+        dated_by="booking_at",
+        selects=_jail_decision("decline"),
+    ),
+    Metric(
+        name="detainers_review",
+        label="Detainers sent to review",
+        short_label="Sent to review",
+        unit="detainers",
+        stage="issue",
+        dated_by="booking_at",
+        selects=_jail_decision("review"),
+    ),
+    Metric(
+        name="detainers_on_minor_charges",
+        label="Detainers on minor charges (misdemeanor or traffic)",
+        short_label="On minor charges",
+        unit="detainers",
+        stage="issue",
+        dated_by="booking_at",
+        selects=ISSUED & MINOR_CHARGES,
+    ),
+    Metric(
+        name="hold_hours",
+        label="Hours held on detainers",
+        short_label="Hours held",
+        unit="hours",
+        stage="hold",
+        dated_by="booking_at",
+        selects=pl.col("held"),
+        amount="hold_hours",
+        decimals=2,
+    ),
+    Metric(
+        name="transfers_to_ice",
+        label="Transfers to ICE",
+        short_label="Transfers to ICE",
+        unit="people",
+        stage="pickup",
+        dated_by="transfer_at",
+        selects=pl.col("transferred"),
+    ),
+    Metric(
+        name="removals",
+        label="Removals (by the end date)",
+        short_label="Removals",
+        unit="people",
+        stage="removal",
+        dated_by="removal_at",
+        selects=REMOVED,
+        counted_to_period_end=True,
+    ),
+    Metric(
+        name="removals_level1",
+        label="Removals: Level 1 (aggravated felony or 2+ felonies)",
+        short_label="Level 1",
+        unit="people",
+        stage="removal",
+        dated_by="removal_at",
+        selects=_removed_at_level("level_1"),
+        counted_to_period_end=True,
+    ),
+    Metric(
+        name="removals_level2",
+        label="Removals: Level 2 (a felony or 3+ misdemeanors)",
+        short_label="Level 2",
+        unit="people",
+        stage="removal",
+        dated_by="removal_at",
+        selects=_removed_at_level("level_2"),
+        counted_to_period_end=True,
+    ),
+    Metric(
+        name="removals_level3",
+        label="Removals: Level 3 (misdemeanors)",
+        short_label="Level 3",
+        unit="people",
+        stage="removal",
+        dated_by="removal_at",
+        selects=_removed_at_level("level_3"),
+        counted_to_period_end=True,
+    ),
+    Metric(
+        name="removals_noncriminal",
+        label="Removals: no conviction on record",
+        short_label="No conviction",
+        unit="people",
+        stage="removal",
+        dated_by="removal_at",
+        selects=_removed_at_level("non_criminal"),
+        counted_to_period_end=True,
+    ),
+    Metric(
+        name="removals_no_record_or_first_offense",
+        label="Removals: no record or a first offense",
+        short_label="No record or first offense",
+        unit="people",
+        stage="removal",
+        dated_by="removal_at",
+        selects=REMOVED & (pl.col("known_convictions") <= 1),
+        counted_to_period_end=True,
+    ),
+    Metric(
+        name="us_citizens_held",
+        label="U.S. citizens held",
+        short_label="U.S. citizens held",
+        unit="people",
+        stage="issue",
+        dated_by="booking_at",
+        selects=pl.col("held") & pl.col("status").is_in([status.label for status in Status if not status.noncitizen]),
+    ),
+    Metric(
+        name="jail_cost_usd",
+        label="Jail cost of holds (USD)",
+        short_label="Jail cost",
+        unit="USD",
+        stage="hold",
+        dated_by="booking_at",
+        selects=pl.col("held"),
+        amount="hold_hours",
+        priced_per_day_by="jail_daily_cost_usd",
+        decimals=2,
+    ),
+    Metric(
+        name="field_arrests",
+        label="Street arrests on ICE warrants",
+        short_label="Street arrests",
+        unit="people",
+        stage="field",
+        dated_by="segment_start",
+        source="segments",
+        channels=(),
+    ),
+    # The metrics of published figures alone (calibration/targets.csv).
+    Metric(
+        name="removals_convicted",
+        label="Removals: a conviction on record",
+        short_label="Convicted",
+        unit="people",
+        stage="removal",
+        dated_by="removal_at",
+        selects=REMOVED & (pl.col("ice_level") != "non_criminal"),
+        counted_to_period_end=True,
+        reported=False,
+    ),
+    Metric(
+        name="detainers_transferred",
+        label="Detainers that ended in a transfer to ICE (dated by the booking)",
+        short_label="Detainers transferred",
+        unit="detainers",
+        stage="pickup",
+        dated_by="booking_at",
+        selects=pl.col("transferred"),
+        reported=False,
+    ),
+    Metric(
+        name="counties_activated",
+        label="Counties where Secure Communities was active",
+        short_label="Counties activated",
+        unit="counties",
+        stage="activation",
+        dated_by="sc_activation_date",
+        source="places",
+        channels=SECURE_COMMUNITIES_ONLY,
+        reported=False,
+    ),
+)
+METRICS: dict[str, Metric] = {metric.name: metric for metric in _REGISTRY}
+REPORTED: tuple[str, ...] = tuple(name for name, metric in METRICS.items() if metric.reported)
+SHARES: dict[str, Share] = {
+    share.name: share
+    for share in (
+        Share(
+            "removals_noncriminal_share",
+            "Share of removals without a conviction on record",
+            METRICS["removals_noncriminal"],
+            METRICS["removals"],
+        ),
+        Share(
+            "detainer_transfer_share",
+            "Share of the detainers issued (by booking) that ended in a transfer to ICE",
+            METRICS["detainers_transferred"],
+            METRICS["detainers_issued"],
+        ),
+    )
 }
-SEGMENT_METRICS = ("bookings", "fingerprints_checked", "ident_matches", "field_arrests")
-CHANNELS = ("secure_communities", "other_routes")
 
 
-def record_metric_expressions(end: dt.date, daily_cost: float) -> list[pl.Expr]:
-    """Per-group sums over outcome records (one row per record that reached IDENT or another route)."""
-    removed_by_end = pl.col("removed") & (pl.col("removal_at") < pl.lit(end + dt.timedelta(days=1)).cast(pl.Datetime))
-    issued = pl.col("detainer_issued")
-    return [
-        issued.sum().alias("detainers_issued"),
-        (issued & (pl.col("jail_decision") == "honor")).sum().alias("detainers_honored"),
-        (issued & (pl.col("jail_decision") == "decline")).sum().alias("detainers_declined"),
-        (issued & (pl.col("jail_decision") == "review")).sum().alias("detainers_review"),
-        pl.col("hold_hours").sum().alias("hold_hours"),
-        pl.col("transferred").sum().alias("transfers_to_ice"),
-        removed_by_end.sum().alias("removals"),
-        (removed_by_end & (pl.col("ice_level") == "level_1")).sum().alias("removals_level1"),
-        (removed_by_end & (pl.col("ice_level") == "level_2")).sum().alias("removals_level2"),
-        (removed_by_end & (pl.col("ice_level") == "level_3")).sum().alias("removals_level3"),
-        (removed_by_end & (pl.col("ice_level") == "non_criminal")).sum().alias("removals_noncriminal"),
-        (removed_by_end & (pl.col("known_convictions") <= 1)).sum().alias("removals_no_record_or_first_offense"),
-        (pl.col("held") & pl.col("status").is_in(["naturalized", "native"])).sum().alias("us_citizens_held"),
-        (pl.col("hold_hours").sum() / 24 * daily_cost).alias("jail_cost_usd"),
-    ]
+def _reported(source: Source) -> list[Metric]:
+    return [METRICS[name] for name in REPORTED if METRICS[name].source == source]
 
 
-def county_months(segments: pl.DataFrame, records: pl.DataFrame, end: dt.date, daily_cost: float) -> pl.DataFrame:
-    """Every metric per county and calendar month (records by month of booking)."""
+def counties_activated(county_codes: Sequence[str], day: dt.date) -> int:
+    """Counties among `county_codes` where Secure Communities was active on `day`."""
+    table = county_table().filter(pl.col("fips").is_in(list(county_codes)))
+    return int(table.filter(pl.col("sc_activation_date") <= day).height)
+
+
+def county_months(segments: pl.DataFrame, records: pl.DataFrame, end: dt.date, parameters: Parameters) -> pl.DataFrame:
+    """Every reported metric per county and calendar month of a period ending on `end`
+    (segments by their start, records by their booking)."""
     segment_counts = (
-        segments.with_columns(month=pl.col("segment_start").dt.truncate("1mo"))
+        segments.with_columns(month=pl.col("segment_start").dt.truncate(MONTH))
         .group_by("fips", "month")
-        .agg(pl.col(name).sum() for name in SEGMENT_METRICS)
+        .agg(pl.col(metric.name).sum() for metric in _reported("segments"))
     )
     record_counts = (
-        records.with_columns(pl.col("fips").cast(pl.String), month=pl.col("booking_at").dt.date().dt.truncate("1mo"))
+        records.with_columns(pl.col("fips").cast(pl.String), month=pl.col("booking_at").dt.date().dt.truncate(MONTH))
         .group_by("fips", "month")
-        .agg(record_metric_expressions(end, daily_cost))
+        .agg(metric.period_value(end, parameters) for metric in _reported("records"))
     )
     joined = segment_counts.join(record_counts, on=["fips", "month"], how="full", coalesce=True)
     return (
-        joined.with_columns(pl.col(name).fill_null(0) for name in (*METRICS, *EXTRA_METRICS))
-        .select("fips", "month", *METRICS, *EXTRA_METRICS)
+        joined.with_columns(pl.col(name).fill_null(0) for name in REPORTED)
+        .select("fips", "month", *REPORTED)
         .sort("fips", "month")
     )
 
 
+def rounded(values: Mapping[str, float]) -> dict[str, float]:
+    """Metric values as outputs show them (each metric's rounding); other keys pass through."""
+    return {name: METRICS[name].rounded(value) if name in METRICS else value for name, value in values.items()}
+
+
 def totals(table: pl.DataFrame) -> dict[str, float]:
-    """Sum every metric column of a table into a plain dict (ints where whole)."""
-    sums = table.select(pl.col(name).sum() for name in (*METRICS, *EXTRA_METRICS)).row(0, named=True)
+    """Every reported metric of a county-month table, summed and rounded."""
+    return rounded(table.select(pl.col(name).sum() for name in REPORTED).row(0, named=True))
+
+
+def channel_totals(records: pl.DataFrame, end: dt.date, parameters: Parameters) -> dict[str, dict[str, float]]:
+    """The reported record metrics per channel (zero where a metric does not exist for the channel)."""
+    expressions = [metric.period_value(end, parameters) for metric in _reported("records")]
     return {
-        name: (int(value) if name not in ("hold_hours", "jail_cost_usd") else round(float(value), 2))
-        for name, value in sums.items()
-    }
-
-
-def channel_totals(
-    records: pl.DataFrame, segments: pl.DataFrame, end: dt.date, daily_cost: float
-) -> dict[str, dict[str, float]]:
-    """Record metrics per channel; IDENT matches belong to Secure Communities alone."""
-    result = {}
-    for channel in CHANNELS:
-        subset = records.filter(pl.col("channel") == channel)
-        row = subset.select(record_metric_expressions(end, daily_cost)).row(0, named=True)
-        values = {
-            name: (round(float(v or 0), 2) if name in ("hold_hours", "jail_cost_usd") else int(v or 0))
-            for name, v in row.items()
-        }
-        values["ident_matches"] = (
-            int(segments.get_column("ident_matches").sum()) if channel == "secure_communities" else 0
+        channel.label: rounded(
+            records.filter(pl.col("channel") == channel.label).select(expressions).row(0, named=True)
         )
-        result[channel] = values
-    return result
+        for channel in Channel
+    }

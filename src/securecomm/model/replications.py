@@ -22,7 +22,7 @@ import polars as pl
 
 from securecomm.core.places import resolve_place
 from securecomm.law.timeline import PolicyTimeline
-from securecomm.model.metrics import EXTRA_METRICS, METRICS
+from securecomm.model.metrics import REPORTED
 from securecomm.model.parameters import Parameters, load_parameters
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
 
@@ -176,7 +176,7 @@ def summarize(results: list[dict[str, Any]], baseline: str) -> Summary:
     differences: dict[str, dict[str, dict[str, float]]] = {}
     for policy in policies:
         levels[policy], differences[policy] = {}, {}
-        for metric in ALL_METRICS:
+        for metric in REPORTED:
             values = np.array([result["policies"][policy]["total"][metric] for result in results], dtype=float)
             base = np.array([result["policies"][baseline]["total"][metric] for result in results], dtype=float)
             levels[policy][metric] = band(values)
@@ -203,4 +203,4 @@ def county_medians(results: list[dict[str, Any]]) -> pl.DataFrame:
         for county in outcome["counties"]
     ]
     frame = pl.DataFrame(rows)
-    return frame.group_by("policy", "fips").agg(pl.col(list(ALL_METRICS)).median()).sort("policy", "fips")
+    return frame.group_by("policy", "fips").agg(pl.col(list(REPORTED)).median()).sort("policy", "fips")
