@@ -1,4 +1,5 @@
-"""Where the real records live (../shared/data, beside the repository) and the policies replayed."""
+"""Where the real records live (../shared/data, the upstream data folder of the project's workspace,
+beside the repository) and the policies replayed."""
 
 from pathlib import Path
 

@@ -1,8 +1,9 @@
 """Cases from the Deportation Data Project's ICE detainer table (one case per detainer record).
 
 The DDP publishes ICE's detainer records with cleaned column names (its schema and sample
-records are in ddp_ice_schema/ of the workspace's upstream data folder, ../shared/data). This importer reads those columns (or the raw FOIA names, compared in
-lower case) and maps them as the table in docs/replay.md says. ICE records the most
+records are in ddp_ice_schema/ of the workspace's upstream data folder, ../shared/data). This
+importer reads those columns (or the raw FOIA names, compared in lower case) and maps them as
+the table in docs/replay.md says. ICE records the most
 serious conviction but not its level; the level is taken only where the record implies it
 (a sentence over a year; ICE threat level 3 for a convicted person), and a conviction whose
 level cannot be told is reported, not guessed.
