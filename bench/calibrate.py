@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from securecomm.calibration.calibrate import calibrate
+from securecomm.calibration.fit import calibrate
 
 TARGET_MINUTES = 30.0
 

@@ -6,7 +6,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from securecomm.calibration import calibrate as cal
+from securecomm.calibration import fit as cal
+from securecomm.calibration import overlay as written
+from securecomm.calibration import surrogate as reweighting
 from securecomm.calibration.targets import TARGET_COLUMNS, evaluate_targets, parse_targets
 from securecomm.cli import app
 from securecomm.model.parameters import ParameterError, apply_overlay, load_parameters
@@ -131,8 +133,8 @@ def test_the_reweighted_population_gives_the_simulated_expectations(sources):
             ("removals_level1", "removals_level1", "secure_communities", START, END),
         ]
     )
-    segments, records, simulated = cal._simulate(cal.saturated(sources), PLACE, *_period(), seed=5)
-    surrogate = cal.Surrogate.build(sources, segments, records, targets, simulated)
+    segments, records, simulated = cal._simulate(reweighting.saturated(sources), PLACE, *_period(), seed=5)
+    surrogate = reweighting.Surrogate.build(sources, segments, records, targets, simulated)
     expected = surrogate.values(sources)
     plain = evaluate_targets(targets, *cal._simulate(sources, PLACE, *_period(), seed=5))
     for target in targets:
@@ -161,8 +163,8 @@ def test_the_reweighting_follows_the_ident_conviction_ratio(sources):
             ("matches", "ident_matches", "secure_communities", START, END),
         ]
     )
-    segments, records, simulated = cal._simulate(cal.saturated(sources), PLACE, *_period(), seed=5)
-    surrogate = cal.Surrogate.build(sources, segments, records, targets, simulated)
+    segments, records, simulated = cal._simulate(reweighting.saturated(sources), PLACE, *_period(), seed=5)
+    surrogate = reweighting.Surrogate.build(sources, segments, records, targets, simulated)
     dims = cal.dimensions(
         sources, [{"parameter": "ident_record_ratio_prior_conviction"}], *_period(), require_all=False
     )
@@ -214,7 +216,7 @@ def test_overlay_round_trip_and_checks(sources, dims, tmp_path):
         prior_weight=0.0,
         outer_iterations=0,
     )
-    path = cal.write_overlay(result, tmp_path / "overlay.yaml", targets)
+    path = written.write_overlay(result, tmp_path / "overlay.yaml", targets)
     loaded = apply_overlay(sources, path)
     assert loaded.label.startswith("calibrated ")
     for name in ("ident_record_probability", "issuance_eras", "ice_pickup_probability", "removal_probability"):
@@ -222,7 +224,7 @@ def test_overlay_round_trip_and_checks(sources, dims, tmp_path):
             loaded[name].dated_values, fitted[name].dated_values, strict=True
         ):
             assert day == fitted_day
-            assert json.dumps(value, sort_keys=True) == json.dumps(cal._round(fitted_value), sort_keys=True)
+            assert json.dumps(value, sort_keys=True) == json.dumps(written._round(fitted_value), sort_keys=True)
         assert loaded[name].references == sources[name].references  # sources keep their references
     document = yaml.safe_load(path.read_text())
     assert document["provenance"]["seed"] == 1 and document["provenance"]["targets_fitted"] == ["matches"]

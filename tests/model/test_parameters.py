@@ -5,8 +5,6 @@ import numpy as np
 import pytest
 
 from securecomm.model.parameters import (
-    PROBABILITY_PARAMETERS,
-    SHARE_PARAMETERS,
     SPEC,
     ParameterError,
     load_parameter_files,
@@ -33,11 +31,11 @@ def test_samples_stay_valid():
     rng = np.random.default_rng(0)
     for draw in range(20):
         sample = parameters.sample(rng, f"draw {draw}")
-        for name in PROBABILITY_PARAMETERS:
+        for name in (name for name, parameter in parameters.by_name.items() if parameter.fraction):
             for _, value in sample[name].dated_values:
                 leaves = list(_leaves(value))
                 assert all(0 <= leaf <= 1 for leaf in leaves), name
-        for name in SHARE_PARAMETERS:
+        for name in (name for name, parameter in parameters.by_name.items() if parameter.distribution):
             for _, value in sample[name].dated_values:
                 for shares in _distributions(value):
                     assert abs(sum(shares.values()) - 1) < 1e-9, name
@@ -80,22 +78,22 @@ def copy_of_parameters(tmp_path):
     [
         (
             "cost.yaml",
-            "jail_daily_cost_usd:\n  description: x\n  unit: USD\n  value: -3\n  uncertainty: {relative: 0.1}\n  assumption: true\n  rationale: test\n",
+            "jail_daily_cost_usd:\n  description: x\n  unit: USD per person-day\n  value: -3\n  uncertainty: {relative: 0.1}\n  assumption: true\n  rationale: test\n",
             "must be a number ≥ 0",
         ),
         (
             "cost.yaml",
-            "jail_daily_cost_usd:\n  description: x\n  unit: USD\n  value: 80\n  uncertainty: {relative: 0.1}\n",
+            "jail_daily_cost_usd:\n  description: x\n  unit: USD per person-day\n  value: 80\n  uncertainty: {relative: 0.1}\n",
             "needs 'references'",
         ),
         (
             "cost.yaml",
-            "jail_daily_cost_usd:\n  description: x\n  unit: USD\n  value: 80\n  valeu: 3\n  uncertainty: {relative: 0.1}\n  assumption: true\n  rationale: t\n",
+            "jail_daily_cost_usd:\n  description: x\n  unit: USD per person-day\n  value: 80\n  valeu: 3\n  uncertainty: {relative: 0.1}\n  assumption: true\n  rationale: t\n",
             "unknown key 'valeu'",
         ),
         (
             "cost.yaml",
-            "jail_daily_cost_usd:\n  description: x\n  unit: USD\n  value: 80\n  uncertainty: {low: 90, high: 100}\n  assumption: true\n  rationale: t\n",
+            "jail_daily_cost_usd:\n  description: x\n  unit: USD per person-day\n  value: 80\n  uncertainty: {low: 90, high: 100}\n  assumption: true\n  rationale: t\n",
             "containing the value",
         ),
         ("cost.yaml", "jail_cost:\n  description: x\n", "unknown parameter 'jail_cost'"),
@@ -116,3 +114,28 @@ def test_a_distribution_must_sum_to_one(copy_of_parameters):
         ParameterError, match=r"bookings.yaml, line \d+: parameter 'noncitizen_status_mix': shares must sum to 1"
     ):
         load_parameter_files(copy_of_parameters)
+
+
+def test_shapes_come_from_the_unit_and_breakdown(copy_of_parameters):
+    parameters = load_parameters(calibrated=False)
+    assert parameters["noncitizen_status_mix"].distribution and parameters["noncitizen_status_mix"].fraction
+    assert parameters["pickup_share_of_hold"].fraction and not parameters["pickup_share_of_hold"].distribution
+    assert not parameters["noncitizen_booking_ratio"].fraction
+    path = copy_of_parameters / "removal.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("  breakdown: [lognormal]\n", "", 1))
+    with pytest.raises(ParameterError, match=r"removal.yaml, line \d+: .*broken down by \['lognormal'\], not \[\]"):
+        load_parameter_files(copy_of_parameters)
+    path.write_text(text.replace("unit: days", "unit: fortnights", 1))
+    with pytest.raises(ParameterError, match="unknown unit 'fortnights'"):
+        load_parameter_files(copy_of_parameters)
+
+
+def test_one_bounds_method_for_sampling_and_calibration():
+    parameters = load_parameters(calibrated=False)
+    relative = parameters["ident_record_probability"].bounds()
+    assert relative.relative and relative.multipliers() == (relative.low, relative.high)
+    absolute = parameters["noncitizen_booking_ratio"].bounds()
+    value = parameters.value("noncitizen_booking_ratio")
+    assert not absolute.relative
+    assert absolute.multipliers() == pytest.approx((absolute.low / value, absolute.high / value))

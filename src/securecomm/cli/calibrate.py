@@ -12,12 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from securecomm.calibration.calibrate import (
-    CalibrationError,
-    calibrate,
-    provenance,
-    write_overlay,
-)
+from securecomm.calibration.fit import CalibrationError, calibrate
+from securecomm.calibration.overlay import provenance, write_overlay
 from securecomm.calibration.targets import TargetError, load_targets
 from securecomm.cli.common import (
     SchedulerOption,

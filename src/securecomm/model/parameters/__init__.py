@@ -1,9 +1,12 @@
 """Pipeline parameters as data: every number the simulator uses, with its source.
 
-The YAML files beside this module hold the values (docs/parameters.md); this module
-reads them strictly and checks each against the shape the pipeline expects, so a typo,
-a distribution that does not sum to one or a probability of 1.2 is caught at load time
-with the file and line named.
+The YAML files beside this module hold the values (docs/parameters.md). Each entry's `unit`
+and `breakdown` give the shape of its value: a probability or a share lies in [0, 1], a share
+broken down sums to 1, every other unit is a quantity ≥ 0, and a breakdown names the keys of
+each level of mapping. This module reads the files strictly and checks each value against its
+shape, and each breakdown against the one the pipeline reads (`SPEC`), so a typo, a
+distribution that does not sum to one or a probability of 1.2 is caught at load time with the
+file and line named.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from securecomm.core.yamlfiles import PolicyFileError, YMap, YSeq, line_of, load
 ENTRY_KEYS = (
     "description",
     "unit",
+    "breakdown",
     "value",
     "values",
     "uncertainty",
@@ -47,6 +51,34 @@ class ParameterError(PolicyFileError):
 
 Shape = Callable[[Any], str | None]
 
+# The units a parameter's `unit` may name. A probability or a share lies in [0, 1] and is kept
+# there when drawn; a share broken down is a distribution over its last breakdown (it sums to 1 and
+# is renormalised when drawn). Every other unit measures a quantity ≥ 0.
+FRACTION_UNITS = ("probability", "share")
+QUANTITY_UNITS = (
+    "ratio",
+    "count",
+    "days",
+    "years",
+    "per resident-year",
+    "per 100,000 residents per year",
+    "per noncitizen booking",
+    "USD per person-day",
+)
+# The breakdowns a parameter's `breakdown` may list, outermost first: the keys of each mapping.
+BREAKDOWNS: dict[str, tuple[str, ...]] = {
+    "status": STATUSES,
+    "noncitizen_status": NONCITIZEN_STATUSES,
+    "citizenship": ("noncitizen", "citizen"),
+    "level": schema.LEVELS,
+    "category": schema.CATEGORIES,
+    "felony_class": schema.FELONY_CLASSES,
+    "detainer_form": schema.DETAINER_FORMS,
+    "activation": ("activated", "not_activated"),
+    "lognormal": ("median", "sigma", "max"),  # truncated at `max`, in the unit of the median
+    "fbi_record": ("with_known_conviction", "without_known_conviction"),
+}
+
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
@@ -60,13 +92,15 @@ def non_negative(value: Any) -> str | None:
     return None if _number(value) and value >= 0 else f"must be a number ≥ 0, not {value!r}"
 
 
-def mapping_of(keys: tuple[str, ...], inner: Shape) -> Shape:
+def mapping_of(inner: Mapping[str, Shape]) -> Shape:
+    """A mapping of exactly these keys, each value of its own shape."""
+
     def check(value: Any) -> str | None:
-        if not isinstance(value, Mapping) or set(value) != set(keys):
+        if not isinstance(value, Mapping) or set(value) != set(inner):
             got = sorted(value) if isinstance(value, Mapping) else value
-            return f"must map exactly {', '.join(keys)}; got {got}"
-        for key in keys:
-            problem = inner(value[key])
+            return f"must map exactly {', '.join(inner)}; got {got}"
+        for key, shape in inner.items():
+            problem = shape(value[key])
             if problem:
                 return f"{key}: {problem}"
         return None
@@ -76,7 +110,7 @@ def mapping_of(keys: tuple[str, ...], inner: Shape) -> Shape:
 
 def distribution(keys: tuple[str, ...]) -> Shape:
     def check(value: Any) -> str | None:
-        problem = mapping_of(keys, probability)(value)
+        problem = mapping_of(dict.fromkeys(keys, probability))(value)
         if problem:
             return problem
         total = sum(value.values())
@@ -85,123 +119,130 @@ def distribution(keys: tuple[str, ...]) -> Shape:
     return check
 
 
-def lognormal(value: Any) -> str | None:
-    """A lognormal by its median and sigma, truncated at `max` (same unit as the median)."""
-    return mapping_of(("median", "sigma", "max"), non_negative)(value)
-
-
-LPR_BY_RECORD = ("with_known_conviction", "without_known_conviction")
-
-
-def removability(value: Any) -> str | None:
+def by_status_and_record(leaf: Shape) -> Shape:
     """By status; a lawful permanent resident's by whether the FBI record shows a conviction."""
-    if not isinstance(value, Mapping) or set(value) != set(STATUSES):
-        got = sorted(value) if isinstance(value, Mapping) else value
-        return f"must map exactly {', '.join(STATUSES)}; got {got}"
-    for status in STATUSES:
-        inner = mapping_of(LPR_BY_RECORD, probability) if status == "lawful_permanent_resident" else probability
-        problem = inner(value[status])
-        if problem:
-            return f"{status}: {problem}"
-    return None
+    record = mapping_of(dict.fromkeys(BREAKDOWNS["fbi_record"], leaf))
+    return mapping_of({status: record if status == "lawful_permanent_resident" else leaf for status in STATUSES})
 
 
-def issuance_era(value: Any) -> str | None:
-    if not isinstance(value, Mapping) or set(value) != {"classification", "probability"}:
-        return "an issuance era has 'classification' (a us/ice/... policy id) and 'probability' by label"
-    from securecomm.law.loader import UnknownPolicyError, load_policy
+def by_issuance_label(leaf: Shape) -> Shape:
+    """`classification` (a us/ice/... policy id) and a value for each label it gives."""
 
-    try:
-        policy = load_policy(value["classification"])
-    except UnknownPolicyError as error:
-        return str(error)
-    labels = (*policy.questions[0].outcomes, "review")
-    probabilities = value["probability"]
-    if not isinstance(probabilities, Mapping) or set(probabilities) - set(labels):
-        return f"probability must map labels of {policy.id}: {', '.join(labels)}"
-    missing = set(labels) - set(probabilities) - {"review"}
-    if missing:
-        return f"probability misses labels: {', '.join(sorted(missing))}"
-    for label, p in probabilities.items():
-        problem = probability(p)
-        if problem:
-            return f"{label}: {problem}"
-    return None
+    def check(value: Any) -> str | None:
+        if not isinstance(value, Mapping) or set(value) != {"classification", "probability"}:
+            return "an issuance era has 'classification' (a us/ice/... policy id) and 'probability' by label"
+        from securecomm.law.loader import UnknownPolicyError, load_policy
+
+        try:
+            policy = load_policy(value["classification"])
+        except UnknownPolicyError as error:
+            return str(error)
+        labels = (*policy.questions[0].outcomes, "review")
+        by_label = value["probability"]
+        if not isinstance(by_label, Mapping) or set(by_label) - set(labels):
+            return f"probability must map labels of {policy.id}: {', '.join(labels)}"
+        missing = set(labels) - set(by_label) - {"review"}
+        if missing:
+            return f"probability misses labels: {', '.join(sorted(missing))}"
+        for label, inner in by_label.items():
+            problem = leaf(inner)
+            if problem:
+                return f"{label}: {problem}"
+        return None
+
+    return check
 
 
-SPEC: dict[str, tuple[str, Shape]] = {
-    "jail_admissions_per_capita": ("bookings", non_negative),
-    "noncitizen_booking_ratio": ("bookings", non_negative),
-    "naturalized_share_of_bookings": ("bookings", probability),
-    "noncitizen_status_mix": ("bookings", distribution(NONCITIZEN_STATUSES)),
-    "prior_conviction_probability": ("criminal_history", mapping_of(("noncitizen", "citizen"), probability)),
-    "extra_prior_convictions_mean": ("criminal_history", non_negative),
-    "conviction_level_mix": ("criminal_history", distribution(schema.LEVELS)),
-    "conviction_category_mix": ("criminal_history", mapping_of(schema.LEVELS, distribution(schema.CATEGORIES))),
-    "felony_class_mix": ("criminal_history", distribution(schema.FELONY_CLASSES)),
-    "years_since_conviction_mean": ("criminal_history", non_negative),
-    "incarceration_probability": ("criminal_history", mapping_of(schema.LEVELS, probability)),
-    "sentence_years_mean": ("criminal_history", mapping_of(schema.LEVELS, non_negative)),
-    "aggravated_felony_share": ("criminal_history", probability),
-    "fbi_record_completeness": ("criminal_history", probability),
-    "charges_per_booking_extra_mean": ("charges", non_negative),
-    "booking_charge_level_mix": ("charges", distribution(schema.LEVELS)),
-    "booking_charge_category_mix": ("charges", mapping_of(schema.LEVELS, distribution(schema.CATEGORIES))),
-    "pending_charges_probability": ("case_facts", probability),
-    "bond_posted_probability": ("case_facts", probability),
-    "outstanding_warrant_probability": ("case_facts", probability),
-    "federal_felony_warrant_probability": ("case_facts", probability),
-    "gang_database_probability": ("case_facts", probability),
-    "terrorist_watchlist_probability": ("case_facts", probability),
-    "sex_or_arson_registrant_probability": ("case_facts", probability),
-    "final_order_probability": ("case_facts", mapping_of(NONCITIZEN_STATUSES, probability)),
-    "prior_removal_probability": ("case_facts", mapping_of(NONCITIZEN_STATUSES, probability)),
-    "judicial_warrant_probability": ("case_facts", probability),
-    "ice_reimbursement_probability": ("case_facts", probability),
-    "public_safety_risk_determined_probability": ("case_facts", probability),
-    "public_safety_risk_given_determined": ("case_facts", probability),
-    "review_honor_probability": ("case_facts", probability),
-    "fingerprint_submission_share": ("ident", probability),
-    "ident_record_probability": ("ident", mapping_of(STATUSES, probability)),
-    "ident_record_ratio_prior_conviction": ("ident", non_negative),
-    "lesc_removable_probability": ("lesc", removability),
-    "issuance_eras": ("issuance", issuance_era),
-    "detainer_form_eras": ("issuance", mapping_of(("forms",), distribution(schema.DETAINER_FORMS))),
-    "days_to_release_eligibility": ("release", mapping_of(schema.LEVELS, lognormal)),
-    "ice_pickup_probability": ("hold", probability),
-    "pickup_share_of_hold": ("hold", probability),
-    "removal_probability": ("removal", mapping_of(STATUSES, probability)),
-    "level_1_removal_probability": ("removal", probability),
-    "removal_lag_days": ("removal", lognormal),
-    "jail_daily_cost_usd": ("cost", non_negative),
-    "other_route_detainers_per_noncitizen_booking": (
-        "other_routes",
-        mapping_of(("activated", "not_activated"), non_negative),
-    ),
-    "ice_warrant_hits_per_100k_residents": ("field", non_negative),
-    "field_arrest_probability": ("field", probability),
+# Breakdowns whose keys are not one fixed list.
+SPECIAL_BREAKDOWNS: dict[str, Callable[[Shape], Shape]] = {
+    "status_and_fbi_record": by_status_and_record,
+    "issuance_label": by_issuance_label,
 }
 
 
-# Parameters whose numbers are probabilities (kept in [0, 1] when drawn) and those whose
-# mappings are shares of a whole (renormalised when drawn).
-SHARE_PARAMETERS = frozenset(
-    {
-        "noncitizen_status_mix",
-        "conviction_level_mix",
-        "conviction_category_mix",
-        "felony_class_mix",
-        "booking_charge_level_mix",
-        "booking_charge_category_mix",
-        "detainer_form_eras",
-    }
-)
-PROBABILITY_PARAMETERS = SHARE_PARAMETERS | frozenset(
-    name
-    for name, (_, shape) in SPEC.items()
-    if name.endswith(("_probability", "_share", "_share_of_bookings", "_completeness", "_given_determined"))
-    or name in ("pickup_share_of_hold", "issuance_eras")
-)
+def shape_of(unit: str, breakdown: tuple[str, ...]) -> Shape:
+    """The shape of a value in `unit`, broken down by `breakdown` (outermost first)."""
+    shape: Shape = probability if unit in FRACTION_UNITS else non_negative
+    for depth, name in enumerate(reversed(breakdown)):
+        if name in SPECIAL_BREAKDOWNS:
+            shape = SPECIAL_BREAKDOWNS[name](shape)
+        elif unit == "share" and depth == 0:
+            shape = distribution(BREAKDOWNS[name])
+        else:
+            shape = mapping_of(dict.fromkeys(BREAKDOWNS[name], shape))
+    return shape
+
+
+# The parameters the pipeline reads: the file each belongs in and the breakdown its code indexes.
+# Units and shapes are the YAML's; this registry only checks that the files give what the code reads.
+SPEC: dict[str, tuple[str, tuple[str, ...]]] = {
+    "jail_admissions_per_capita": ("bookings", ()),
+    "noncitizen_booking_ratio": ("bookings", ()),
+    "naturalized_share_of_bookings": ("bookings", ()),
+    "noncitizen_status_mix": ("bookings", ("noncitizen_status",)),
+    "prior_conviction_probability": ("criminal_history", ("citizenship",)),
+    "extra_prior_convictions_mean": ("criminal_history", ()),
+    "conviction_level_mix": ("criminal_history", ("level",)),
+    "conviction_category_mix": ("criminal_history", ("level", "category")),
+    "felony_class_mix": ("criminal_history", ("felony_class",)),
+    "years_since_conviction_mean": ("criminal_history", ()),
+    "incarceration_probability": ("criminal_history", ("level",)),
+    "sentence_years_mean": ("criminal_history", ("level",)),
+    "aggravated_felony_share": ("criminal_history", ()),
+    "fbi_record_completeness": ("criminal_history", ()),
+    "charges_per_booking_extra_mean": ("charges", ()),
+    "booking_charge_level_mix": ("charges", ("level",)),
+    "booking_charge_category_mix": ("charges", ("level", "category")),
+    "pending_charges_probability": ("case_facts", ()),
+    "bond_posted_probability": ("case_facts", ()),
+    "outstanding_warrant_probability": ("case_facts", ()),
+    "federal_felony_warrant_probability": ("case_facts", ()),
+    "gang_database_probability": ("case_facts", ()),
+    "terrorist_watchlist_probability": ("case_facts", ()),
+    "sex_or_arson_registrant_probability": ("case_facts", ()),
+    "final_order_probability": ("case_facts", ("noncitizen_status",)),
+    "prior_removal_probability": ("case_facts", ("noncitizen_status",)),
+    "judicial_warrant_probability": ("case_facts", ()),
+    "ice_reimbursement_probability": ("case_facts", ()),
+    "public_safety_risk_determined_probability": ("case_facts", ()),
+    "public_safety_risk_given_determined": ("case_facts", ()),
+    "review_honor_probability": ("case_facts", ()),
+    "fingerprint_submission_share": ("ident", ()),
+    "ident_record_probability": ("ident", ("status",)),
+    "ident_record_ratio_prior_conviction": ("ident", ()),
+    "lesc_removable_probability": ("lesc", ("status_and_fbi_record",)),
+    "issuance_eras": ("issuance", ("issuance_label",)),
+    "detainer_form_eras": ("issuance", ("detainer_form",)),
+    "days_to_release_eligibility": ("release", ("level", "lognormal")),
+    "ice_pickup_probability": ("hold", ()),
+    "pickup_share_of_hold": ("hold", ()),
+    "removal_probability": ("removal", ("status",)),
+    "level_1_removal_probability": ("removal", ()),
+    "removal_lag_days": ("removal", ("lognormal",)),
+    "jail_daily_cost_usd": ("cost", ()),
+    "other_route_detainers_per_noncitizen_booking": ("other_routes", ("activation",)),
+    "ice_warrant_hits_per_100k_residents": ("field", ()),
+    "field_arrest_probability": ("field", ()),
+}
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """An uncertainty range: multipliers of the values (`relative`), or absolute values around a
+    parameter's one scalar `value`."""
+
+    low: float
+    high: float
+    relative: bool
+    value: float | None = None
+
+    def multipliers(self) -> tuple[float, float]:
+        """The range as multipliers of the value."""
+        if self.relative:
+            return self.low, self.high
+        if not self.value:
+            raise ValueError("an absolute range around 0 cannot be turned into multipliers")
+        return self.low / self.value, self.high / self.value
 
 
 @dataclass(frozen=True)
@@ -221,6 +262,7 @@ class Parameter:
     dated_values: tuple[tuple[dt.date | None, Any], ...]
     uncertainty: Mapping[str, float]
     references: tuple[Reference, ...]
+    breakdown: tuple[str, ...] = ()
     calibrate: bool = False
     assumption: bool = False
     rationale: str = ""
@@ -241,11 +283,22 @@ class Parameter:
             raise ValueError(f"parameter {self.name} has dated values: use .at(day)")
         return self.dated_values[0][1]
 
-    def bounds(self) -> tuple[float, float] | None:
-        """(low, high) multipliers or absolute bounds, for sampling and calibration."""
+    @property
+    def fraction(self) -> bool:
+        """A probability or a share: kept within [0, 1] when drawn or scaled."""
+        return self.unit in FRACTION_UNITS
+
+    @property
+    def distribution(self) -> bool:
+        """A share broken down: each innermost mapping sums to 1 (renormalised when drawn)."""
+        return self.unit == "share" and bool(self.breakdown)
+
+    def bounds(self) -> Bounds:
+        """The uncertainty range, for sampling and calibration."""
         if "relative" in self.uncertainty:
-            return (1 - self.uncertainty["relative"], 1 + self.uncertainty["relative"])
-        return (self.uncertainty["low"], self.uncertainty["high"])
+            relative = self.uncertainty["relative"]
+            return Bounds(1 - relative, 1 + relative, relative=True)
+        return Bounds(self.uncertainty["low"], self.uncertainty["high"], relative=False, value=self.value)
 
 
 @dataclass(frozen=True)
@@ -266,10 +319,21 @@ class Parameters:
         """A parameter (dated or not) evaluated for each day of an array of dates: a scalar, or
         the entry `key` of a mapping."""
         dated = self.by_name[name].dated_values
-        starts = np.array([np.datetime64(start or "1900-01-01", "D") for start, _ in dated])
         values = np.array([value if key is None else value[key] for _, value in dated], dtype=np.float64)
-        position = np.searchsorted(starts, days.astype("datetime64[D]"), side="right") - 1
-        return values[np.maximum(position, 0)]
+        return values[self._in_force(name, days)]
+
+    def value_starts(self, name: str, days: np.ndarray) -> np.ndarray:
+        """For each day of an array of dates, the first day of the parameter's value in force then
+        (`by_day` on these days gives the same values)."""
+        return self._starts(name)[self._in_force(name, days)]
+
+    def _starts(self, name: str) -> np.ndarray:
+        # A value without a start applies from the beginning (and before the first start, the first value).
+        return np.array([np.datetime64(start or "1900-01-01", "D") for start, _ in self.by_name[name].dated_values])
+
+    def _in_force(self, name: str, days: np.ndarray) -> np.ndarray:
+        position = np.searchsorted(self._starts(name), days.astype("datetime64[D]"), side="right") - 1
+        return np.maximum(position, 0)
 
     def replace_values(
         self, new_values: Mapping[str, tuple[tuple[dt.date | None, Any], ...]], label: str
@@ -294,25 +358,21 @@ def _draw(value: Any, parameter: Parameter, rng: np.random.Generator) -> Any:
         if "classification" in value:
             return {**value, "probability": _draw(value["probability"], parameter, rng)}
         drawn = {key: _draw(inner, parameter, rng) for key, inner in value.items()}
-        if parameter.name in SHARE_PARAMETERS and all(_number(v) for v in value.values()):
+        if parameter.distribution and all(_number(v) for v in value.values()):
             total = sum(drawn.values())
             return {key: v / total for key, v in drawn.items()} if total > 0 else dict(value)
         return drawn
     if not _number(value):
         return value
-    if "relative" in parameter.uncertainty:
-        relative = parameter.uncertainty["relative"]
-        sampled = value * rng.uniform(1 - relative, 1 + relative)
-    else:
-        sampled = rng.uniform(parameter.uncertainty["low"], parameter.uncertainty["high"])
-    return min(max(sampled, 0.0), 1.0) if parameter.name in PROBABILITY_PARAMETERS else max(sampled, 0.0)
+    bounds = parameter.bounds()
+    sampled = value * rng.uniform(bounds.low, bounds.high) if bounds.relative else rng.uniform(bounds.low, bounds.high)
+    return min(max(sampled, 0.0), 1.0) if parameter.fraction else max(sampled, 0.0)
 
 
 def _values_and_uncertainty(
-    name: str, node: YMap, file: str, fail: Callable[[str | None, str], ParameterError]
+    name: str, node: YMap, file: str, fail: Callable[[str | None, str], ParameterError], shape: Shape
 ) -> tuple[list[tuple[dt.date | None, Any]], dict[str, float]]:
     """The checked `value`/`values` and `uncertainty` of a parameter entry (source file or overlay)."""
-    _, shape = SPEC[name]
     if "value" in node:
         dated: list[tuple[dt.date | None, Any]] = [(None, node["value"])]
         value_lines = [line_of(node, "value")]
@@ -380,15 +440,23 @@ def _entry(name: str, node: YMap, file: str) -> Parameter:
             raise ParameterError(file, line_of(references, index), f"parameter '{name}': a reference is {{title, url}}")
         parsed_references.append(Reference(str(reference["title"]), str(reference["url"])))
 
-    dated, uncertainty = _values_and_uncertainty(name, node, file, fail)
+    unit = node["unit"]
+    if unit not in FRACTION_UNITS + QUANTITY_UNITS:
+        raise fail("unit", f"unknown unit {unit!r}; expected one of: {', '.join(FRACTION_UNITS + QUANTITY_UNITS)}")
+    breakdown = tuple(node.get("breakdown") or ())
+    read = SPEC[name][1]
+    if breakdown != read:
+        raise fail("breakdown", f"the simulation reads it broken down by {list(read)}, not {list(breakdown)}")
+    dated, uncertainty = _values_and_uncertainty(name, node, file, fail, shape_of(unit, breakdown))
     return Parameter(
         name=name,
         file=file,
         description=str(node["description"]),
-        unit=str(node["unit"]),
+        unit=unit,
         dated_values=tuple(dated),
         uncertainty=uncertainty,
         references=tuple(parsed_references),
+        breakdown=breakdown,
         calibrate=node.get("calibrate", False) is True,
         assumption=assumption,
         rationale=str(node.get("rationale", "")),
@@ -463,7 +531,7 @@ def apply_overlay(parameters: Parameters, path: Path) -> Parameters:
             raise fail(None, "missing 'uncertainty'")
         if ("value" in node) == ("values" in node):
             raise fail(None, "give exactly one of 'value' and 'values'")
-        dated, uncertainty = _values_and_uncertainty(name, node, file, fail)
+        dated, uncertainty = _values_and_uncertainty(name, node, file, fail, shape_of(source.unit, source.breakdown))
         fitted[name] = replace(source, dated_values=tuple(dated), uncertainty=uncertainty)
     provenance = document["provenance"]
     date = provenance.get("date", "") if isinstance(provenance, Mapping) else ""

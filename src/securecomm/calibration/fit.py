@@ -1,0 +1,388 @@
+"""Calibration: fit the parameters marked `calibrate: true` to the published figures marked `fit`.
+
+Method (docs/validation.md, "How the fit works"):
+
+1. Each fitted quantity is a *multiplier* of a parameter's source value (one per parameter, per
+   dated value, or per key — `calibration/settings.yaml`), bounded by the parameter's uncertainty
+   range: [1 − r, 1 + r] for a relative range, [low/value, high/value] for an absolute one.
+2. One population is simulated for the places and period of the fitting targets, at the
+   current multipliers but with the Bernoulli stages that are fitted *saturated*: ICE issues a
+   detainer to everyone it could (issuance probability 1), picks up everyone held (pickup 1)
+   and removes everyone it can (removal 1). Every record then carries the stage it reached.
+3. The expected value of a target under any candidate parameters is a weighted count of that
+   population: a record's weight is the product of the probabilities of the stages the target
+   needs (issuance for its era and label, pickup for its release date, removal for its status)
+   times the likelihood ratio of its being there at all (IDENT match probability, noncitizen
+   booking ratio, other-route detainer rate, candidate over simulated). Records are grouped in
+   cells that share every factor, so an evaluation is a few small dot products.
+4. `scipy.optimize.least_squares` (trust-region reflective, within the bounds) minimises the
+   sum of |relative error / tolerance| ** `loss_exponent` over the targets (4: close to minimising
+   the worst error, which is what "within tolerance" asks, while every target still counts), plus
+   a small pull of every multiplier towards 1 (`prior_weight`, per half-range) that settles what
+   the targets do not determine. The population is then redrawn at the fit (`outer_iterations`).
+5. What the scorecard and `compare` report is not one run at the fitted values but the median
+   over replications that each draw every parameter from its uncertainty range; products of
+   uniform draws and probabilities capped at 1 put that median below the point value. So the
+   fit is then corrected for the ensemble (`ensemble_rounds`): `ensemble_replications`
+   replications at the current fit give each target's median over its point value, and the
+   multipliers are refitted so that point value times that ratio meets the target.
+6. The fit is checked against a plain simulation with the same seed.
+
+The same seed is used throughout (common random numbers), so the result is reproducible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from securecomm.calibration.surrogate import REWEIGHTED, Surrogate, saturated
+from securecomm.calibration.targets import (
+    Target,
+    evaluate_targets,
+    load_settings,
+    load_targets,
+    simulation_period,
+    simulation_place,
+)
+from securecomm.model.parameters import Parameters, load_parameters
+from securecomm.model.replications import IN_PROCESS, Runner
+from securecomm.model.simulation import Scenario, apply_policies, draw_population
+
+
+class CalibrationError(ValueError):
+    """The calibration settings do not fit the parameters or the targets."""
+
+
+# --- dimensions: multipliers of source values --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One multiplier: of `parameter`'s dated values starting on `dates` (None: all), at `keys` (None: all)."""
+
+    name: str
+    parameter: str
+    dates: tuple[dt.date | None, ...] | None
+    keys: tuple[str, ...] | None
+    low: float
+    high: float
+
+
+def dimensions(
+    sources: Parameters, specs: Sequence[Mapping[str, Any]], start: dt.date, end: dt.date, *, require_all: bool = True
+) -> list[Dimension]:
+    """The multipliers of a dimension spec (calibration/settings.yaml), for a fit over [start, end]."""
+    result = []
+    for spec in specs:
+        unknown = set(spec) - {"parameter", "each_date", "keys"}
+        name = spec.get("parameter")
+        if unknown or name not in sources.by_name:
+            raise CalibrationError(f"dimension {dict(spec)}: unknown parameter or keys {sorted(unknown)}")
+        if not sources[name].calibrate:
+            raise CalibrationError(f"dimension {name}: the parameter is not marked 'calibrate: true'")
+        if name not in REWEIGHTED:
+            raise CalibrationError(
+                f"dimension {name}: the calibration does not know how this parameter acts (see docs/validation.md)"
+            )
+        keys = tuple(spec["keys"]) if spec.get("keys") else None
+        try:
+            low, high = sources[name].bounds().multipliers()
+        except ValueError as error:
+            raise CalibrationError(f"dimension {name}: {error}") from None
+        key_label = f"[{','.join(keys)}]" if keys else ""
+        dated = sources[name].dated_values
+        if spec.get("each_date"):
+            for index, (first, value) in enumerate(dated):
+                following = dated[index + 1][0] if index + 1 < len(dated) else None
+                if (first is not None and first > end) or (following is not None and following <= start):
+                    continue  # this value is not in force during the fitted period
+                if keys and not set(keys) & set(value.get("probability", value)):
+                    continue  # none of the keys in this value (an era with other labels)
+                label = f"{name}{key_label}@{first.isoformat() if first else 'all'}"
+                result.append(Dimension(label, name, (first,), keys, low, high))
+        else:
+            result.append(Dimension(f"{name}{key_label}", name, None, keys, low, high))
+    if require_all:
+        missing = {name for name, p in sources.by_name.items() if p.calibrate} - {d.parameter for d in result}
+        if missing:
+            raise CalibrationError(
+                f"parameters marked 'calibrate: true' without a dimension: {', '.join(sorted(missing))}"
+            )
+    return result
+
+
+def _scaled(value: Any, factor: Callable[[str | None], float], clip: Callable[[float], float]) -> Any:
+    if isinstance(value, Mapping) and "classification" in value:
+        return {**value, "probability": {k: clip(v * factor(k)) for k, v in value["probability"].items()}}
+    if isinstance(value, Mapping):
+        return {k: clip(v * factor(k)) for k, v in value.items()}
+    return clip(value * factor(None))
+
+
+def apply_multipliers(
+    sources: Parameters, dims: Sequence[Dimension], multipliers: Sequence[float], label: str
+) -> Parameters:
+    """The source parameters with each dimension's multiplier applied (probabilities kept ≤ 1)."""
+    by_parameter: dict[str, list[tuple[Dimension, float]]] = {}
+    for dim, multiplier in zip(dims, multipliers, strict=True):
+        by_parameter.setdefault(dim.parameter, []).append((dim, float(multiplier)))
+    new_values = {}
+    for name, pairs in by_parameter.items():
+        probability = sources[name].fraction
+
+        def clip(v: float, probability: bool = probability) -> float:
+            return min(max(v, 0.0), 1.0) if probability else max(v, 0.0)
+
+        dated = []
+        for start, value in sources[name].dated_values:
+
+            def factor(key: str | None, start: dt.date | None = start, pairs: list = pairs) -> float:
+                product = 1.0
+                for dim, multiplier in pairs:
+                    if (dim.dates is None or start in dim.dates) and (dim.keys is None or key in dim.keys):
+                        product *= multiplier
+                return product
+
+            dated.append((start, _scaled(value, factor, clip)))
+        new_values[name] = tuple(dated)
+    moved = sources.replace_values(new_values, label)
+    by_name = dict(moved.by_name)
+    for name, pairs in by_parameter.items():
+        uncertainty = sources[name].uncertainty
+        if "low" in uncertainty:  # an absolute range (single scalars only) moves with the value it surrounds
+            scale = math.prod(multiplier for _, multiplier in pairs)
+            value = by_name[name].value
+            by_name[name] = replace(
+                by_name[name],
+                uncertainty={
+                    "low": min(uncertainty["low"] * scale, value),
+                    "high": max(uncertainty["high"] * scale, value),
+                },
+            )
+    return Parameters(by_name, label)
+
+
+# --- the fit ---------------------------------------------------------------------------------
+
+
+def relative_errors(targets: Sequence[Target], values: Mapping[str, float]) -> np.ndarray:
+    """Relative error of each target; a lower bound (`at_least`) has none when the model is above it."""
+    errors = []
+    for target in targets:
+        error = (values[target.id] - target.published) / target.published
+        if target.comparison == "at_least":
+            error = min(error, 0.0)
+        errors.append(error)
+    return np.array(errors)
+
+
+def loss(targets: Sequence[Target], values: Mapping[str, float], exponent: float = 2) -> float:
+    """Mean of |relative error / tolerance| ** exponent over the targets."""
+    scaled = relative_errors(targets, values) / np.array([t.tolerance for t in targets])
+    return float(np.mean(np.abs(scaled) ** exponent))
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    parameters: Parameters
+    dims: list[Dimension]
+    multipliers: list[float]
+    targets: list[Target]
+    start_values: dict[str, float]
+    fitted_values: dict[str, float]  # a plain simulation at the fit, same seed
+    surrogate_values: dict[str, float]
+    loss_start: float
+    loss_fitted: float
+    loss_surrogate: float
+    evaluations: int
+    seconds: float
+    seed: int
+    place: str
+    start: dt.date
+    end: dt.date
+    prior_weight: float
+    outer_iterations: int
+    loss_exponent: float = 2
+    ensemble_rounds: int = 0
+    ensemble_replications: int = 0
+    ensemble_ratios: dict[str, float] = field(default_factory=dict)  # median over replications / point value
+    ensemble_values: dict[str, float] = field(default_factory=dict)  # medians of the last round, before its refit
+    loss_ensemble_expected: float = math.nan  # the loss of point value × ratio at the final fit
+
+
+def _simulate(parameters: Parameters, place: str, start: dt.date, end: dt.date, seed: int) -> tuple:
+    scenario = Scenario(place, start, end, seed, parameters)
+    population = draw_population(scenario)
+    result = apply_policies(population, scenario.detainer_timeline())
+    return population.segments, result.records, scenario.counties()
+
+
+def fit(
+    sources: Parameters,
+    targets: Sequence[Target],
+    dims: Sequence[Dimension],
+    *,
+    seed: int,
+    outer_iterations: int,
+    prior_weight: float,
+    loss_exponent: float = 2,
+    ensemble_rounds: int = 0,
+    ensemble_replications: int = 0,
+    runner: Runner = IN_PROCESS,
+    progress: Callable[[str], None] | None = None,
+) -> CalibrationResult:
+    """Fit the dimensions' multipliers to the targets (all of which are used: pass the `fit` ones)."""
+    report = progress or (lambda message: None)
+    began = time.perf_counter()
+    targets = list(targets)
+    if not targets:
+        raise CalibrationError("no targets to fit")
+    place = simulation_place(targets)
+    start, end = simulation_period(targets)
+    multipliers = np.clip(np.ones(len(dims)), [d.low for d in dims], [d.high for d in dims])
+    evaluations = 0
+    start_values: dict[str, float] = {}
+    surrogate_values: dict[str, float] = {}
+    for iteration in range(outer_iterations):
+        current = apply_multipliers(sources, dims, multipliers, "calibration")
+        report(f"iteration {iteration + 1}/{outer_iterations}: simulating {place} {start} → {end}")
+        segments, records, simulated = _simulate(saturated(current), place, start, end, seed)
+        surrogate = Surrogate.build(current, segments, records, targets, simulated)
+        if iteration == 0:
+            start_values = surrogate.values(current)
+
+        report(
+            f"iteration {iteration + 1}/{outer_iterations}: fitting {len(dims)} multipliers to {len(targets)} targets"
+        )
+        multipliers, used = _least_squares(
+            surrogate, sources, targets, dims, multipliers, prior_weight, loss_exponent, None
+        )
+        evaluations += used
+        surrogate_values = surrogate.values(apply_multipliers(sources, dims, multipliers, "candidate"))
+    ratios: dict[str, float] = {}
+    ensemble_values: dict[str, float] = {}
+    if ensemble_rounds and ensemble_replications:
+        from securecomm.calibration.validate import validate
+
+        for round_number in range(ensemble_rounds):
+            current = apply_multipliers(sources, dims, multipliers, "calibration")
+            point = surrogate.values(current)
+
+            def done(count: int, total: int, round_number: int = round_number) -> None:
+                report(f"ensemble {round_number + 1}/{ensemble_rounds}: replication {count}/{total}")
+
+            # The scorecard's replications at the current fit: the places, period and seeds of the fit.
+            card = validate(
+                targets, replications=ensemble_replications, seed=seed, parameters=current, runner=runner, progress=done
+            )
+            ensemble_values = {s.target.id: s.model_median for s in card.scores}
+            ratios = {t.id: ensemble_values[t.id] / point[t.id] if point[t.id] else 1.0 for t in targets}
+            report(f"ensemble {round_number + 1}/{ensemble_rounds}: refitting the medians")
+            multipliers, used = _least_squares(
+                surrogate, sources, targets, dims, multipliers, prior_weight, loss_exponent, ratios
+            )
+            evaluations += used
+        surrogate_values = surrogate.values(apply_multipliers(sources, dims, multipliers, "candidate"))
+    fitted = apply_multipliers(sources, dims, multipliers, "calibrated")
+    report("checking the fit with a plain simulation")
+    segments, records, simulated = _simulate(fitted, place, start, end, seed)
+    fitted_values = evaluate_targets(targets, segments, records, simulated)
+    return CalibrationResult(
+        parameters=fitted,
+        dims=list(dims),
+        multipliers=[float(m) for m in multipliers],
+        targets=targets,
+        start_values=start_values,
+        fitted_values=fitted_values,
+        surrogate_values=surrogate_values,
+        loss_start=loss(targets, start_values, loss_exponent),
+        loss_fitted=loss(targets, fitted_values, loss_exponent),
+        loss_surrogate=loss(targets, surrogate_values, loss_exponent),
+        evaluations=evaluations,
+        seconds=time.perf_counter() - began,
+        seed=seed,
+        place=place,
+        start=start,
+        end=end,
+        prior_weight=prior_weight,
+        outer_iterations=outer_iterations,
+        loss_exponent=loss_exponent,
+        ensemble_rounds=ensemble_rounds,
+        ensemble_replications=ensemble_replications,
+        ensemble_ratios=ratios,
+        ensemble_values=ensemble_values,
+        loss_ensemble_expected=(
+            loss(targets, {t.id: surrogate_values[t.id] * ratios[t.id] for t in targets}, loss_exponent)
+            if ratios
+            else math.nan
+        ),
+    )
+
+
+def _least_squares(
+    surrogate: Surrogate,
+    sources: Parameters,
+    targets: Sequence[Target],
+    dims: Sequence[Dimension],
+    start: np.ndarray,
+    prior_weight: float,
+    exponent: float,
+    ratios: Mapping[str, float] | None,
+) -> tuple[np.ndarray, int]:
+    """Multipliers minimising the loss of the surrogate's values (times `ratios`, if given), within bounds:
+    the sum of |relative error / tolerance| ** exponent, as least squares of signed |·| ** (exponent / 2)."""
+    from scipy.optimize import least_squares
+
+    low = np.array([d.low for d in dims])
+    high = np.array([d.high for d in dims])
+    half_range = (high - low) / 2
+    tolerance = np.array([t.tolerance for t in targets])
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        values = surrogate.values(apply_multipliers(sources, dims, x, "candidate"))
+        if ratios is not None:
+            values = {key: value * ratios.get(key, 1.0) for key, value in values.items()}
+        misfit = relative_errors(targets, values) / tolerance
+        misfit = np.sign(misfit) * np.abs(misfit) ** (exponent / 2)
+        return np.concatenate([np.nan_to_num(misfit, nan=1e3), math.sqrt(prior_weight) * (x - 1) / half_range])
+
+    solution = least_squares(residuals, np.clip(start, low, high), bounds=(low, high), method="trf")
+    return solution.x, int(solution.nfev)
+
+
+def calibrate(
+    targets: Sequence[Target] | None = None,
+    *,
+    seed: int | None = None,
+    ensemble_rounds: int | None = None,
+    runner: Runner | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CalibrationResult:
+    """Fit the parameters marked `calibrate: true` to the `fit` targets, with calibration/settings.yaml's settings."""
+    settings = load_settings().calibrate
+    chosen = [t for t in (targets if targets is not None else load_targets()) if t.fitted]
+    if not chosen:
+        raise CalibrationError("no target is marked 'fit'")
+    sources = load_parameters(calibrated=False)
+    first, last = simulation_period(chosen)
+    dims = dimensions(sources, settings["dimensions"], first, last)
+    return fit(
+        sources,
+        chosen,
+        dims,
+        seed=int(settings["seed"] if seed is None else seed),
+        outer_iterations=int(settings["outer_iterations"]),
+        prior_weight=float(settings["prior_weight"]),
+        loss_exponent=float(settings["loss_exponent"]),
+        ensemble_rounds=int(settings["ensemble_rounds"] if ensemble_rounds is None else ensemble_rounds),
+        ensemble_replications=int(settings["ensemble_replications"]),
+        runner=runner or Runner(workers=int(settings["workers"])),
+        progress=progress,
+    )
