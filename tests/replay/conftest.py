@@ -1,6 +1,6 @@
 """Fixtures for the replay tests: the real records in the upstream data folder of the project's
-workspace (../shared/data, beside the repository). A clone without that folder skips the tests
-that read them; every other replay test runs."""
+workspace (../shared/data, beside the repository, as in CI). Like the reference-table rebuild test,
+these tests fail rather than skip without it: a silent skip would hide a broken import of real data."""
 
 from pathlib import Path
 
@@ -10,9 +10,7 @@ from .sources import DDP, PIERCE
 
 
 def _real_records(path: Path, what: str) -> Path:
-    if not path.parent.parent.is_dir():
-        pytest.skip(f"../shared/data is not present ({what} expected at {path})")
-    assert path.is_file(), f"{what} is expected at {path}"
+    assert path.is_file(), f"{what} is expected at {path} (the workspace's ../shared/data)"
     return path
 
 
