@@ -31,7 +31,7 @@ def test_only_the_transferred_are_removed_after_their_transfer(parameters):
     level_1 = rng.random(count) < 0.3
     transferred = rng.random(count) < 0.6
     transfer_at = np.datetime64("2011-01-01T00:00", "us") + rng.integers(0, 10**6, count).astype("timedelta64[m]")
-    removed, removal_at = remove(statuses, level_1, transferred, transfer_at, rng, parameters)
+    removed, removal_at = remove(statuses, level_1, transferred, transfer_at, parameters, rng)
     assert not removed[~transferred].any()
     assert not removed[statuses >= Status.NATURALIZED].any()  # naturalized and native-born citizens
     assert (removal_at[removed] >= transfer_at[removed]).all() and np.isnat(removal_at[~removed]).all()

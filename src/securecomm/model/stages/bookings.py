@@ -107,7 +107,7 @@ def draw_charges(state: State, parameters: Parameters, rng: Streams) -> State:
     charges_rng = rng["charges"]
     per_record = 1 + charges_rng.poisson(parameters.value("charges_per_booking_extra_mean"), state.records.height)
     charges = draw_offenses(
-        charges_rng, per_record, parameters, "booking_charge_level_mix", "booking_charge_category_mix"
+        per_record, "booking_charge_level_mix", "booking_charge_category_mix", parameters, charges_rng
     )
     level, category = most_serious_charges(charges)
     records = state.records.with_columns(
@@ -132,18 +132,18 @@ def most_serious_charges(charges: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]
 
 
 def draw_offenses(
-    rng: np.random.Generator, per_record: np.ndarray, parameters: Parameters, level_mix: str, category_mix: str
+    per_record: np.ndarray, level_mix: str, category_mix: str, parameters: Parameters, rng: np.random.Generator
 ) -> pl.DataFrame:
     """Offenses with a level, a category given the level, and a class for felonies."""
     record = np.repeat(np.arange(per_record.size, dtype=np.uint32), per_record)
     count = record.size
-    level = draw_codes(rng, parameters.value(level_mix), schema.LEVELS, count)
+    level = draw_codes(parameters.value(level_mix), schema.LEVELS, count, rng)
     category = np.empty(count, dtype=np.int64)
     categories_by_level = parameters.value(category_mix)
     for level_index, level_name in enumerate(schema.LEVELS):
         chosen = level == level_index
-        category[chosen] = draw_codes(rng, categories_by_level[level_name], schema.CATEGORIES, int(chosen.sum()))
-    felony_class = draw_codes(rng, parameters.value("felony_class_mix"), schema.FELONY_CLASSES, count)
+        category[chosen] = draw_codes(categories_by_level[level_name], schema.CATEGORIES, int(chosen.sum()), rng)
+    felony_class = draw_codes(parameters.value("felony_class_mix"), schema.FELONY_CLASSES, count, rng)
     felony = level == schema.LEVELS.index("felony")
     return pl.DataFrame(
         {

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 
 
-def draw_codes(rng: np.random.Generator, shares: Mapping[str, float], order: Sequence[str], count: int) -> np.ndarray:
+def draw_codes(shares: Mapping[str, float], order: Sequence[str], count: int, rng: np.random.Generator) -> np.ndarray:
     """`count` draws of the index (in `order`) of a category with the given shares."""
     cumulative = np.cumsum([shares[name] for name in order])
     uniform = rng.random(count) * cumulative[-1]

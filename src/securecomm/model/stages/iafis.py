@@ -59,8 +59,8 @@ def draw_histories(state: State, parameters: Parameters, rng: Streams) -> State:
     status_codes = state.column("status")
     matched_in_ident = state.column("channel") == Channel.SECURE_COMMUNITIES
     prior_conviction = prior_conviction_chance(status_codes, matched_in_ident, parameters)
-    convictions = draw_criminal_histories(rng["histories"], prior_conviction, parameters)
-    aggravated = draw_aggravated_felony(rng["aggravated"], count, convictions, parameters)
+    convictions = draw_criminal_histories(prior_conviction, parameters, rng["histories"])
+    aggravated = draw_aggravated_felony(count, convictions, parameters, rng["aggravated"])
     known_rows = convictions.filter(pl.col("known")).get_column("row").to_numpy()
     records = state.records.with_columns(
         known_convictions=pl.Series(np.bincount(known_rows, minlength=count).astype(np.int32)),
@@ -73,7 +73,7 @@ def draw_histories(state: State, parameters: Parameters, rng: Streams) -> State:
 
 
 def draw_criminal_histories(
-    rng: np.random.Generator, prior_conviction: np.ndarray, parameters: Parameters
+    prior_conviction: np.ndarray, parameters: Parameters, rng: np.random.Generator
 ) -> pl.DataFrame:
     """Prior convictions, long: row (the record), category, level, felony_class, years_ago, years_since_release, known.
 
@@ -81,7 +81,7 @@ def draw_criminal_histories(
     """
     has_record = rng.random(prior_conviction.size) < prior_conviction
     per_record = has_record * (1 + rng.poisson(parameters.value("extra_prior_convictions_mean"), prior_conviction.size))
-    convictions = draw_offenses(rng, per_record, parameters, "conviction_level_mix", "conviction_category_mix")
+    convictions = draw_offenses(per_record, "conviction_level_mix", "conviction_category_mix", parameters, rng)
     count = convictions.height
     level_codes = convictions.get_column("level").to_physical().to_numpy()
     incarceration = parameters.value("incarceration_probability")
@@ -100,7 +100,7 @@ def draw_criminal_histories(
 
 
 def draw_aggravated_felony(
-    rng: np.random.Generator, records: int, convictions: pl.DataFrame, parameters: Parameters
+    records: int, convictions: pl.DataFrame, parameters: Parameters, rng: np.random.Generator
 ) -> np.ndarray:
     """Whether the known record includes an aggravated felony (only people with a known felony can)."""
     known_felony = convictions.filter(pl.col("known") & (pl.col("level") == "felony")).get_column("row").to_numpy()

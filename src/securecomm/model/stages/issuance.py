@@ -105,5 +105,5 @@ def draw_forms(state: State, parameters: Parameters, rng: Streams) -> State:
     codes = np.zeros(booking_days.size, dtype=np.int64)
     for start, end, era in era_bounds(parameters, "detainer_form_eras"):
         mask = _in_era(booking_days, start, end)
-        codes[mask] = draw_codes(rng["forms"], era, schema.DETAINER_FORMS, int(mask.sum()))
+        codes[mask] = draw_codes(era, schema.DETAINER_FORMS, int(mask.sum()), rng["forms"])
     return replace(state, records=state.records.with_columns(detainer_form=as_enum(codes, schema.DETAINER_FORMS)))

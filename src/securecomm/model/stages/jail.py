@@ -58,7 +58,7 @@ def draw_release_eligibility(state: State, parameters: Parameters, rng: Streams)
     return replace(state, records=state.records.with_columns(release_eligible_at=pl.Series(release_eligible_at)))
 
 
-def case_facts(rng: np.random.Generator, status_codes: np.ndarray, parameters: Parameters) -> dict[str, pl.Series]:
+def case_facts(status_codes: np.ndarray, parameters: Parameters, rng: np.random.Generator) -> dict[str, pl.Series]:
     """The facts a jail's policy reads, other than criminal history and the form."""
     count = status_codes.size
     facts = {
@@ -91,7 +91,7 @@ def held_to_answer(pending_charges: np.ndarray, charges: pl.DataFrame) -> np.nda
 def draw_case_facts(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: the case each record makes for the rules engine (`cases`): the facts a jail's policy
     reads, the charges, the convictions the FBI record shows, the form and the release time."""
-    facts = case_facts(rng["facts"], state.column("status"), parameters)
+    facts = case_facts(state.column("status"), parameters, rng["facts"])
     facts["held_to_answer"] = pl.Series(held_to_answer(facts["pending_charges"].to_numpy(), state.charges))
     records = state.records
     case_records = pl.DataFrame(
@@ -216,8 +216,8 @@ def hold_and_transfer(
     hold_allowed_until: np.ndarray,
     release_eligible_at: np.ndarray,
     notification_only: np.ndarray,
-    rng: np.random.Generator,
     parameters: Parameters,
+    rng: np.random.Generator,
 ) -> Holds:
     """Who is held, for how long, and whom ICE picks up.
 
@@ -254,8 +254,8 @@ def hold(state: State, parameters: Parameters, rng: Streams) -> State:
         hold_allowed_until,
         state.column("release_eligible_at"),
         (state.records.get_column("detainer_form") == "I-247N").to_numpy(),
-        rng["jail"],
         parameters,
+        rng["jail"],
     )
     records = state.records.drop("hold_allowed_until").with_columns(
         hold_until=pl.Series(np.where(holds.held, hold_allowed_until, np.datetime64("NaT")), dtype=pl.Datetime("us")),

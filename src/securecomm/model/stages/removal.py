@@ -32,8 +32,8 @@ def remove(
     level_1: np.ndarray,
     transferred: np.ndarray,
     transfer_at: np.ndarray,
-    rng: np.random.Generator,
     parameters: Parameters,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(removed, removal_at) for every record; NaT where not removed."""
     removal_draw, lag_draw = rng.random(status_codes.size), rng.standard_normal(status_codes.size)
@@ -52,8 +52,8 @@ def draw_removals(state: State, parameters: Parameters, rng: Streams) -> State:
         (state.records.get_column("ice_level") == "level_1").to_numpy(),
         state.column("transferred"),
         state.column("transfer_at"),
-        rng["removal"],
         parameters,
+        rng["removal"],
     )
     records = state.records.with_columns(removed=removed, removal_at=pl.Series(removal_at, dtype=pl.Datetime("us")))
     return replace(state, records=records)
