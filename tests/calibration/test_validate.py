@@ -109,3 +109,14 @@ def test_validate_cli_rejects_bad_input(tmp_path):
     assert result.exit_code == 2 and "columns" in result.stderr
     result = CliRunner().invoke(app, ["validate", "--place", "XX", "--replications", "1"])
     assert result.exit_code == 2 and "XX" in result.stderr
+
+
+def test_validate_on_a_local_cluster_gives_the_in_process_numbers(fairfield_targets):
+    args = ["validate", "--targets", str(fairfield_targets), "--replications", "3", "--seed", "4", "--place", "09001"]
+    in_process = CliRunner().invoke(app, [*args, "--workers", "1", "--json"])
+    on_cluster = CliRunner().invoke(app, [*args, "--workers", "2", "--json"])
+    assert in_process.exit_code == 0, in_process.output
+    assert on_cluster.exit_code == 0, on_cluster.output
+    assert json.loads(on_cluster.stdout) == json.loads(in_process.stdout)
+    row = json.loads(in_process.stdout)["targets"][0]
+    assert row["low"] < row["high"]  # the replications differ: there is something to get wrong

@@ -11,7 +11,7 @@ target's own window, by the metric's one definition in the registry (securecomm.
 the records it selects whose event date (`dated_by`) falls inside the window, a segment count in
 proportion to each segment's days inside, a share as one count over another, and counties
 activated as of the window's end. A record count's `stage` (match, issue, pickup, removal) is what
-lets calibration reweight the same selections (calibration/calibrate.py).
+lets calibration reweight the same selections (calibration/surrogate.py).
 """
 
 from __future__ import annotations
