@@ -111,23 +111,24 @@ def draw_case_facts(state: State, parameters: Parameters, rng: Streams) -> State
 class JailDecisions:
     decision: np.ndarray  # Decision codes
     hold_until: np.ndarray  # datetime64[us]; NaT where no policy allows a hold
-    deciding_policy: pl.Series  # Enum: the policy that set the outcome (null where no detainer)
-    rule: pl.Series  # Enum: its rule id
+    deciding_policy: np.ndarray  # codes into `policies` of the policy that set the outcome (-1: none in force)
+    rule: np.ndarray  # codes into `rules` of its rule
+    policies: list[str]
+    rules: list[str]
 
 
 def decide_detainers(
-    tables: CaseTables,
+    cases: CaseTables,
     county_codes: np.ndarray,
     county_fips: list[str],
     release_eligible_at: np.ndarray,
-    issued: np.ndarray,
     timeline: PolicyTimeline,
 ) -> JailDecisions:
-    """Apply every policy in force to the issued detainers; the strictest outcome governs.
+    """Apply every policy in force to detainer cases; the strictest outcome governs.
 
-    `county_codes` index `county_fips`; membership is looked up per county, not per record.
+    `county_codes` index `county_fips`; membership is looked up per county, not per case.
     """
-    size = issued.size
+    size = cases.height
     decision = np.full(size, Decision.HONOR, dtype=np.int8)
     hold_until = np.full(size, NEVER)
     # Policies and rules are kept as codes into vocabularies built on the way.
@@ -139,7 +140,7 @@ def decide_detainers(
     release_days = release_eligible_at.astype("datetime64[D]")
     decision_codes = {decision.label: int(decision) for decision in Decision}
     for entry in timeline.entries:
-        mask = issued & np.isin(np.asarray(county_fips), list(entry.counties))[county_codes]
+        mask = np.isin(np.asarray(county_fips), list(entry.counties))[county_codes]
         mask &= release_days >= np.datetime64(entry.start, "D")
         if entry.end is not None:
             mask &= release_days < np.datetime64(entry.end, "D")
@@ -149,7 +150,7 @@ def decide_detainers(
         indexes = np.flatnonzero(mask)
         question = policy.questions[0]
         if question.rules:
-            outcome = compile_policy(policy).decisions(tables.subset(mask))
+            outcome = compile_policy(policy).decisions(cases.subset(mask))
             decided_as = outcome.get_column("decision").cast(pl.String)
             codes = decided_as.replace_strict(decision_codes, return_dtype=pl.Int8).to_numpy()
             rule_names = outcome.get_column("rule")
@@ -169,31 +170,34 @@ def decide_detainers(
             deadlines = hold_until_many(release_eligible_at[indexes], policy.hold.hours, policy.hold.counting)
             hold_until[indexes] = np.minimum(hold_until[indexes], deadlines)
     hold_until = np.where(hold_until == NEVER, np.datetime64("NaT"), hold_until)
-    return JailDecisions(
-        decision,
-        hold_until,
-        as_enum(deciding, list(policy_ids)).alias("jail_policy"),
-        as_enum(rule, list(rule_ids)).alias("jail_rule"),
-    )
+    return JailDecisions(decision, hold_until, deciding, rule, list(policy_ids), list(rule_ids))
 
 
 def decide(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: the jail's decision on each issued detainer under the policies in force
     (`jail_decision`, `jail_policy`, `jail_rule`) and the latest hold they allow (`hold_allowed_until`)."""
     issued = state.column("detainer_issued")
+    rows = np.flatnonzero(issued)
     decisions = decide_detainers(
-        drawn_before(state.cases, "the cases"),
-        state.column("fips"),
+        drawn_before(state.cases, "the cases").subset(issued),
+        state.column("fips")[rows],
         list(state.counties),
-        state.column("release_eligible_at"),
-        issued,
+        state.column("release_eligible_at")[rows],
         drawn_before(state.detainer_timeline, "the detainer policies"),
     )
+
+    def for_every_record(values: np.ndarray, missing: object) -> np.ndarray:
+        every = np.full(issued.size, missing, dtype=values.dtype)
+        every[rows] = values
+        return every
+
     records = state.records.with_columns(
-        jail_decision=as_enum(np.where(issued, decisions.decision, -1), Decision.labels()),
-        jail_policy=decisions.deciding_policy,
-        jail_rule=decisions.rule,
-        hold_allowed_until=pl.Series(decisions.hold_until, dtype=pl.Datetime("us")),
+        jail_decision=as_enum(for_every_record(decisions.decision, -1), Decision.labels()),
+        jail_policy=as_enum(for_every_record(decisions.deciding_policy, -1), decisions.policies),
+        jail_rule=as_enum(for_every_record(decisions.rule, -1), decisions.rules),
+        hold_allowed_until=pl.Series(
+            for_every_record(decisions.hold_until, np.datetime64("NaT")), dtype=pl.Datetime("us")
+        ),
     )
     return replace(state, records=records)
 
