@@ -97,10 +97,8 @@ def dimensions(
         except ValueError as error:
             raise CalibrationError(f"dimension {name}: {error}") from None
         key_label = f"[{','.join(keys)}]" if keys else ""
-        dated = sources[name].dated_values
         if spec.get("each_date"):
-            for index, (first, value) in enumerate(dated):
-                following = dated[index + 1][0] if index + 1 < len(dated) else None
+            for first, following, value in sources[name].periods():
                 if (first is not None and first > end) or (following is not None and following <= start):
                     continue  # this value is not in force during the fitted period
                 if keys and not set(keys) & set(value.get("probability", value)):

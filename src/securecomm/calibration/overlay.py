@@ -95,12 +95,13 @@ def overlay_document(result: CalibrationResult, all_targets: Sequence[Target] = 
     for name in dict.fromkeys(d.parameter for d in result.dims):
         parameter = result.parameters[name]
         dated = [(start, _round(value)) for start, value in parameter.dated_values]
+        (first_start, first_value), *later = dated
         uncertainty = {key: _round(float(value)) for key, value in parameter.uncertainty.items()}
         if "low" in uncertainty:  # already moved with the value (apply_multipliers); keep it around the rounded value
-            uncertainty = {"low": min(uncertainty["low"], dated[0][1]), "high": max(uncertainty["high"], dated[0][1])}
+            uncertainty = {"low": min(uncertainty["low"], first_value), "high": max(uncertainty["high"], first_value)}
         entry: dict[str, Any] = {}
-        if len(dated) == 1 and dated[0][0] is None:
-            entry["value"] = dated[0][1]
+        if not later and first_start is None:
+            entry["value"] = first_value
         else:
             entry["values"] = [{"from": start, "value": value} for start, value in dated]
         entry["uncertainty"] = uncertainty

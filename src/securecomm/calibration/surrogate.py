@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -65,7 +65,11 @@ def _ratio(new: np.ndarray, old: np.ndarray) -> np.ndarray:
     return np.divide(new, old, out=np.zeros_like(new, dtype=np.float64), where=old > 0)
 
 
-StageVector = tuple[str, np.ndarray]  # a pipeline stage and each cell's count of the selected records
+class StageVector(NamedTuple):
+    """The records a count selects, by cell, and the pipeline stage they have reached."""
+
+    stage: str
+    counts: np.ndarray
 
 
 @dataclass
@@ -130,7 +134,7 @@ class Surrogate:
             codes = target.counties()
             chosen = None if len(codes) == len(simulated) else codes
             mask = count_mask(records, count, target.channel, chosen, target.start, target.end)
-            return count.stage, np.bincount(cell_of[mask], minlength=size).astype(np.float64)
+            return StageVector(count.stage, np.bincount(cell_of[mask], minlength=size).astype(np.float64))
 
         for target in record_targets:
             if target.metric in COUNTS:
@@ -201,10 +205,10 @@ class Surrogate:
             if target.metric == FINGERPRINTS_CHECKED:
                 values[target.id] *= submitted
         for target_id, (numerator, denominator) in self.vectors.items():
-            top = float(numerator[1] @ weights[numerator[0]])
+            top = float(numerator.counts @ weights[numerator.stage])
             if denominator is None:
                 values[target_id] = top
             else:
-                bottom = float(denominator[1] @ weights[denominator[0]])
+                bottom = float(denominator.counts @ weights[denominator.stage])
                 values[target_id] = top / bottom if bottom else math.nan
         return values

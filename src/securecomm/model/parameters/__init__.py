@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -173,56 +173,63 @@ def shape_of(unit: str, breakdown: tuple[str, ...]) -> Shape:
     return shape
 
 
-# The parameters the pipeline reads: the file each belongs in and the breakdown its code indexes.
-# Units and shapes are the YAML's; this registry only checks that the files give what the code reads.
-SPEC: dict[str, tuple[str, tuple[str, ...]]] = {
-    "jail_admissions_per_capita": ("bookings", ()),
-    "noncitizen_booking_ratio": ("bookings", ()),
-    "naturalized_share_of_bookings": ("bookings", ()),
-    "noncitizen_status_mix": ("bookings", ("noncitizen_status",)),
-    "prior_conviction_probability": ("criminal_history", ("citizenship",)),
-    "extra_prior_convictions_mean": ("criminal_history", ()),
-    "conviction_level_mix": ("criminal_history", ("level",)),
-    "conviction_category_mix": ("criminal_history", ("level", "category")),
-    "felony_class_mix": ("criminal_history", ("felony_class",)),
-    "years_since_conviction_mean": ("criminal_history", ()),
-    "incarceration_probability": ("criminal_history", ("level",)),
-    "sentence_years_mean": ("criminal_history", ("level",)),
-    "aggravated_felony_share": ("criminal_history", ()),
-    "fbi_record_completeness": ("criminal_history", ()),
-    "charges_per_booking_extra_mean": ("charges", ()),
-    "booking_charge_level_mix": ("charges", ("level",)),
-    "booking_charge_category_mix": ("charges", ("level", "category")),
-    "pending_charges_probability": ("case_facts", ()),
-    "bond_posted_probability": ("case_facts", ()),
-    "outstanding_warrant_probability": ("case_facts", ()),
-    "federal_felony_warrant_probability": ("case_facts", ()),
-    "gang_database_probability": ("case_facts", ()),
-    "terrorist_watchlist_probability": ("case_facts", ()),
-    "sex_or_arson_registrant_probability": ("case_facts", ()),
-    "final_order_probability": ("case_facts", ("noncitizen_status",)),
-    "prior_removal_probability": ("case_facts", ("noncitizen_status",)),
-    "judicial_warrant_probability": ("case_facts", ()),
-    "ice_reimbursement_probability": ("case_facts", ()),
-    "public_safety_risk_determined_probability": ("case_facts", ()),
-    "public_safety_risk_given_determined": ("case_facts", ()),
-    "review_honor_probability": ("case_facts", ()),
-    "fingerprint_submission_share": ("ident", ()),
-    "ident_record_probability": ("ident", ("status",)),
-    "ident_record_ratio_prior_conviction": ("ident", ()),
-    "lesc_removable_probability": ("lesc", ("status_and_fbi_record",)),
-    "issuance_eras": ("issuance", ("issuance_label",)),
-    "detainer_form_eras": ("issuance", ("detainer_form",)),
-    "days_to_release_eligibility": ("release", ("level", "lognormal")),
-    "ice_pickup_probability": ("hold", ()),
-    "pickup_share_of_hold": ("hold", ()),
-    "removal_probability": ("removal", ("status",)),
-    "level_1_removal_probability": ("removal", ()),
-    "removal_lag_days": ("removal", ("lognormal",)),
-    "jail_daily_cost_usd": ("cost", ()),
-    "other_route_detainers_per_noncitizen_booking": ("other_routes", ("activation",)),
-    "ice_warrant_hits_per_100k_residents": ("field", ()),
-    "field_arrest_probability": ("field", ()),
+class Spec(NamedTuple):
+    """What the pipeline expects of a parameter: the file it belongs in and the breakdown its code indexes."""
+
+    file: str
+    breakdown: tuple[str, ...]
+
+
+# The parameters the pipeline reads. Units and shapes are the YAML's; this registry only checks that
+# the files give what the code reads.
+SPEC: dict[str, Spec] = {
+    "jail_admissions_per_capita": Spec("bookings", ()),
+    "noncitizen_booking_ratio": Spec("bookings", ()),
+    "naturalized_share_of_bookings": Spec("bookings", ()),
+    "noncitizen_status_mix": Spec("bookings", ("noncitizen_status",)),
+    "prior_conviction_probability": Spec("criminal_history", ("citizenship",)),
+    "extra_prior_convictions_mean": Spec("criminal_history", ()),
+    "conviction_level_mix": Spec("criminal_history", ("level",)),
+    "conviction_category_mix": Spec("criminal_history", ("level", "category")),
+    "felony_class_mix": Spec("criminal_history", ("felony_class",)),
+    "years_since_conviction_mean": Spec("criminal_history", ()),
+    "incarceration_probability": Spec("criminal_history", ("level",)),
+    "sentence_years_mean": Spec("criminal_history", ("level",)),
+    "aggravated_felony_share": Spec("criminal_history", ()),
+    "fbi_record_completeness": Spec("criminal_history", ()),
+    "charges_per_booking_extra_mean": Spec("charges", ()),
+    "booking_charge_level_mix": Spec("charges", ("level",)),
+    "booking_charge_category_mix": Spec("charges", ("level", "category")),
+    "pending_charges_probability": Spec("case_facts", ()),
+    "bond_posted_probability": Spec("case_facts", ()),
+    "outstanding_warrant_probability": Spec("case_facts", ()),
+    "federal_felony_warrant_probability": Spec("case_facts", ()),
+    "gang_database_probability": Spec("case_facts", ()),
+    "terrorist_watchlist_probability": Spec("case_facts", ()),
+    "sex_or_arson_registrant_probability": Spec("case_facts", ()),
+    "final_order_probability": Spec("case_facts", ("noncitizen_status",)),
+    "prior_removal_probability": Spec("case_facts", ("noncitizen_status",)),
+    "judicial_warrant_probability": Spec("case_facts", ()),
+    "ice_reimbursement_probability": Spec("case_facts", ()),
+    "public_safety_risk_determined_probability": Spec("case_facts", ()),
+    "public_safety_risk_given_determined": Spec("case_facts", ()),
+    "review_honor_probability": Spec("case_facts", ()),
+    "fingerprint_submission_share": Spec("ident", ()),
+    "ident_record_probability": Spec("ident", ("status",)),
+    "ident_record_ratio_prior_conviction": Spec("ident", ()),
+    "lesc_removable_probability": Spec("lesc", ("status_and_fbi_record",)),
+    "issuance_eras": Spec("issuance", ("issuance_label",)),
+    "detainer_form_eras": Spec("issuance", ("detainer_form",)),
+    "days_to_release_eligibility": Spec("release", ("level", "lognormal")),
+    "ice_pickup_probability": Spec("hold", ()),
+    "pickup_share_of_hold": Spec("hold", ()),
+    "removal_probability": Spec("removal", ("status",)),
+    "level_1_removal_probability": Spec("removal", ()),
+    "removal_lag_days": Spec("removal", ("lognormal",)),
+    "jail_daily_cost_usd": Spec("cost", ()),
+    "other_route_detainers_per_noncitizen_booking": Spec("other_routes", ("activation",)),
+    "ice_warrant_hits_per_100k_residents": Spec("field", ()),
+    "field_arrest_probability": Spec("field", ()),
 }
 
 
@@ -251,6 +258,14 @@ class Reference:
     url: str
 
 
+class Period(NamedTuple):
+    """A dated value and the span it is in force: from `start` (None: always) until `end` (exclusive; None: open)."""
+
+    start: dt.date | None
+    end: dt.date | None
+    value: Any
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One parameter: its dated values and where they come from."""
@@ -271,7 +286,7 @@ class Parameter:
 
     def at(self, day: dt.date) -> Any:
         """The value in force on a day (the first value before its start)."""
-        current = self.dated_values[0][1]
+        _, current = self.dated_values[0]
         for start, value in self.dated_values:
             if start is None or start <= day:
                 current = value
@@ -281,7 +296,14 @@ class Parameter:
     def value(self) -> Any:
         if len(self.dated_values) != 1:
             raise ValueError(f"parameter {self.name} has dated values: use .at(day)")
-        return self.dated_values[0][1]
+        _, value = self.dated_values[0]
+        return value
+
+    def periods(self) -> list[Period]:
+        """Each dated value with the span it is in force."""
+        starts = [start for start, _ in self.dated_values]
+        ends = [*starts[1:], None]
+        return [Period(start, end, value) for (start, value), end in zip(self.dated_values, ends, strict=True)]
 
     @property
     def fraction(self) -> bool:
@@ -386,7 +408,8 @@ def _values_and_uncertainty(
                 raise ParameterError(
                     file, line_of(values, index), f"parameter '{name}': each value is {{from: DATE, value}}"
                 )
-            if dated and dated[-1][0] >= item["from"]:
+            starts = [start for start, _ in dated]
+            if starts and item["from"] <= starts[-1]:
                 raise ParameterError(file, line_of(values, index), f"parameter '{name}': dates must increase")
             dated.append((item["from"], item["value"]))
             value_lines.append(line_of(values, index))
@@ -396,7 +419,8 @@ def _values_and_uncertainty(
             raise ParameterError(file, line, f"parameter '{name}': {problem}")
 
     uncertainty = node["uncertainty"]
-    scalar = all(_number(value) for _, value in dated)
+    plain_values = [value for _, value in dated]
+    scalar = all(_number(value) for value in plain_values)
     if not isinstance(uncertainty, Mapping) or not (
         (set(uncertainty) == {"relative"} and _number(uncertainty["relative"]) and 0 <= uncertainty["relative"] < 1)
         or (
@@ -404,7 +428,7 @@ def _values_and_uncertainty(
             and len(dated) == 1
             and set(uncertainty) == {"low", "high"}
             and all(_number(v) for v in uncertainty.values())
-            and uncertainty["low"] <= dated[0][1] <= uncertainty["high"]
+            and uncertainty["low"] <= plain_values[0] <= uncertainty["high"]
         )
     ):
         raise fail(
@@ -444,7 +468,7 @@ def _entry(name: str, node: YMap, file: str) -> Parameter:
     if unit not in FRACTION_UNITS + QUANTITY_UNITS:
         raise fail("unit", f"unknown unit {unit!r}; expected one of: {', '.join(FRACTION_UNITS + QUANTITY_UNITS)}")
     breakdown = tuple(node.get("breakdown") or ())
-    read = SPEC[name][1]
+    read = SPEC[name].breakdown
     if breakdown != read:
         raise fail("breakdown", f"the simulation reads it broken down by {list(read)}, not {list(breakdown)}")
     dated, uncertainty = _values_and_uncertainty(name, node, file, fail, shape_of(unit, breakdown))
@@ -480,7 +504,7 @@ def load_parameter_files(root: Path) -> Parameters:
         for name, node in document.items():
             if name not in SPEC:
                 raise ParameterError(file, line_of(document, name), f"unknown parameter '{name}'")
-            expected_file = f"{SPEC[name][0]}.yaml"
+            expected_file = f"{SPEC[name].file}.yaml"
             if path.name != expected_file:
                 raise ParameterError(file, line_of(document, name), f"parameter '{name}' belongs in {expected_file}")
             found[name] = _entry(name, node, file)

@@ -25,15 +25,6 @@ from securecomm.model.stages.state import State, Streams, drawn_before
 ERAS = "issuance_eras"
 
 
-def era_bounds(parameters: Parameters, name: str) -> list[tuple[dt.date | None, dt.date | None, dict]]:
-    """(start, end exclusive, value) for each dated value of an era parameter."""
-    dated = parameters[name].dated_values
-    return [
-        (start, dated[index + 1][0] if index + 1 < len(dated) else None, value)
-        for index, (start, value) in enumerate(dated)
-    ]
-
-
 def _in_era(days: np.ndarray, start: dt.date | None, end: dt.date | None) -> np.ndarray:
     mask = np.ones(days.size, dtype=bool)
     if start is not None:
@@ -49,7 +40,7 @@ def detainer_probability(booking_days: np.ndarray, labels: pl.Series, parameters
     categories = labels.dtype.categories.to_list()
     codes = labels.to_physical().fill_null(len(categories)).to_numpy()
     probability = np.zeros(booking_days.size)
-    for start, end, era in era_bounds(parameters, ERAS):
+    for start, end, era in parameters[ERAS].periods():
         mask = _in_era(booking_days, start, end)
         by_code = np.array([era["probability"].get(label, 0.0) for label in categories] + [0.0])
         probability[mask] = by_code[codes[mask]]
@@ -70,7 +61,7 @@ def era_labels(
     """
     vocabulary: dict[str, int] = {}
     labels = np.full(booking_days.size, -1, dtype=np.int64)
-    for start, end, era in era_bounds(parameters, ERAS):
+    for start, end, era in parameters[ERAS].periods():
         mask = eligible & _in_era(booking_days, start, end)
         if not mask.any():
             continue
@@ -103,7 +94,7 @@ def draw_forms(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: the detainer form ICE would use on the booking date (`detainer_form`)."""
     booking_days = state.column("booking_at").astype("datetime64[D]")
     codes = np.zeros(booking_days.size, dtype=np.int64)
-    for start, end, era in era_bounds(parameters, "detainer_form_eras"):
+    for start, end, era in parameters["detainer_form_eras"].periods():
         mask = _in_era(booking_days, start, end)
         codes[mask] = draw_codes(era, schema.DETAINER_FORMS, int(mask.sum()), rng["forms"])
     return replace(state, records=state.records.with_columns(detainer_form=as_enum(codes, schema.DETAINER_FORMS)))
