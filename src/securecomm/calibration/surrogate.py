@@ -25,7 +25,7 @@ from securecomm.core.places import counties as county_table
 from securecomm.core.schema import Channel, Status
 from securecomm.model.metrics import Metric
 from securecomm.model.parameters import Parameters
-from securecomm.model.stages import bookings, iafis, ident, issuance, jail, other_routes, removal
+from securecomm.model.stages import bookings, iafis, ident, issuance, jail, lesc, other_routes, removal
 
 # The parameters whose effect the reweighting knows: those the probability functions below read.
 REWEIGHTED = (
@@ -39,7 +39,7 @@ REWEIGHTED = (
     removal.BY_STATUS,
 )
 # The Bernoulli stages simulated at certainty and reweighted afterwards.
-SATURATED = (issuance.ERAS, jail.PICKUP_PROBABILITY, removal.BY_STATUS, removal.LEVEL_1)
+SATURATED = (issuance.ERAS, jail.PICKUP_PROBABILITY, removal.BY_STATUS, removal.LEVEL_1_PROBABILITY)
 # The one segment count that a reweighted parameter moves, and the chance that moves it.
 FINGERPRINTS_CHECKED = "fingerprints_checked"
 
@@ -116,7 +116,7 @@ class Surrogate:
                 "other_route_day": base.value_starts(other_routes.RATE, booking_days),
                 "era_day": base.value_starts(issuance.ERAS, booking_days),
                 "issuance_label": frame.get_column("issuance_label").fill_null(""),  # "": no label, no detainer
-                "level_1": frame.get_column("ice_level") == "level_1",
+                "level_1": frame.get_column("ice_level") == lesc.LEVEL_1,
                 "release_day": base.value_starts(jail.PICKUP_PROBABILITY, release_days),
             }
         )

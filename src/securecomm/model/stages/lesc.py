@@ -19,6 +19,7 @@ from securecomm.model.parameters import Parameters
 from securecomm.model.stages.state import State, Streams, drawn_before
 
 OFFENSE_LEVELS = "us/ice/offense-levels-2010"
+LEVEL_1 = "level_1"  # the label OFFENSE_LEVELS gives the most serious records
 
 
 def removable_chance(status_codes: np.ndarray, known_convictions: np.ndarray, parameters: Parameters) -> np.ndarray:

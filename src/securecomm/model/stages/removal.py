@@ -13,10 +13,11 @@ import polars as pl
 from securecomm.core.schema import STATUSES
 from securecomm.core.units import SECONDS_PER_DAY
 from securecomm.model.parameters import Parameters
+from securecomm.model.stages import lesc
 from securecomm.model.stages.state import State, Streams
 
 BY_STATUS = "removal_probability"
-LEVEL_1 = "level_1_removal_probability"
+LEVEL_1_PROBABILITY = "level_1_removal_probability"
 
 
 def removal_chance(status_codes: np.ndarray, level_1: np.ndarray, parameters: Parameters) -> np.ndarray:
@@ -24,7 +25,7 @@ def removal_chance(status_codes: np.ndarray, level_1: np.ndarray, parameters: Pa
     noncitizen whose known record is Level 1 (citizens are never removed)."""
     by_status = parameters.value(BY_STATUS)
     probability = np.array([by_status[status] for status in STATUSES])[status_codes]
-    return np.where(level_1 & (probability > 0), parameters.value(LEVEL_1), probability)
+    return np.where(level_1 & (probability > 0), parameters.value(LEVEL_1_PROBABILITY), probability)
 
 
 def remove(
@@ -49,7 +50,7 @@ def draw_removals(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: who among those transferred to ICE is removed, and when (`removed`, `removal_at`)."""
     removed, removal_at = remove(
         state.column("status"),
-        (state.records.get_column("ice_level") == "level_1").to_numpy(),
+        (state.records.get_column("ice_level") == lesc.LEVEL_1).to_numpy(),
         state.column("transferred"),
         state.column("transfer_at"),
         parameters,
