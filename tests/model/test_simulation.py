@@ -169,3 +169,30 @@ def test_simulate_cli_rejects_bad_input():
     assert bad_policy.exit_code == 2 and "unknown policy" in bad_policy.stderr
     backwards = runner.invoke(app, ["simulate", "--place", "CT", "--start", "2012-02-01", "--end", "2012-01-01"])
     assert backwards.exit_code == 2 and "before the start" in backwards.stderr
+
+
+def test_every_stage_keeps_the_contract():
+    """One signature for every stage of the pipeline: (state, parameters, rng) -> state."""
+    import inspect
+
+    from securecomm.model.simulation import PIPELINE, POLICY_STAGES, POPULATION_STAGES
+
+    assert PIPELINE == POPULATION_STAGES + POLICY_STAGES
+    for stage in PIPELINE:
+        signature = inspect.signature(stage.run)
+        assert list(signature.parameters) == ["state", "parameters", "rng"], stage.label
+        assert signature.return_annotation == "State", stage.label
+
+
+def test_a_policy_run_reads_the_same_draws_each_time():
+    """The policy stages draw from fresh streams of the seed: the same population under the same
+    policies gives the same records, however many runs came before."""
+    scenario = Scenario("09001", dt.date(2012, 1, 1), dt.date(2012, 6, 30), seed=3)
+    population = draw_population(scenario)
+    first = apply_policies(population, scenario.detainer_timeline())
+    reform = Scenario(
+        "09001", scenario.start, scenario.end, 3, reforms=(Reform(frozenset({"09001"}), "us/ice-request"),)
+    )
+    apply_policies(population, reform.detainer_timeline())
+    again = apply_policies(population, scenario.detainer_timeline())
+    assert first.records.equals(again.records)
