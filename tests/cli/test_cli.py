@@ -35,8 +35,23 @@ def test_decide_prints_one_json_object_per_case(cases_file):
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["decision"] for line in lines] == ["honor", "decline", "review"]
-    assert list(lines[0]) == ["case_id", "policy_id", "decision", "rule", "citation", "hold_until", "explanation"]
+    assert list(lines[0]) == [
+        "case_id",
+        "policy_id",
+        "decision",
+        "rule",
+        "citation",
+        "hold_until",
+        "explanation",
+        "hold_until_utc",
+        "time_zone",
+        "time_zone_source",
+        "hold_citation",
+    ]
     assert lines[0]["hold_until"] == "2014-03-10T17:00:00"
+    # Connecticut's clock: daylight saving time began on 2014-03-09, so 17:00 there is 21:00 UTC.
+    assert lines[0]["hold_until_utc"] == "2014-03-10T21:00:00"
+    assert (lines[0]["time_zone"], lines[0]["time_zone_source"]) == ("America/New_York", "jurisdiction")
     assert lines[0]["citation"] == "Conn. Gen. Stat. § 54-192h(b)(6)"
     assert lines[1]["hold_until"] is None
 
