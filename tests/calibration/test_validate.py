@@ -4,9 +4,10 @@ from dataclasses import replace
 import pytest
 from typer.testing import CliRunner
 
-from securecomm.calibration.targets import TARGET_COLUMNS, SeriesCheck, parse_targets
-from securecomm.calibration.validate import Scorecard, score, series_results
+from securecomm.calibration.targets import TARGET_COLUMNS, SeriesCheck, load_targets, parse_targets
+from securecomm.calibration.validate import Scorecard, score, series_results, validate
 from securecomm.cli import app
+from securecomm.model.replications import Runner
 
 HEADER = ",".join(TARGET_COLUMNS)
 JSON_KEYS = {"id", "metric", "place", "start", "end", "published", "model_median", "low", "high", "rel_error", "within"}
@@ -112,11 +113,19 @@ def test_validate_cli_rejects_bad_input(tmp_path):
 
 
 def test_validate_on_a_local_cluster_gives_the_in_process_numbers(fairfield_targets):
-    args = ["validate", "--targets", str(fairfield_targets), "--replications", "3", "--seed", "4", "--place", "09001"]
-    in_process = CliRunner().invoke(app, [*args, "--workers", "1", "--json"])
-    on_cluster = CliRunner().invoke(app, [*args, "--workers", "2", "--json"])
+    seen = []
+    on_cluster = validate(
+        load_targets(fairfield_targets),
+        place="09001",
+        replications=3,
+        seed=4,
+        runner=Runner(workers=2),
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert seen == [(1, 3), (2, 3), (3, 3)]  # what the command's progress bar shows
+    args = ["--targets", str(fairfield_targets), "--replications", "3", "--seed", "4", "--place", "09001"]
+    in_process = CliRunner().invoke(app, ["validate", *args, "--workers", "1", "--json"])
     assert in_process.exit_code == 0, in_process.output
-    assert on_cluster.exit_code == 0, on_cluster.output
-    assert json.loads(on_cluster.stdout) == json.loads(in_process.stdout)
-    row = json.loads(in_process.stdout)["targets"][0]
+    assert json.loads(in_process.stdout) == json.loads(json.dumps(on_cluster.to_dict()))
+    row = on_cluster.to_dict()["targets"][0]
     assert row["low"] < row["high"]  # the replications differ: there is something to get wrong
