@@ -43,6 +43,7 @@ import polars as pl
 
 from securecomm.core.places import counties as county_table
 from securecomm.core.schema import Channel, Status
+from securecomm.core.units import HOURS_PER_DAY
 from securecomm.model.parameters import Parameters
 
 Source = Literal["segments", "records", "places"]
@@ -50,7 +51,6 @@ Unit = Literal["bookings", "people", "detainers", "hours", "USD", "counties"]
 Stage = Literal["booking", "fingerprint", "match", "issue", "hold", "pickup", "removal", "field", "activation"]
 SECURE_COMMUNITIES_ONLY = (Channel.SECURE_COMMUNITIES,)
 MONTH = "1mo"
-HOURS_PER_DAY = 24
 
 
 @dataclass(frozen=True)

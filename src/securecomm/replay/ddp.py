@@ -16,6 +16,7 @@ from typing import Final
 
 import polars as pl
 
+from securecomm.core.units import DAYS_PER_YEAR
 from securecomm.replay.charges import ChargeMap, load_charge_map
 from securecomm.replay.imported import ROWS_SCHEMA, ImportedCases, build_tables, provenance_frame
 from securecomm.replay.qa import QaReport, issues_frame, issues_where
@@ -93,7 +94,7 @@ FORM_PATTERN: Final = r"^\s*I-?247([ADNX]?)\b"
 # prior removal and an illegal re-entry; "[3]", "[8C]" and "[16]" are final orders.
 REINSTATED: Final = r"^\[16\]"
 FINAL_ORDER_CATEGORY: Final = r"^\[(3|8C|16)\]"
-DAYS_PER_MONTH: Final = 365.25 / 12
+DAYS_PER_MONTH: Final = DAYS_PER_YEAR / 12
 
 CHECKS_RUN: Final = (
     "unmapped_conviction",
@@ -280,12 +281,14 @@ def import_ddp(path: Path, charge_map: ChargeMap | None = None) -> ImportedCases
 def _convictions(data: pl.DataFrame, charge_map: ChargeMap) -> pl.DataFrame:
     """The most serious conviction: category from the charge map, level only where the record implies it."""
     classified = charge_map.classify(data.get_column("msc"))
-    sentence_days = pl.sum_horizontal(pl.col("days"), pl.col("months") * DAYS_PER_MONTH, pl.col("years") * 365.25)
+    sentence_days = pl.sum_horizontal(
+        pl.col("days"), pl.col("months") * DAYS_PER_MONTH, pl.col("years") * DAYS_PER_YEAR
+    )
     has_sentence = pl.any_horizontal(pl.col(name).is_not_null() for name in ("days", "months", "years"))
     convicted = pl.col("criminality").str.to_lowercase().str.contains("convicted").fill_null(False)
     level = (
         # A sentence longer than a year can only follow an offence punishable by more than a year.
-        pl.when(has_sentence & (sentence_days > 365.25))
+        pl.when(has_sentence & (sentence_days > DAYS_PER_YEAR))
         .then(pl.lit("felony"))
         # ICE Level 3: convicted only of crimes punishable by less than a year (2011 ICE memo, via DDP).
         .when(convicted & (pl.col("threat_level") == "3"))

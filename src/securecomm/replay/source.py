@@ -14,6 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
+from securecomm.core.units import DAYS_PER_YEAR
+
 ROW = "__row"
 
 
@@ -235,4 +237,4 @@ def text(template: str, *values: pl.Expr) -> pl.Expr:
 
 def years_between(later: pl.Expr, earlier: pl.Expr) -> pl.Expr:
     """Elapsed years between two dates (365.25-day years), as the case schema's years_ago wants."""
-    return (later.cast(pl.Date) - earlier.cast(pl.Date)).dt.total_days() / 365.25
+    return (later.cast(pl.Date) - earlier.cast(pl.Date)).dt.total_days() / DAYS_PER_YEAR
