@@ -89,7 +89,7 @@ def test_every_metric_is_declared_once_and_completely():
     for name, metric in METRICS.items():
         assert metric.name == name and metric.label and metric.short_label
         assert (metric.selects is not None) == (metric.source == "records"), name
-        assert metric.decimals == (2 if metric.amount else 0), name
+        assert metric.decimals == (2 if metric.amount or metric.scaled_by else 0), name
     for share in SHARES.values():
         assert share.numerator.targetable and share.denominator.targetable
     assert MINOR in REPORTED and "removals_convicted" not in REPORTED

@@ -67,6 +67,9 @@ class Metric:
     selects: pl.Expr | None = None  # records: those counted (None for segments and places)
     amount: str | None = None  # records: the column summed over those selected (None: count them)
     priced_per_day_by: str | None = None  # a parameter (USD a day) that prices the summed hours
+    # Parameters (shares of the people selected, from a published study) the count is multiplied by:
+    # an expected number of people, not a count of records (the Warren Institute's shares).
+    scaled_by: tuple[str, ...] = ()
     decimals: int = 0
     channels: tuple[Channel, ...] = tuple(Channel)
     counted_to_period_end: bool = False
@@ -76,7 +79,7 @@ class Metric:
     def targetable(self) -> bool:
         """Whether a published figure can be compared with it: any count of records, segments or
         places, except street arrests (drawn under the field policies, not in a population's segments)."""
-        return self.amount is None and self.stage != "field"
+        return self.amount is None and self.stage != "field" and not self.scaled_by
 
     def period_value(self, end: dt.date, parameters: Parameters) -> pl.Expr:
         """A record metric's value over the records of a period ending on `end` (an aggregation)."""
@@ -86,7 +89,10 @@ class Metric:
         if self.counted_to_period_end:
             selected = selected & (pl.col(self.dated_by) < pl.lit(end + dt.timedelta(days=1)).cast(pl.Datetime))
         if self.amount is None:
-            return selected.sum().alias(self.name)
+            count = selected.sum()
+            for share in self.scaled_by:
+                count = count * parameters.value(share)
+            return count.alias(self.name)
         value = pl.when(selected).then(pl.col(self.amount)).otherwise(0).sum()
         if self.priced_per_day_by is not None:
             value = value / HOURS_PER_DAY * parameters.value(self.priced_per_day_by)
@@ -109,6 +115,7 @@ class Share:
 
 ISSUED = pl.col("detainer_issued")
 REMOVED = pl.col("removed")
+THROUGH_SECURE_COMMUNITIES = pl.col("channel") == Channel.SECURE_COMMUNITIES.label
 # The most serious current charge (model/stages/bookings.py) is not a felony (a misdemeanor or an
 # infraction), or is a traffic offense (category `traffic`; DUI and hit-and-run are not minor).
 MINOR_CHARGES = (pl.col("most_serious_charge_level") != "felony") | (
@@ -280,6 +287,77 @@ _REGISTRY = (
         selects=REMOVED & (pl.col("known_convictions") <= 1),
         counted_to_period_end=True,
     ),
+    # Who is caught: indicators a monitor would track (issue 15). The Warren Institute's shares
+    # (Kohli, Markowitz & Chavez, Oct 2011; docs/facts.md §5.4) are of people arrested by ICE through
+    # Secure Communities, so they apply to the program's channel alone.
+    Metric(
+        name="removals_on_minor_charges",
+        label="Removals on minor charges (misdemeanor or traffic)",
+        short_label="Removed on minor charges",
+        unit="people",
+        stage="removal",
+        dated_by="removal_at",
+        selects=REMOVED & MINOR_CHARGES,
+        counted_to_period_end=True,
+    ),
+    Metric(
+        name="detainers_no_conviction",
+        label="Detainers on people with no conviction on record",
+        short_label="Detainers, no conviction",
+        unit="detainers",
+        stage="issue",
+        dated_by="booking_at",
+        selects=ISSUED & (pl.col("known_convictions") == 0),
+    ),
+    Metric(
+        name="removals_with_us_citizen_family",
+        label="Removals of people with a U.S.-citizen spouse or child (Warren Institute share)",
+        short_label="Removed, U.S.-citizen family",
+        unit="people",
+        stage="removal",
+        dated_by="removal_at",
+        selects=REMOVED & THROUGH_SECURE_COMMUNITIES,
+        scaled_by=("us_citizen_spouse_or_child_share",),
+        decimals=2,
+        channels=SECURE_COMMUNITIES_ONLY,
+        counted_to_period_end=True,
+    ),
+    Metric(
+        name="transfers_with_hearing",
+        label="Transfers to ICE slated for a hearing before an immigration judge (Warren Institute share)",
+        short_label="With a hearing",
+        unit="people",
+        stage="pickup",
+        dated_by="transfer_at",
+        selects=pl.col("transferred") & THROUGH_SECURE_COMMUNITIES,
+        scaled_by=("immigration_hearing_share",),
+        decimals=2,
+        channels=SECURE_COMMUNITIES_ONLY,
+    ),
+    Metric(
+        name="transfers_with_counsel",
+        label="Transfers to ICE with a hearing and a lawyer (Warren Institute shares)",
+        short_label="With a lawyer",
+        unit="people",
+        stage="pickup",
+        dated_by="transfer_at",
+        selects=pl.col("transferred") & THROUGH_SECURE_COMMUNITIES,
+        scaled_by=("immigration_hearing_share", "counsel_share_of_hearings"),
+        decimals=2,
+        channels=SECURE_COMMUNITIES_ONLY,
+    ),
+    Metric(
+        name="transfers_granted_relief",
+        label="Transfers to ICE granted relief by an immigration judge (Warren Institute share)",
+        short_label="Granted relief",
+        unit="people",
+        stage="pickup",
+        dated_by="transfer_at",
+        selects=pl.col("transferred") & THROUGH_SECURE_COMMUNITIES,
+        scaled_by=("relief_granted_share",),
+        decimals=2,
+        channels=SECURE_COMMUNITIES_ONLY,
+    ),
     Metric(
         name="us_citizens_held",
         label="U.S. citizens held",
@@ -355,6 +433,12 @@ SHARES: dict[str, Share] = {
             "Share of removals without a conviction on record",
             METRICS["removals_noncriminal"],
             METRICS["removals"],
+        ),
+        Share(
+            "detainers_no_conviction_share",
+            "Share of the detainers issued on people with no conviction on record",
+            METRICS["detainers_no_conviction"],
+            METRICS["detainers_issued"],
         ),
         Share(
             "detainer_transfer_share",
