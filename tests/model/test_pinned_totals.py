@@ -2,8 +2,11 @@
 
 Recorded before the tree was reorganised into layers (issue 11), which left them unchanged; re-pinned
 once for the law fixes of issue 12 (ICE's PEP and Dec 2012 criteria, commit ccdefdc), which move the
-issued detainers. A change that moves them must be a deliberate change of the model, said so in its
-commit, and re-pinned here.
+issued detainers; re-pinned for the jail's hold on the law engine's clock (issue 12 items 1–2: the
+detainer form's limit and the county's time zone), which moves only hold hours and jail cost — a hold
+crossing a change of the clocks now lasts its real hours, one more or one fewer than the wall clock
+shows (CT 2011–13: 244342.75 → 244347.63 hold hours). A change that moves them must be a deliberate
+change of the model, said so in its commit, and re-pinned here.
 """
 
 import datetime as dt
@@ -23,7 +26,7 @@ CONNECTICUT_2011_2013_SEED_7 = {
     "detainers_declined": 3489,
     "detainers_review": 40,
     "detainers_on_minor_charges": 5739,
-    "hold_hours": 244342.75,
+    "hold_hours": 244347.63,
     "transfers_to_ice": 5025,
     "removals": 2818,
     "removals_level1": 1073,
@@ -32,15 +35,15 @@ CONNECTICUT_2011_2013_SEED_7 = {
     "removals_noncriminal": 908,
     "removals_no_record_or_first_offense": 1221,
     "us_citizens_held": 24,
-    "jail_cost_usd": 845018.66,
+    "jail_cost_usd": 845035.55,
     "field_arrests": 101,
 }
 
 # New Haven County, 2012-2014, 3 replications, seed 5: medians of a few metrics per policy.
 NEW_HAVEN_MEDIANS = {
-    "us/ice-request": {"detainers_issued": 1411, "detainers_honored": 1411, "hold_hours": 69539.96, "removals": 562},
-    "historical": {"detainers_issued": 1411, "detainers_honored": 683, "hold_hours": 32151.18, "removals": 294},
-    "ct/trust-act-2013": {"detainers_issued": 1411, "detainers_honored": 955, "hold_hours": 50146.31, "removals": 389},
+    "us/ice-request": {"detainers_issued": 1411, "detainers_honored": 1411, "hold_hours": 69540.07, "removals": 562},
+    "historical": {"detainers_issued": 1411, "detainers_honored": 683, "hold_hours": 32148.44, "removals": 294},
+    "ct/trust-act-2013": {"detainers_issued": 1411, "detainers_honored": 955, "hold_hours": 50143.47, "removals": 389},
 }
 
 

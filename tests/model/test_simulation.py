@@ -196,3 +196,29 @@ def test_a_policy_run_reads_the_same_draws_each_time():
     apply_policies(population, reform.detainer_timeline())
     again = apply_policies(population, scenario.detainer_timeline())
     assert first.records.equals(again.records)
+
+
+def test_the_detainer_form_limits_the_hold_in_real_hours():
+    """Form I-247N asks for notice only: honored, it is never held (ICE can be there at release). Form
+    I-247A (from 2017-04-02) asks for at most 48 clock hours, even where the policy counts 48 business
+    hours: a hold ICE does not end early lasts exactly 48 real hours, across changes of the clocks too."""
+    honor_all = (Reform(frozenset(resolve_place("CT")), "us/ice-request"),)
+    result = simulate("CT", "2015-07-02", "2018-12-31", seed=4, reforms=honor_all)
+    detainers = result.records.filter(pl.col("detainer_issued"))
+    notices = detainers.filter(pl.col("detainer_form") == "I-247N")
+    assert notices.height > 0 and (notices.get_column("jail_decision") == "honor").all()
+    assert not notices.get_column("held").any() and notices.get_column("hold_until").is_null().all()
+    assert (notices.get_column("hold_hours") == 0).all() and notices.get_column("transferred").any()
+    two_days = detainers.filter((pl.col("detainer_form") == "I-247A") & pl.col("held"))
+    assert two_days.height > 0 and two_days.get_column("hold_hours").max() <= 48
+    assert (two_days.filter(~pl.col("transferred")).get_column("hold_hours") == 48).all()
+    # Released in the 48 hours before clocks sprang forward (2018-03-11 02:00): 49 hours later on the wall.
+    spring_forward = two_days.filter(
+        ~pl.col("transferred")
+        & pl.col("release_eligible_at").is_between(dt.datetime(2018, 3, 9, 2), dt.datetime(2018, 3, 11, 2), "left")
+    )
+    assert spring_forward.height > 0
+    assert (
+        spring_forward.get_column("hold_until") - spring_forward.get_column("release_eligible_at")
+        == dt.timedelta(hours=49)
+    ).all()

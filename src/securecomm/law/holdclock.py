@@ -149,7 +149,9 @@ def _zoned(wall: np.ndarray, zone: str) -> pl.Series:
     if skipped.any():
         # U.S. clocks skip one hour: an hour earlier exists, and an hour of real time later is the
         # moment the wall clock would have read had it not been changed yet.
-        shifted = (series - dt.timedelta(hours=1)).dt.replace_time_zone(zone, ambiguous="earliest")
+        # Only the skipped rows read `shifted`; another row an hour on from a skipped time (03:45 on the
+        # day clocks spring forward) would be skipped itself once shifted: null there, not an error.
+        shifted = (series - dt.timedelta(hours=1)).dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
         aware = pl.select(pl.when(skipped).then(shifted + dt.timedelta(hours=1)).otherwise(aware)).to_series()
     return aware
 
@@ -169,6 +171,12 @@ def hold_until_many_in_zone(
     local = ends.dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
     utc = ends.dt.convert_time_zone("UTC").dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
     return local, utc
+
+
+def utc_of_wall(wall: np.ndarray, zone: str) -> np.ndarray:
+    """Wall-clock times read in `zone` as the clock reads them (see the module notes) as UTC instants
+    (naive datetime64[us]): the start a hold's `hold_until_utc` is measured from."""
+    return _zoned(wall, zone).dt.convert_time_zone("UTC").dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
 
 
 def wall_in_zone(utc: np.ndarray, zone: str) -> np.ndarray:

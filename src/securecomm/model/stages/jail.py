@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import polars as pl
 
-from securecomm.core import schema
-from securecomm.core.cases import CASE_SCHEMA, CaseTables
+from securecomm.core import places, schema
+from securecomm.core.cases import CASE_SCHEMA, CLOCK_SCHEMA, CaseTables
 from securecomm.core.schema import Decision, Status
 from securecomm.core.units import HOURS_PER_DAY, MINUTES_PER_HOUR, SECONDS_PER_HOUR
 from securecomm.law.compiler import compile_policy
-from securecomm.law.holdclock import hold_until_many
+from securecomm.law.holdclock import utc_of_wall
 from securecomm.law.loader import load_policy
 from securecomm.law.timeline import PolicyTimeline
 from securecomm.model.parameters import Parameters
@@ -94,15 +94,23 @@ def draw_case_facts(state: State, parameters: Parameters, rng: Streams) -> State
     facts = case_facts(state.column("status"), parameters, rng["facts"])
     facts["held_to_answer"] = pl.Series(held_to_answer(facts["pending_charges"].to_numpy(), state.charges))
     records = state.records
+    county_zones = [schema.TIME_ZONES.index(places.time_zone(fips)) for fips in state.counties]
     case_records = pl.DataFrame(
         {
             "row": np.arange(records.height, dtype=np.uint32),
             "release_eligible_at": records.get_column("release_eligible_at"),
             "detainer_form": records.get_column("detainer_form"),
             "aggravated_felony": records.get_column("aggravated_felony"),
+            # The jail's clock runs in its county's zone: hold deadlines are real hours from the local release.
+            "time_zone": as_enum(np.array(county_zones, dtype=np.int64)[state.column("fips")], schema.TIME_ZONES),
             **facts,
         }
-    ).cast({name: dtype for name, dtype in CASE_SCHEMA.items() if name != "case_id"})
+    ).cast(
+        {
+            **{name: dtype for name, dtype in CASE_SCHEMA.items() if name != "case_id"},
+            "time_zone": CLOCK_SCHEMA["time_zone"],
+        }
+    )
     known = state.convictions.filter(pl.col("known")).drop("known")
     return replace(state, cases=CaseTables(case_records, state.charges, known))
 
@@ -110,11 +118,24 @@ def draw_case_facts(state: State, parameters: Parameters, rng: Streams) -> State
 @dataclass(frozen=True)
 class JailDecisions:
     decision: np.ndarray  # Decision codes
-    hold_until: np.ndarray  # datetime64[us]; NaT where no policy allows a hold
+    hold_until: np.ndarray  # datetime64[us], local wall clock; NaT where no hold is allowed
+    hold_hours: np.ndarray  # real hours from release eligibility to `hold_until`; NaN where no hold is allowed
     deciding_policy: np.ndarray  # codes into `policies` of the policy that set the outcome (-1: none in force)
     rule: np.ndarray  # codes into `rules` of its rule
     policies: list[str]
     rules: list[str]
+
+
+def release_instants(cases: CaseTables) -> np.ndarray:
+    """The UTC instant of each case's release eligibility, its local time read in the case's zone."""
+    zones = cases.records.get_column("time_zone")
+    codes = zones.to_physical().to_numpy()
+    wall = cases.records.get_column("release_eligible_at").to_numpy()
+    instants = np.full(wall.shape, np.datetime64("NaT"), dtype="datetime64[us]")
+    for code in np.unique(codes):
+        rows = np.flatnonzero(codes == code)
+        instants[rows] = utc_of_wall(wall[rows], zones.dtype.categories[int(code)])
+    return instants
 
 
 def decide_detainers(
@@ -124,13 +145,18 @@ def decide_detainers(
     release_eligible_at: np.ndarray,
     timeline: PolicyTimeline,
 ) -> JailDecisions:
-    """Apply every policy in force to detainer cases; the strictest outcome governs.
+    """Apply every policy in force to detainer cases; the strictest outcome governs, and the hold ends at
+    the earliest deadline any of them allows (each policy's own limit, cut to the detainer form's by the law
+    engine, on the clock of the case's zone).
 
     `county_codes` index `county_fips`; membership is looked up per county, not per case.
     """
     size = cases.height
     decision = np.full(size, Decision.HONOR, dtype=np.int8)
     hold_until = np.full(size, NEVER)
+    hold_until_utc = np.full(size, NEVER)
+    # A policy in force that leaves a case no deadline (a form asking for notice only) leaves it no hold.
+    holdable = np.ones(size, dtype=bool)
     # Policies and rules are kept as codes into vocabularies built on the way.
     policy_ids: dict[str, int] = {}
     rule_ids: dict[str, int] = {}
@@ -147,10 +173,12 @@ def decide_detainers(
         if not mask.any():
             continue
         policy = load_policy(entry.policy_id)
+        compiled = compile_policy(policy)
+        covered = cases.subset(mask)
         indexes = np.flatnonzero(mask)
         question = policy.questions[0]
         if question.rules:
-            outcome = compile_policy(policy).decisions(cases.subset(mask))
+            outcome = compiled.decisions(covered)
             decided_as = outcome.get_column("decision").cast(pl.String)
             codes = decided_as.replace_strict(decision_codes, return_dtype=pl.Int8).to_numpy()
             rule_names = outcome.get_column("rule")
@@ -166,16 +194,31 @@ def decide_detainers(
         decision[indexes] = np.minimum(decision[indexes], codes)
         deciding[indexes[takes_over]] = policy_ids.setdefault(entry.policy_id, len(policy_ids))
         rule[indexes[takes_over]] = rules[takes_over]
-        if policy.hold is not None:
-            deadlines = hold_until_many(release_eligible_at[indexes], policy.hold.hours, policy.hold.counting)
-            hold_until[indexes] = np.minimum(hold_until[indexes], deadlines)
-    hold_until = np.where(hold_until == NEVER, np.datetime64("NaT"), hold_until)
-    return JailDecisions(decision, hold_until, deciding, rule, list(policy_ids), list(rule_ids))
+        # A case this policy declines is declined whatever the others say: its deadline does not matter.
+        holds = {series.name: series for series in compiled.holds(covered, codes != Decision.DECLINE)}
+        local = holds["hold_until"].to_numpy().astype("datetime64[us]")
+        utc = holds["hold_until_utc"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
+        holdable[indexes] &= ~np.isnat(utc) | (codes == Decision.DECLINE)
+        earlier = utc < hold_until_utc[indexes]
+        hold_until[indexes] = np.where(earlier, local, hold_until[indexes])
+        hold_until_utc[indexes] = np.where(earlier, utc, hold_until_utc[indexes])
+    holdable &= hold_until_utc != NEVER
+    hours = (hold_until_utc - release_instants(cases)).astype("timedelta64[s]").astype(np.float64) / SECONDS_PER_HOUR
+    return JailDecisions(
+        decision,
+        np.where(holdable, hold_until, np.datetime64("NaT")),
+        np.where(holdable, hours, np.nan),
+        deciding,
+        rule,
+        list(policy_ids),
+        list(rule_ids),
+    )
 
 
 def decide(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: the jail's decision on each issued detainer under the policies in force
-    (`jail_decision`, `jail_policy`, `jail_rule`) and the latest hold they allow (`hold_allowed_until`)."""
+    (`jail_decision`, `jail_policy`, `jail_rule`) and the latest hold they allow (`hold_allowed_until`, local, and
+    `hold_allowed_hours`, real hours)."""
     issued = state.column("detainer_issued")
     rows = np.flatnonzero(issued)
     decisions = decide_detainers(
@@ -198,6 +241,7 @@ def decide(state: State, parameters: Parameters, rng: Streams) -> State:
         hold_allowed_until=pl.Series(
             for_every_record(decisions.hold_until, np.datetime64("NaT")), dtype=pl.Datetime("us")
         ),
+        hold_allowed_hours=for_every_record(decisions.hold_hours, np.nan),
     )
     return replace(state, records=records)
 
@@ -217,30 +261,29 @@ class Holds:
 
 def hold_and_transfer(
     decision: np.ndarray,
-    hold_allowed_until: np.ndarray,
+    hold_allowed_hours: np.ndarray,
     release_eligible_at: np.ndarray,
-    notification_only: np.ndarray,
     parameters: Parameters,
     rng: np.random.Generator,
 ) -> Holds:
     """Who is held, for how long, and whom ICE picks up.
 
-    A review ends in a hold when the reviewer honors. A notification-only request
-    (I-247N) asks for no hold: ICE can only be there at release.
+    A review ends in a hold when the reviewer honors. An honored request that allows no hold (a form
+    asking for notice only) is a notice: ICE can only be there at release.
     """
     count = decision.size
     review_draw, pickup_draw, pickup_time_draw = rng.random(count), rng.random(count), rng.random(count)
     allowed = (decision == Decision.HONOR) | (
         (decision == Decision.REVIEW) & (review_draw < parameters.value("review_honor_probability"))
     )
-    allowed &= ~np.isnat(hold_allowed_until)
-    held = allowed & ~notification_only
+    held = allowed & ~np.isnan(hold_allowed_hours)
     picked_up = allowed & (pickup_draw < pickup_probability(release_eligible_at, parameters))
     # Pickup comes uniformly within [0, 2 × mean share] of the hold, capped at its end.
     share = np.minimum(pickup_time_draw * 2 * parameters.value("pickup_share_of_hold"), 1.0)
-    span = (hold_allowed_until - release_eligible_at).astype("timedelta64[s]").astype(np.float64)
-    span = np.where(held, span, 0.0)
+    span = np.where(held, hold_allowed_hours * SECONDS_PER_HOUR, 0.0)
     held_seconds = np.where(picked_up, share * span, span)
+    # A local time: across a change of the clocks it is off by the hour they moved, which no lag of
+    # ICE custody measured in days can tell.
     transfer_at = release_eligible_at + held_seconds.astype("timedelta64[s]")
     return Holds(
         held, held_seconds / SECONDS_PER_HOUR, picked_up, np.where(picked_up, transfer_at, np.datetime64("NaT"))
@@ -250,18 +293,13 @@ def hold_and_transfer(
 def hold(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: who is held and until when (`held`, `hold_until`, `hold_hours`), and whom ICE picks
     up (`transferred`, `transfer_at`)."""
-    # Where no detainer was issued there is no hold to allow: the decision there does not matter.
-    decision = state.records.get_column("jail_decision").to_physical().fill_null(Decision.HONOR).to_numpy()
+    # Where no detainer was issued there is nothing to honor.
+    decision = state.records.get_column("jail_decision").to_physical().fill_null(Decision.DECLINE).to_numpy()
     hold_allowed_until = state.column("hold_allowed_until")
     holds = hold_and_transfer(
-        decision,
-        hold_allowed_until,
-        state.column("release_eligible_at"),
-        (state.records.get_column("detainer_form") == "I-247N").to_numpy(),
-        parameters,
-        rng["jail"],
+        decision, state.column("hold_allowed_hours"), state.column("release_eligible_at"), parameters, rng["jail"]
     )
-    records = state.records.drop("hold_allowed_until").with_columns(
+    records = state.records.drop("hold_allowed_until", "hold_allowed_hours").with_columns(
         hold_until=pl.Series(np.where(holds.held, hold_allowed_until, np.datetime64("NaT")), dtype=pl.Datetime("us")),
         held=holds.held,
         hold_hours=holds.hold_hours,
