@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -27,6 +27,8 @@ from securecomm.law.loader import UnknownPolicyError
 from securecomm.model.metrics import METRICS, REPORTED
 from securecomm.model.parameters import load_parameters
 from securecomm.model.replications import IN_PROCESS
+from securecomm.model.stages.effects import select as select_effects
+from securecomm.model.stages.effects import studies
 
 
 def compare(
@@ -43,6 +45,14 @@ def compare(
     scheduler: SchedulerOption = None,
     report: Annotated[Path | None, typer.Option(help="Write a self-contained HTML report here.")] = None,
     csv: Annotated[Path | None, typer.Option(help="Write the table (policy × metric, with bands) as CSV.")] = None,
+    effects: Annotated[
+        bool,
+        typer.Option("--effects", help="Add what the program did to communities: the published effects, with bands."),
+    ] = False,
+    scenarios: Annotated[
+        str | None,
+        typer.Option(help="Add effect scenarios (labelled with their study): 'all' or names, comma separated."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Compare policies on the same bookings and draws: medians, 90% bands, differences from the baseline."""
@@ -51,12 +61,21 @@ def compare(
     try:
         first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
         policy_ids = tuple(policy_id.strip() for policy_id in policies.split(",") if policy_id.strip())
+        chosen_effects = select_effects(effects, scenarios)
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors, transient=True
         ) as progress:
             progress.add_task(f"comparing {len(policy_ids)} policies × {replications} replications", total=None)
             comparison = run_comparison(
-                place, first, last, policy_ids, baseline=baseline, replications=replications, seed=seed, runner=runner
+                place,
+                first,
+                last,
+                policy_ids,
+                baseline=baseline,
+                replications=replications,
+                seed=seed,
+                runner=runner,
+                effects=chosen_effects,
             )
     except (ValueError, UnknownPolicyError, OSError) as error:  # OSError: a scheduler out of reach
         raise fail(str(error)) from None
@@ -89,3 +108,31 @@ def compare(
         table.add_row(METRICS[metric].label, *cells)
     wide = output_console(max(120, 24 * (len(summary.levels) + 1)))
     wide.print(table)
+    if chosen_effects:
+        wide.print(effects_table(summary.effects, summary.baseline, replications))
+
+
+def effects_table(by_policy: dict[str, dict[str, dict[str, Any]]], baseline: str, replications: int) -> Table:
+    """What it does to communities: each effect's study, population and status, and per policy its
+    median with the 90% band over replications (study and model uncertainty) and the note."""
+    known = studies().effects
+    table = Table(title="What it does to communities (published effects applied to this place and period)")
+    table.add_column("effect · study · population · status")
+    for policy_id in by_policy:
+        table.add_column(policy_id + (" (baseline)" if policy_id == baseline else ""), justify="right")
+    for name in next(iter(by_policy.values())):
+        effect = known[name]
+        head = (
+            f"{effect.label} [dim]({effect.kind}; {effect.unit})[/]\n[dim]{effect.study}, {effect.table}; "
+            f"{effect.population}; {effect.period}; status {effect.status}[/]"
+        )
+        cells = []
+        for policy_id in by_policy:
+            row = by_policy[policy_id][name]
+            value = row["band"]
+            text = "—" if value is None else format_count(value["median"])
+            if value is not None and replications > 1:
+                text += f"\n[dim]{format_count(value['low'])}–{format_count(value['high'])}[/]"
+            cells.append(f"{text}\n[dim]{row['note']}[/]")
+        table.add_row(head, *cells)
+    return table

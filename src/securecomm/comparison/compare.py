@@ -29,6 +29,7 @@ class Comparison:
     counties: pl.DataFrame  # per (policy, county) medians over replications
 
     def to_dict(self) -> dict[str, Any]:
+        effects = {"effects": self.summary.effects} if self.plan.effects else {}
         return {
             "place": self.plan.place,
             "start": self.plan.start.isoformat(),
@@ -45,6 +46,7 @@ class Comparison:
                 }
                 for policy in self.summary.levels
             },
+            **effects,
         }
 
     def table(self) -> pl.DataFrame:
@@ -87,6 +89,7 @@ def compare(
     replications: int = 1,
     seed: int = 0,
     runner: Runner = IN_PROCESS,
+    effects: tuple[str, ...] = (),
 ) -> Comparison:
     """Run every policy on the same replications and summarise them against the baseline
     (by default the first policy listed)."""
@@ -94,6 +97,8 @@ def compare(
     chosen_baseline = baseline or policies[0]
     if chosen_baseline not in policies:
         raise ValueError(f"the baseline {chosen_baseline!r} must be one of --policies")
-    plan = ReplicationPlan(place, start, end, policies, replications, seed, vary_parameters=replications > 1)
+    plan = ReplicationPlan(
+        place, start, end, policies, replications, seed, vary_parameters=replications > 1, effects=effects
+    )
     results = run_plan(plan, runner)
     return Comparison(plan, summarize(results, chosen_baseline), county_medians(results))

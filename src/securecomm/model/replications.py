@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +25,7 @@ from securecomm.law.timeline import PolicyTimeline
 from securecomm.model.metrics import REPORTED
 from securecomm.model.parameters import Parameters, load_parameters
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
+from securecomm.model.stages.state import EffectsRequest
 
 if TYPE_CHECKING:
     from dask.distributed import Client
@@ -41,6 +42,7 @@ class ReplicationPlan:
     replications: int
     seed: int
     vary_parameters: bool = True
+    effects: tuple[str, ...] = ()  # community effects to estimate (model/stages/effects.py)
 
     def seeds(self) -> list[tuple[int, np.random.SeedSequence]]:
         """(simulation seed, parameter-draw seed sequence) for each replication.
@@ -65,7 +67,9 @@ def run_replication(plan: ReplicationPlan, index: int, parameters: Parameters | 
     simulation_seed, parameter_seed = plan.seeds()[index]
     base = parameters or load_parameters()
     drawn = base.sample(np.random.default_rng(parameter_seed), f"replication {index}") if plan.vary_parameters else base
-    scenario = Scenario(plan.place, plan.start, plan.end, simulation_seed, drawn)
+    # The studies' estimates are drawn like the parameters: when the replications vary them.
+    effects = EffectsRequest(plan.effects, draw=plan.vary_parameters)
+    scenario = Scenario(plan.place, plan.start, plan.end, simulation_seed, drawn, effects=effects)
     population = draw_population(scenario)
     by_policy = {}
     for policy in plan.policies:
@@ -75,6 +79,7 @@ def run_replication(plan: ReplicationPlan, index: int, parameters: Parameters | 
             "channels": result.channels,
             # A frame, not rows: it crosses from a worker as one Arrow buffer, not 3,000 dicts.
             "counties": result.by_county(),
+            "effects": result.effects.to_dicts(),
         }
     return {"replication": index, "seed": simulation_seed, "policies": by_policy}
 
@@ -167,6 +172,9 @@ class Summary:
     baseline: str
     levels: dict[str, dict[str, dict[str, float]]]
     differences: dict[str, dict[str, dict[str, float]]]
+    # Per policy and effect: the band of its value over replications (None: a direction or a point
+    # without a number), whether it applies, and the first replication's note.
+    effects: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 def summarize(results: list[dict[str, Any]], baseline: str) -> Summary:
@@ -182,7 +190,23 @@ def summarize(results: list[dict[str, Any]], baseline: str) -> Summary:
             base = np.array([result["policies"][baseline]["total"][metric] for result in results], dtype=float)
             levels[policy][metric] = band(values)
             differences[policy][metric] = band(values - base)
-    return Summary(baseline, levels, differences)
+    return Summary(baseline, levels, differences, {policy: effect_bands(results, policy) for policy in policies})
+
+
+def effect_bands(results: list[dict[str, Any]], policy: str) -> dict[str, dict[str, Any]]:
+    """Each effect of a policy over replications: its band (None without a number), whether it
+    applies, and the note of the first replication."""
+    first = results[0]["policies"][policy]["effects"]
+    bands = {}
+    for index, row in enumerate(first):
+        values = [result["policies"][policy]["effects"][index]["value"] for result in results]
+        numbers = [value for value in values if value is not None]
+        bands[row["effect"]] = {
+            "band": band(numbers) if numbers else None,
+            "applies": row["applies"],
+            "note": row["note"],
+        }
+    return bands
 
 
 BAND_PERCENTILES = (5.0, 50.0, 95.0)

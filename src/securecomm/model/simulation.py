@@ -24,8 +24,20 @@ from securecomm.core.places import resolve_place
 from securecomm.law.timeline import PolicyTimeline
 from securecomm.model.metrics import channel_totals, county_months, rounded, totals
 from securecomm.model.parameters import Parameters, load_parameters
-from securecomm.model.stages import bookings, field, iafis, ident, issuance, jail, lesc, other_routes, records, removal
-from securecomm.model.stages.state import NamedStage, State, Streams
+from securecomm.model.stages import (
+    bookings,
+    effects,
+    field,
+    iafis,
+    ident,
+    issuance,
+    jail,
+    lesc,
+    other_routes,
+    records,
+    removal,
+)
+from securecomm.model.stages.state import EffectsRequest, NamedStage, State, Streams
 
 # The pipeline, in order. Each stage draws from its own named streams, so the order of two
 # stages matters only where one reads what the other adds.
@@ -48,6 +60,8 @@ POLICY_STAGES = (
     NamedStage("holds and pickups", jail.hold),
     NamedStage("ICE custody and removal", removal.draw_removals),
     NamedStage("field arrests", field.arrest),
+    # After the pipeline: what the program did to communities, only when a run asks for it.
+    NamedStage("community effects", effects.estimate),
 )
 PIPELINE = POPULATION_STAGES + POLICY_STAGES
 # The record table a run reports, in this order (the stages' working columns are left out).
@@ -98,6 +112,7 @@ class Scenario:
     seed: int = 0
     parameters: Parameters = dataclass_field(default_factory=load_parameters)
     reforms: tuple[Reform, ...] = ()
+    effects: EffectsRequest = dataclass_field(default_factory=EffectsRequest)
 
     def counties(self) -> list[str]:
         return resolve_place(self.place)
@@ -152,6 +167,7 @@ class SimulationResult:
     records: pl.DataFrame
     total: dict[str, float]
     channels: dict[str, dict[str, float]]
+    effects: pl.DataFrame = dataclass_field(default_factory=pl.DataFrame)  # one row per effect asked for
 
     def by_county(self) -> pl.DataFrame:
         numeric = [name for name in self.county_months.columns if name not in ("fips", "month")]
@@ -159,6 +175,9 @@ class SimulationResult:
 
     def to_dict(self) -> dict[str, Any]:
         places = {row.pop("fips"): row for row in self.by_county().to_dicts()}
+        effects = (
+            {"effects": {row.pop("effect"): row for row in self.effects.to_dicts()}} if self.effects.height else {}
+        )
         return {
             "place": self.scenario.place,
             "start": self.scenario.start.isoformat(),
@@ -169,6 +188,7 @@ class SimulationResult:
             "total": self.total,
             "channels": self.channels,
             "places": {fips: rounded(row) for fips, row in places.items()},
+            **effects,
         }
 
     def write(self, directory: Path) -> list[Path]:
@@ -189,7 +209,12 @@ def apply_policies(
     """The policy stages under a detainer policy timeline (and the historical field policies)."""
     scenario = population.scenario
     parameters = scenario.parameters
-    state = replace(population.state, detainer_timeline=timeline, field_timeline=scenario.field_timeline())
+    state = replace(
+        population.state,
+        detainer_timeline=timeline,
+        field_timeline=scenario.field_timeline(),
+        effects_request=scenario.effects,
+    )
     state = run_stages(POLICY_STAGES, state, parameters, scenario.seed, progress)
     # Vocabularies of offense levels differ between runs: labels are kept as strings.
     outcome = state.records.select(RECORD_COLUMNS).with_columns(pl.col("ice_level").cast(pl.String))
@@ -201,6 +226,7 @@ def apply_policies(
         outcome,
         totals(months),
         channel_totals(outcome, scenario.end, parameters),
+        state.effects,
     )
 
 
@@ -213,6 +239,7 @@ def simulate(
     reforms: tuple[Reform, ...] = (),
     parameters: Parameters | None = None,
     progress: Progress | None = None,
+    effects: tuple[str, ...] = (),
 ) -> SimulationResult:
     """Simulate Secure Communities over a place and period (the historical policy timeline
     unless reforms replace it)."""
@@ -223,6 +250,7 @@ def simulate(
         seed,
         parameters or load_parameters(),
         reforms,
+        EffectsRequest(effects),
     )
     population = draw_population(scenario, progress)
     return apply_policies(population, scenario.detainer_timeline(), progress)

@@ -37,6 +37,7 @@ STREAMS = (
     "issuance",
     "jail",
     "removal",
+    "effects",
 )
 
 
@@ -60,6 +61,15 @@ class Streams:
 
 
 @dataclass(frozen=True)
+class EffectsRequest:
+    """The community effects a run estimates (securecomm.model.stages.effects): their names, and
+    whether each study's estimate is drawn from its uncertainty (replications) or taken as published."""
+
+    effects: tuple[str, ...] = ()
+    draw: bool = False
+
+
+@dataclass(frozen=True)
 class State:
     """What the pipeline knows so far about a place and period.
 
@@ -71,6 +81,7 @@ class State:
       (the record); `known` marks a conviction the FBI record shows.
     - `cases`: the facts the jail's policies and ICE's criteria read (securecomm.core.cases).
     - the policy timelines in force, which the policy stages apply.
+    - the community effects asked for, and once estimated, one row per effect (stages/effects.py).
     """
 
     counties: tuple[str, ...]
@@ -83,6 +94,8 @@ class State:
     cases: CaseTables | None = None
     detainer_timeline: PolicyTimeline | None = None
     field_timeline: PolicyTimeline | None = None
+    effects_request: EffectsRequest = EffectsRequest()
+    effects: pl.DataFrame = field(default_factory=pl.DataFrame)  # one row per effect estimated
 
     def column(self, name: str) -> np.ndarray:
         """A record column as a NumPy array (Enum columns as their codes)."""
