@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import polars as pl
 import pytest
 
 from securecomm.core import schema
+from securecomm.core.demographics import hispanic_population
 from securecomm.model.metrics import METRICS, SHARES
 from securecomm.model.parameters import load_parameters
+from securecomm.model.simulation import simulate
+from securecomm.model.stages import effects
+from securecomm.model.stages.bookings import county_segments
 
 AT = dt.datetime
 END = dt.date(2013, 12, 31)
@@ -60,3 +65,66 @@ def test_warren_institute_shares_scale_the_people_caught_through_secure_communit
     assert _value("transfers_with_counsel") == pytest.approx(3 * 0.52 * 0.24)
     assert _value("transfers_granted_relief") == pytest.approx(3 * 0.02)
     assert not METRICS["transfers_with_hearing"].targetable  # an expected number, not a count of records
+
+
+# --- what it does to communities ---------------------------------------------------------
+
+
+def test_each_effect_reproduces_its_study_arithmetic() -> None:
+    # Gonçalves, Jácome & Weisburst: +0.152 pp a month on the pre-period base is +16% (the published base
+    # is rounded to 0.9%: 0.152/0.9 = 16.9%, 0.152/0.95 = 16.0%)
+    assert round(effects.relative_change(0.152, 0.0095), 2) == 0.16
+    assert round(effects.relative_change(0.152, 0.009), 2) == 0.17
+    # ... and -9.4 pp of a 31.3% reporting share is about -30%
+    assert round(effects.relative_change(-9.4, 0.313), 2) == -0.30
+    # 0.152 pp a month over 1,000 person-months adds 1.52 victimizations
+    assert effects.added_events(0.152, 1_000) == pytest.approx(1.52)
+    # Alsan & Yang: +0.017 log offenses is +1.7%
+    assert effects.percent_of_log_points(0.017) == pytest.approx(1.7146, abs=1e-4)
+
+
+def test_every_effect_cites_its_study_table_population_period_and_status() -> None:
+    known = effects.studies()
+    assert set(known.names("default")) == {
+        "index_crime",
+        "hispanic_victimization",
+        "hispanic_reporting",
+        "reported_crime",
+    }
+    for effect in known.effects.values():
+        assert effect.study and effect.table and effect.population and effect.period and effect.status
+        assert effect.references and effect.evidence_of and effect.not_evidence_of
+    assert known.effects["hispanic_victimization"].estimate == 0.152
+    assert known.effects["hispanic_victimization"].standard_error == 0.067
+
+
+def test_victimization_applies_the_estimate_to_hispanic_residents_12_plus_under_the_program() -> None:
+    result = simulate("09009", "2012-01-01", "2012-12-31", effects=("hispanic_victimization",))
+    row = result.effects.row(0, named=True)
+    share = effects.studies().inputs["hispanic_share_aged_12_plus"].value
+    segments = county_segments(["09009"], result.scenario.start, result.scenario.end)
+    months = effects.program_months(segments, dt.date(2012, 1, 1), 24)
+    hispanic = hispanic_population().filter(pl.col("fips") == "09009")["hispanic_population"].item()
+    expected = 0.152 / 100 * hispanic * share * months["window_months"].item()
+    assert row["value"] == pytest.approx(expected)
+    assert row["applies"]
+
+
+def test_with_the_estimates_at_zero_the_outputs_equal_a_run_without_the_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    known = effects.studies()
+    zeroed = effects.Studies(
+        known.inputs,
+        {
+            name: replace(effect, estimate=0.0 if effect.estimate is not None else None)
+            for name, effect in known.effects.items()
+        },
+    )
+    monkeypatch.setattr(effects, "studies", lambda: zeroed)
+    chosen = known.names("default")
+    with_stage = simulate("09009", "2012-01-01", "2013-06-30", effects=chosen)
+    without = simulate("09009", "2012-01-01", "2013-06-30")
+    assert with_stage.total == without.total
+    assert with_stage.county_months.equals(without.county_months)
+    assert with_stage.records.equals(without.records)
+    assert with_stage.effects.filter(pl.col("value") != 0).height == 0
+    assert "effects" not in without.to_dict()

@@ -13,6 +13,7 @@ from securecomm.model.metrics import REPORTED
 from securecomm.model.replications import (
     HISTORICAL,
     IN_PROCESS,
+    Progress,
     ReplicationPlan,
     Runner,
     Summary,
@@ -90,9 +91,10 @@ def compare(
     seed: int = 0,
     runner: Runner = IN_PROCESS,
     effects: tuple[str, ...] = (),
+    progress: Progress | None = None,
 ) -> Comparison:
     """Run every policy on the same replications and summarise them against the baseline
-    (by default the first policy listed)."""
+    (by default the first policy listed); `progress(done, all)` as each replication ends."""
     check_policies(policies)
     chosen_baseline = baseline or policies[0]
     if chosen_baseline not in policies:
@@ -100,5 +102,5 @@ def compare(
     plan = ReplicationPlan(
         place, start, end, policies, replications, seed, vary_parameters=replications > 1, effects=effects
     )
-    results = run_plan(plan, runner)
+    results = run_plan(plan, runner, progress)
     return Comparison(plan, summarize(results, chosen_baseline), county_medians(results))

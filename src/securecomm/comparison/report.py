@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import io
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -53,14 +52,16 @@ class Chart:
     title: str
     description: str
     figure_json: str
-    csv_href: str
-    csv_name: str
+    csv: str  # the chart's data
 
+    @property
+    def csv_name(self) -> str:
+        return f"{self.id}.csv"
 
-def _csv_href(frame: pl.DataFrame) -> str:
-    buffer = io.BytesIO()
-    frame.write_csv(buffer)
-    return "data:text/csv;base64," + base64.b64encode(buffer.getvalue()).decode()
+    @property
+    def csv_href(self) -> str:
+        """The data as a link the report carries inside itself."""
+        return "data:text/csv;base64," + base64.b64encode(self.csv.encode()).decode()
 
 
 def _policy_label(policy: str) -> str:
@@ -105,7 +106,7 @@ def _grouped_bars(
 
 
 def _chart(chart_id: str, title: str, description: str, figure: go.Figure, data: pl.DataFrame) -> Chart:
-    return Chart(chart_id, title, description, figure.to_json(), _csv_href(data), f"{chart_id}.csv")
+    return Chart(chart_id, title, description, figure.to_json(), data.write_csv())
 
 
 def _county_chart(summary: Summary, counties: pl.DataFrame) -> Chart | None:
@@ -212,8 +213,8 @@ def reproduce_snippet(plan: ReplicationPlan, baseline: str) -> str:
     )
 
 
-def render_report(plan: ReplicationPlan, summary: Summary, counties: pl.DataFrame, parameters: Parameters) -> str:
-    """The report as one HTML string."""
+def report_charts(summary: Summary, counties: pl.DataFrame) -> list[Chart]:
+    """The report's charts, each with its data: the HTML report's, and the web lab's."""
     charts = [
         _chart(
             "funnel",
@@ -266,7 +267,12 @@ def render_report(plan: ReplicationPlan, summary: Summary, counties: pl.DataFram
     county_chart = _county_chart(summary, counties)
     if county_chart is not None:
         charts.append(county_chart)
-    table_rows = [
+    return charts
+
+
+def table_rows(summary: Summary) -> list[dict[str, Any]]:
+    """The comparison table: per reported metric, each policy's level, band and difference from the baseline."""
+    return [
         {
             "label": METRICS[metric].label,
             "cells": [
@@ -280,6 +286,10 @@ def render_report(plan: ReplicationPlan, summary: Summary, counties: pl.DataFram
         }
         for metric in REPORTED
     ]
+
+
+def render_report(plan: ReplicationPlan, summary: Summary, counties: pl.DataFrame, parameters: Parameters) -> str:
+    """The report as one HTML string."""
     template = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resources.files("securecomm.comparison") / "templates")),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
@@ -289,8 +299,8 @@ def render_report(plan: ReplicationPlan, summary: Summary, counties: pl.DataFram
         plan=plan,
         baseline=summary.baseline,
         policies=[_policy_label(p) for p in summary.levels],
-        table_rows=table_rows,
-        charts=charts,
+        table_rows=table_rows(summary),
+        charts=report_charts(summary, counties),
         sections=policy_sections(plan.policies),
         parameters=parameter_rows(parameters),
         parameter_label=parameters.label,

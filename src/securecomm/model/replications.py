@@ -156,12 +156,14 @@ class Runner:
 IN_PROCESS = Runner()
 
 
-def run_plan(plan: ReplicationPlan, runner: Runner = IN_PROCESS) -> list[dict[str, Any]]:
-    """Every replication of a plan, ordered by replication index."""
+def run_plan(
+    plan: ReplicationPlan, runner: Runner = IN_PROCESS, progress: Progress | None = None
+) -> list[dict[str, Any]]:
+    """Every replication of a plan, ordered by replication index; `progress(done, all)` as each ends."""
     if plan.replications < 1:
         raise ValueError("replications must be at least 1")
     resolve_place(plan.place)  # fail fast on a bad place, before any work is sent out
-    return runner.map(partial(run_replication, plan), plan.replications)
+    return runner.map(partial(run_replication, plan), plan.replications, progress)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,294 @@
+"""The lab's comparisons as background jobs: queued in a small SQLite file, run one at a time.
+
+A job is named by its cache key (`LabRequest.key`: the inputs and the model, hashed), so asking
+the same question again finds the job, queued, running or done, and never runs it twice. Jobs
+run in one worker process, in the order they were asked, each through the one `Runner` the app
+was given (in that process, a local Dask cluster or an existing one); the worker writes its
+progress to the SQLite file and its results beside it, so a page reload, another user, or a
+restarted server reads the same state. A server that stopped with jobs waiting starts them again.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from securecomm.comparison.compare import compare
+from securecomm.comparison.report import Chart, report_charts
+from securecomm.model.replications import Runner, Summary
+from securecomm.web.lab import LabRequest
+
+Status = Literal["queued", "running", "done", "failed"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    key TEXT PRIMARY KEY,
+    inputs TEXT NOT NULL,
+    status TEXT NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    total INTEGER NOT NULL,
+    error TEXT,
+    created REAL NOT NULL,
+    started REAL,
+    finished REAL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    request: LabRequest
+    status: Status
+    done: int
+    total: int
+    error: str | None
+    created: float
+    started: float | None
+    finished: float | None
+
+
+@dataclass(frozen=True)
+class Results:
+    """A finished comparison as the lab shows it: the summary, the county medians, the charts."""
+
+    request: LabRequest
+    summary: Summary
+    counties: pl.DataFrame
+    charts: list[Chart]
+
+
+class JobStore:
+    """Job state in `DATA_DIR/jobs.sqlite`, results in `DATA_DIR/runs/<key>/`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.runs = data_dir / "runs"
+        self.runs.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "jobs.sqlite"
+        with self._connect() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def add(self, request: LabRequest) -> bool:
+        """Queue a job for the request; False if its key is already known (queued, running, done or failed)."""
+        with self._connect() as connection:
+            cursor = connection.execute(
+                "INSERT OR IGNORE INTO jobs (key, inputs, status, total, created) VALUES (?, ?, 'queued', ?, ?)",
+                (request.key, json.dumps(request.to_dict()), request.replications, time.time()),
+            )
+            return cursor.rowcount == 1
+
+    def retry(self, key: str) -> None:
+        """A failed job back in the queue."""
+        with self._connect() as connection:
+            connection.execute(
+                "UPDATE jobs SET status = 'queued', done = 0, error = NULL, created = ?, started = NULL, "
+                "finished = NULL WHERE key = ? AND status = 'failed'",
+                (time.time(), key),
+            )
+
+    def get(self, key: str) -> Job | None:
+        with self._connect() as connection:
+            row = connection.execute("SELECT * FROM jobs WHERE key = ?", (key,)).fetchone()
+        return None if row is None else _job(row)
+
+    def waiting(self) -> list[Job]:
+        """Queued and running jobs, oldest first."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY created"
+            ).fetchall()
+        return [_job(row) for row in rows]
+
+    def ahead_of(self, job: Job) -> int:
+        """How many jobs run before this one."""
+        with self._connect() as connection:
+            (count,) = connection.execute(
+                "SELECT COUNT(*) FROM jobs WHERE status IN ('queued', 'running') AND created < ?", (job.created,)
+            ).fetchone()
+        return int(count)
+
+    def start(self, key: str) -> None:
+        with self._connect() as connection:
+            connection.execute(
+                "UPDATE jobs SET status = 'running', done = 0, started = ? WHERE key = ?", (time.time(), key)
+            )
+
+    def progress(self, key: str, done: int) -> None:
+        with self._connect() as connection:
+            connection.execute("UPDATE jobs SET done = ? WHERE key = ?", (done, key))
+
+    def finish(self, key: str, error: str | None = None) -> None:
+        with self._connect() as connection:
+            connection.execute(
+                "UPDATE jobs SET status = ?, error = ?, finished = ? WHERE key = ?",
+                ("failed" if error else "done", error, time.time(), key),
+            )
+
+    # --- results on disk ---------------------------------------------------------------------
+
+    def run_dir(self, key: str) -> Path:
+        return self.runs / key
+
+    def save(self, request: LabRequest, summary: Summary, counties: pl.DataFrame, charts: list[Chart]) -> None:
+        """Write a run's results whole: into a scratch directory, then renamed into place."""
+        final = self.run_dir(request.key)
+        scratch = self.runs / f".{request.key}.{time.time_ns()}"
+        scratch.mkdir()
+        (scratch / "summary.json").write_text(
+            json.dumps(
+                {
+                    "request": request.to_dict(),
+                    "baseline": summary.baseline,
+                    "levels": summary.levels,
+                    "differences": summary.differences,
+                    "charts": [
+                        {"id": c.id, "title": c.title, "description": c.description, "figure_json": c.figure_json}
+                        for c in charts
+                    ],
+                }
+            ),
+            encoding="utf-8",
+        )
+        counties.write_parquet(scratch / "counties.parquet")
+        for chart in charts:
+            (scratch / chart.csv_name).write_text(chart.csv, encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(final)
+        scratch.rename(final)
+
+    def load(self, key: str) -> Results:
+        folder = self.run_dir(key)
+        document = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        charts = [
+            Chart(c["id"], c["title"], c["description"], c["figure_json"], (folder / f"{c['id']}.csv").read_text())
+            for c in document["charts"]
+        ]
+        return Results(
+            LabRequest.from_dict(document["request"]),
+            Summary(document["baseline"], document["levels"], document["differences"]),
+            pl.read_parquet(folder / "counties.parquet"),
+            charts,
+        )
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        key=row["key"],
+        request=LabRequest.from_dict(json.loads(row["inputs"])),
+        status=row["status"],
+        done=row["done"],
+        total=row["total"],
+        error=row["error"],
+        created=row["created"],
+        started=row["started"],
+        finished=row["finished"],
+    )
+
+
+def run_job(data_dir: Path, key: str, runner: Runner) -> None:
+    """Run one job (in the worker process): progress and results into the store, or the error."""
+    store = JobStore(data_dir)
+    job = store.get(key)
+    if job is None or job.status == "done":
+        return
+    store.start(key)
+    request = job.request
+    try:
+        comparison = compare(
+            request.place,
+            request.start,
+            request.end,
+            request.policies,
+            baseline=request.baseline,
+            replications=request.replications,
+            seed=request.seed,
+            runner=runner,
+            progress=lambda done, _total: store.progress(key, done),
+        )
+        store.save(
+            request, comparison.summary, comparison.counties, report_charts(comparison.summary, comparison.counties)
+        )
+    except Exception as error:  # a job that fails says why on its page, and the server goes on
+        store.finish(key, f"{type(error).__name__}: {error}")
+        return
+    store.finish(key)
+
+
+class JobQueue:
+    """Submits jobs to one worker process, in order; the store holds their state."""
+
+    def __init__(self, store: JobStore, runner: Runner) -> None:
+        self.store = store
+        self.runner = runner
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn: the server's threads (and any lock they hold) are not copied into the worker.
+            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._executor
+
+    def submit(self, request: LabRequest) -> Job:
+        """The job that answers the request: found, or queued now."""
+        with self._lock:
+            job = self.store.get(request.key)
+            if job is not None and job.status == "failed":
+                self.store.retry(request.key)
+                self._send(request.key)
+            elif self.store.add(request):
+                self._send(request.key)
+            found = self.store.get(request.key)
+        assert found is not None
+        return found
+
+    def resume(self) -> None:
+        """Send the jobs a stopped server left waiting, oldest first."""
+        with self._lock:
+            for job in self.store.waiting():
+                self._send(job.key)
+
+    def _send(self, key: str) -> None:
+        future = self._pool().submit(run_job, self.store.data_dir, key, self.runner)
+        future.add_done_callback(lambda done: self._after(key, done))
+
+    def _after(self, key: str, future: Future[None]) -> None:
+        error = future.exception()
+        if error is None:
+            return
+        # The worker process itself died (killed, out of memory): the job says so, and a new worker
+        # takes the next one.
+        self.store.finish(key, f"the worker stopped: {type(error).__name__}: {error}")
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=False)
+                self._executor = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = None
