@@ -18,6 +18,8 @@ from securecomm.law.timeline import parse_reform
 from securecomm.model.metrics import METRICS, REPORTED
 from securecomm.model.simulation import Reform
 from securecomm.model.simulation import simulate as run_simulation
+from securecomm.model.stages.effects import select as select_effects
+from securecomm.model.stages.effects import studies
 
 
 def simulate(
@@ -30,6 +32,13 @@ def simulate(
         typer.Option(help="PLACE=POLICY_ID[@DATE]: the place's jails follow that policy from DATE (default: start)."),
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write county-month counts and records into this folder.")] = None,
+    effects: Annotated[
+        bool, typer.Option("--effects", help="Add what the program did to communities: the published effects.")
+    ] = False,
+    scenarios: Annotated[
+        str | None,
+        typer.Option(help="Add effect scenarios (labelled with their study): 'all' or names, comma separated."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Simulate Secure Communities over a place and period, on the real activation dates."""
@@ -37,6 +46,7 @@ def simulate(
     try:
         first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
         reforms = tuple(Reform(*parse_reform(spec)) for spec in policy or [])
+        chosen_effects = select_effects(effects, scenarios)
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors, transient=True
         ) as progress:
@@ -47,6 +57,7 @@ def simulate(
                 last,
                 seed=seed,
                 reforms=reforms,
+                effects=chosen_effects,
                 progress=lambda stage: progress.update(task, description=f"simulating: {stage}"),
             )
     except (ValueError, UnknownPolicyError) as error:
@@ -76,3 +87,18 @@ def simulate(
         }
     )
     wide.print(f"Jail policies in force during the period: {', '.join(in_period)}", highlight=False)
+    if result.effects.height:
+        known = studies().effects
+        table = Table(title="What it does to communities (published effects applied to this place and period)")
+        for column in ("effect", "study · population · status", "value", "note"):
+            table.add_column(column, justify="right" if column == "value" else "left")
+        for row in result.effects.iter_rows(named=True):
+            effect = known[row["effect"]]
+            value = "—" if row["value"] is None else format_count(row["value"])
+            table.add_row(
+                f"{effect.label} ({effect.kind})",
+                f"{effect.study}, {effect.table}; {effect.population}; status {effect.status}",
+                value,
+                row["note"],
+            )
+        wide.print(table)
