@@ -5,8 +5,10 @@ once for the law fixes of issue 12 (ICE's PEP and Dec 2012 criteria, commit ccde
 issued detainers; re-pinned for the jail's hold on the law engine's clock (issue 12 items 1–2: the
 detainer form's limit and the county's time zone), which moves only hold hours and jail cost — a hold
 crossing a change of the clocks now lasts its real hours, one more or one fewer than the wall clock
-shows (CT 2011–13: 244342.75 → 244347.63 hold hours). A change that moves them must be a deliberate
-change of the model, said so in its commit, and re-pinned here.
+shows (CT 2011–13: 244342.75 → 244347.63 hold hours). The medians were re-pinned when each parameter
+came to draw its replication value from a stream of its own (issue 12 item 11 added age at booking, which
+would otherwise have shifted every parameter drawn after it): the same spread, other draws. A change that
+moves them must be a deliberate change of the model, said so in its commit, and re-pinned here.
 """
 
 import datetime as dt
@@ -41,9 +43,9 @@ CONNECTICUT_2011_2013_SEED_7 = {
 
 # New Haven County, 2012-2014, 3 replications, seed 5: medians of a few metrics per policy.
 NEW_HAVEN_MEDIANS = {
-    "us/ice-request": {"detainers_issued": 1411, "detainers_honored": 1411, "hold_hours": 69540.07, "removals": 562},
-    "historical": {"detainers_issued": 1411, "detainers_honored": 683, "hold_hours": 32148.44, "removals": 294},
-    "ct/trust-act-2013": {"detainers_issued": 1411, "detainers_honored": 955, "hold_hours": 50143.47, "removals": 389},
+    "us/ice-request": {"detainers_issued": 1795, "detainers_honored": 1795, "hold_hours": 74482.79, "removals": 713},
+    "historical": {"detainers_issued": 1795, "detainers_honored": 949, "hold_hours": 43952.19, "removals": 446},
+    "ct/trust-act-2013": {"detainers_issued": 1795, "detainers_honored": 1457, "hold_hours": 58248.91, "removals": 650},
 }
 
 

@@ -222,3 +222,20 @@ def test_the_detainer_form_limits_the_hold_in_real_hours():
         spring_forward.get_column("hold_until") - spring_forward.get_column("release_eligible_at")
         == dt.timedelta(hours=49)
     ).all()
+
+
+def test_a_policy_that_excludes_minors_declines_the_simulated_minors():
+    """Age at booking is drawn (BJS jail populations by age), so a policy's "no holds for youth" acts:
+    under Santa Clara's policy, with the reimbursement it asks for, adults are honored and minors never."""
+    from securecomm.model.parameters import load_parameters
+
+    reimbursed = load_parameters().replace_values({"ice_reimbursement_probability": ((None, 1.0),)}, "reimbursed")
+    santa_clara = (Reform(frozenset({"06037"}), "ca/santa-clara/policy-3-54-2011"),)
+    result = simulate("06037", "2012-01-01", "2012-12-31", seed=2, reforms=santa_clara, parameters=reimbursed)
+    detainers = result.records.filter(pl.col("detainer_issued"))
+    minors, adults = detainers.filter(pl.col("age") < 18), detainers.filter(pl.col("age") >= 18)
+    assert minors.height > 0 and adults.filter(pl.col("jail_decision") == "honor").height > 0
+    assert (minors.get_column("jail_decision") == "decline").all()
+    assert not minors.get_column("held").any()
+    ages = result.records.get_column("age")
+    assert ages.null_count() == 0 and ages.min() >= 14

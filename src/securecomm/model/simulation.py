@@ -70,6 +70,7 @@ RECORD_COLUMNS = (
     "channel",
     "fips",
     "status",
+    "age",
     "booking_at",
     "release_eligible_at",
     "removable",

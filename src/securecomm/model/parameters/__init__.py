@@ -77,6 +77,7 @@ BREAKDOWNS: dict[str, tuple[str, ...]] = {
     "activation": ("activated", "not_activated"),
     "lognormal": ("median", "sigma", "max"),  # truncated at `max`, in the unit of the median
     "fbi_record": ("with_known_conviction", "without_known_conviction"),
+    "age_band": ("14_15", "16_17", "18_34", "35_64"),  # years A_B, A to B inclusive
 }
 
 
@@ -214,6 +215,7 @@ SPEC: dict[str, Spec] = {
     "public_safety_risk_determined_probability": Spec("case_facts", ()),
     "public_safety_risk_given_determined": Spec("case_facts", ()),
     "review_honor_probability": Spec("case_facts", ()),
+    "age_at_booking_share": Spec("case_facts", ("age_band",)),
     "fingerprint_submission_share": Spec("ident", ()),
     "ident_record_probability": Spec("ident", ("status",)),
     "ident_record_ratio_prior_conviction": Spec("ident", ()),
@@ -370,11 +372,16 @@ class Parameters:
         return Parameters(updated, label)
 
     def sample(self, rng: np.random.Generator, label: str) -> Parameters:
-        """One draw of every parameter from its uncertainty range (uniform; shares renormalised)."""
-        drawn = {
-            name: tuple((start, _draw(value, p, rng)) for start, value in p.dated_values)
-            for name, p in self.by_name.items()
-        }
+        """One draw of every parameter from its uncertainty range (uniform; shares renormalised).
+
+        Each parameter draws from a stream of its own, seeded by `rng` and its name, so adding a
+        parameter (or reordering the files) leaves the draws of every other parameter as they were.
+        """
+        seed = int(rng.integers(2**63))
+        drawn = {}
+        for name, p in self.by_name.items():
+            own = np.random.default_rng([seed, *name.encode()])
+            drawn[name] = tuple((start, _draw(value, p, own)) for start, value in p.dated_values)
         return self.replace_values(drawn, label)
 
 

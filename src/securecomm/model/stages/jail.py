@@ -23,11 +23,12 @@ from securecomm.law.compiler import compile_policy
 from securecomm.law.holdclock import utc_of_wall
 from securecomm.law.loader import load_policy
 from securecomm.law.timeline import PolicyTimeline
-from securecomm.model.parameters import Parameters
+from securecomm.model.parameters import BREAKDOWNS, Parameters
 from securecomm.model.stages.codes import as_enum
 from securecomm.model.stages.state import State, Streams, drawn_before
 
 PICKUP_PROBABILITY = "ice_pickup_probability"
+AGES = "age_at_booking_share"
 FLAG_PARAMETERS = {
     "pending_charges": "pending_charges_probability",
     "bond_posted": "bond_posted_probability",
@@ -75,8 +76,20 @@ def case_facts(status_codes: np.ndarray, parameters: Parameters, rng: np.random.
         .to_series()
         .alias("public_safety_risk")
     )
-    facts["age"] = pl.Series("age", [None] * count, dtype=pl.Int16)  # unknown: not known to be a minor
     return facts
+
+
+def draw_ages(booking_at: np.ndarray, parameters: Parameters, rng: np.random.Generator) -> np.ndarray:
+    """Age at booking: a band of years (`A_B`) by the shares in force on the booking day, then a whole
+    year uniformly from A to B."""
+    bands = BREAKDOWNS["age_band"]
+    youngest, oldest = (np.array([int(band.split("_")[end]) for band in bands]) for end in (0, 1))
+    shares = np.stack([parameters.by_day(AGES, booking_at, band) for band in bands], axis=1)
+    cumulative = np.cumsum(shares, axis=1)
+    uniform = rng.random(booking_at.size) * cumulative[:, -1]
+    band = (uniform[:, None] >= cumulative[:, :-1]).sum(axis=1)
+    span = oldest[band] - youngest[band] + 1
+    return (youngest[band] + np.floor(rng.random(booking_at.size) * span)).astype(np.int16)
 
 
 def held_to_answer(pending_charges: np.ndarray, charges: pl.DataFrame) -> np.ndarray:
@@ -89,11 +102,12 @@ def held_to_answer(pending_charges: np.ndarray, charges: pl.DataFrame) -> np.nda
 
 
 def draw_case_facts(state: State, parameters: Parameters, rng: Streams) -> State:
-    """The stage: the case each record makes for the rules engine (`cases`): the facts a jail's policy
-    reads, the charges, the convictions the FBI record shows, the form and the release time."""
+    """The stage: each record's `age` at booking, and the case it makes for the rules engine (`cases`): the
+    facts a jail's policy reads, the charges, the convictions the FBI record shows, the form and the release time."""
     facts = case_facts(state.column("status"), parameters, rng["facts"])
     facts["held_to_answer"] = pl.Series(held_to_answer(facts["pending_charges"].to_numpy(), state.charges))
-    records = state.records
+    facts["age"] = pl.Series("age", draw_ages(state.column("booking_at"), parameters, rng["ages"]))
+    records = state.records.with_columns(facts["age"])
     county_zones = [schema.TIME_ZONES.index(places.time_zone(fips)) for fips in state.counties]
     case_records = pl.DataFrame(
         {
@@ -112,7 +126,7 @@ def draw_case_facts(state: State, parameters: Parameters, rng: Streams) -> State
         }
     )
     known = state.convictions.filter(pl.col("known")).drop("known")
-    return replace(state, cases=CaseTables(case_records, state.charges, known))
+    return replace(state, records=records, cases=CaseTables(case_records, state.charges, known))
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ STREAMS = (
     "jail",
     "removal",
     "effects",
+    "ages",
 )
 
 
