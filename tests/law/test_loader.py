@@ -40,6 +40,12 @@ VALID = textwrap.dedent(
         decision: honor
         when:
           conviction: {set: violent, within_years_of_conviction: 10}
+    layer: {level: county}
+    clauses:
+      - {reference: law, section: (a), quote: shall release, status: modelled, note: the default}
+      - {reference: law, section: (b), paraphrase: a violent felony, status: approximated, note: the set violent}
+      - {reference: law, section: (c), quote: 48 hours, status: modelled, note: the hold}
+      - {reference: law, section: (d), paraphrase: a report to the board, status: not_modelled, note: procedure}
     """
 )
 
@@ -141,7 +147,8 @@ def test_connecticut_timeline_follows_effective_dates():
     assert in_force(dt.date(2012, 6, 1)) == ["ct/case-by-case-2012"]
     assert in_force(dt.date(2013, 12, 31)) == ["ct/case-by-case-2012"]
     assert in_force(dt.date(2014, 1, 1)) == ["ct/trust-act-2013"]
-    assert in_force(dt.date(2014, 12, 15)) == ["ct/doc-2014"]
-    assert in_force(dt.date(2019, 10, 1)) == ["ct/trust-act-2019"]
+    # The Department of Correction's policy narrows the statute: both are in force, the stricter governs.
+    assert in_force(dt.date(2014, 12, 15)) == ["ct/trust-act-2013", "ct/doc-2014"]
+    assert in_force(dt.date(2019, 10, 1)) == ["ct/doc-2014", "ct/trust-act-2019"]
     # A proposal is never in force; a field order is not a jail policy.
     assert "ct/new-haven/aldermen-resolution-2011" not in in_force(dt.date(2030, 1, 1))

@@ -23,6 +23,12 @@ POLICY = textwrap.dedent(
     default: {decision: decline, reference: law, section: (a), text: release}
     rules:
       - {id: warrant, reference: law, section: (b), text: a judge's warrant, decision: honor, when: {fact: judicial_warrant}}
+    layer: {level: county}
+    clauses:
+      - {reference: law, section: (a), quote: release, status: modelled, note: the default}
+      - {reference: law, section: (b), quote: a judge's warrant, status: modelled, note: judicial_warrant}
+      - {reference: law, section: (c), quote: 48 hours, status: modelled, note: the hold}
+      - {reference: law, section: (d), quote: notify ICE, status: modelled, note: the notice}
     """
 )
 

@@ -12,8 +12,9 @@ from rich.table import Table
 
 from securecomm.cli.common import console, fail, policy_or_fail
 from securecomm.core.yamlfiles import PolicyFileError
-from securecomm.law.explain import describe_condition
-from securecomm.law.loader import load_library
+from securecomm.law.explain import clause_table, describe_condition
+from securecomm.law.loader import layered_with, load_library
+from securecomm.law.model import Policy
 from securecomm.law.policy_cases import run_all
 
 policies_app = typer.Typer(help="The library of policies: list, show, test.")
@@ -65,6 +66,7 @@ def show_policy(policy_id: Annotated[str, typer.Argument(help="A policy id, e.g.
     console.print(f"[bold]{policy.title}[/]  ({policy.id})", highlight=False)
     dates = f"enacted {policy.enacted or 'unknown'}, effective {policy.effective or '—'}"
     console.print(f"{policy.jurisdiction.name} · {policy.kind} · {policy.status} · {dates}", highlight=False)
+    _print_layers(policy)
     for question in policy.questions:
         heading = "" if question.name == "decision" else f"[bold]{question.name.replace('_', ' ')}[/]\n"
         console.print(
@@ -92,6 +94,7 @@ def show_policy(policy_id: Annotated[str, typer.Argument(help="A policy id, e.g.
             f"\nSet [bold]{category_set.name}[/]: {category_set.description}. Approximates {category_set.approximates}.",
             highlight=False,
         )
+    _print_clauses(policy)
     if policy.notes:
         console.print(f"\n[bold]Notes[/]: {policy.notes}", highlight=False)
     if policy.dates_note:
@@ -99,6 +102,41 @@ def show_policy(policy_id: Annotated[str, typer.Argument(help="A policy id, e.g.
     console.print("\n[bold]References[/]")
     for reference in policy.references:
         console.print(f"- {reference.cite}: {reference.title} <{reference.url}>", highlight=False)
+
+
+def _print_layers(policy: Policy) -> None:
+    """Which layers decide with this policy: those it narrows (it applies on top of them) and those narrowing it."""
+    beneath, above = layered_with(policy)
+    line = f"Layer: {policy.layer.level}"
+    if policy.layer.narrows is not None:
+        line += f", narrowing {policy.layer.narrows}"
+    console.print(line, highlight=False)
+    if beneath:
+        listed = ", ".join(f"{narrowed.id} (from {narrowed.effective})" for narrowed in beneath)
+        console.print(
+            f"  Decided on top of {listed}: the stricter outcome governs (decline beats review beats honor;"
+            " the earliest hold deadline wins).",
+            highlight=False,
+        )
+    if above:
+        listed = ", ".join(
+            f"{narrowing.id} ({narrowing.layer.level}, from {narrowing.effective})" for narrowing in above
+        )
+        console.print(f"  Narrowed by {listed}, which applies on top of it.", highlight=False)
+
+
+def _print_clauses(policy: Policy) -> None:
+    """The clauses of the policy's text with their status: what the code covers, at a glance."""
+    colours = {"modelled": "green", "approximated": "yellow", "not_modelled": "red", "reconstructed": "magenta"}
+    console.print("\n[bold]Clauses[/]")
+    for row in clause_table(policy):
+        text = f"“{row.text}”" if row.quoted else f"(paraphrase) {row.text}"
+        applied = f" → {', '.join(row.applied_by)}" if row.applied_by else ""
+        console.print(
+            f"- [bold]{row.citation}[/] [{colours[row.status]}]{row.status_phrase}[/]{applied}", highlight=False
+        )
+        console.print(f"  {text}", highlight=False)
+        console.print(f"  [dim]{row.note}[/]", highlight=False)
 
 
 @policies_app.command("test")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import polars as pl
 from plotly.offline import get_plotlyjs
 
 from securecomm.core.places import counties as county_table
-from securecomm.law.explain import describe_condition
+from securecomm.law.explain import clause_table, describe_condition
 from securecomm.law.loader import load_policy
 from securecomm.model.metrics import METRICS, REPORTED
 from securecomm.model.parameters import Parameters
@@ -150,6 +150,7 @@ def policy_sections(policies: tuple[str, ...]) -> list[dict[str, Any]]:
                     "rules": [],
                     "hold": "",
                     "references": [],
+                    "clauses": [],
                 }
             )
             continue
@@ -172,6 +173,7 @@ def policy_sections(policies: tuple[str, ...]) -> list[dict[str, Any]]:
                 ],
                 "hold": f"{policy.hold.describe()} ({policy.hold.citation})" if policy.hold else "no hold",
                 "references": [{"cite": ref.cite, "title": ref.title, "url": ref.url} for ref in policy.references],
+                "clauses": [asdict(row) for row in clause_table(policy)],
             }
         )
     return sections

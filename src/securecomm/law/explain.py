@@ -6,6 +6,8 @@ citation, what the rule asks, and which facts of the case it read.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from securecomm.core.schema import FACT_PHRASES, VALUE_PHRASES
 from securecomm.law.model import (
     REVIEW,
@@ -13,6 +15,7 @@ from securecomm.law.model import (
     AllOf,
     AnyOf,
     ChargeMatch,
+    Clause,
     Condition,
     ConvictionCount,
     Default,
@@ -170,3 +173,54 @@ def default_explanation(policy: Policy, question: Question, default: Default) ->
     if default.decision == "honor":
         text += _hold_sentence(policy)
     return text
+
+
+STATUS_PHRASES = {
+    "modelled": "modelled",
+    "approximated": "approximated",
+    "not_modelled": "not modelled",
+    "reconstructed": "reconstructed (text not found)",
+}
+
+
+@dataclass(frozen=True)
+class ClauseRow:
+    """One clause of a policy's text for a reader: where it is, what it says, what the code does with it."""
+
+    citation: str
+    text: str
+    quoted: bool  # the source's words; else a paraphrase, the text could not be quoted
+    status: str  # modelled | approximated | not_modelled | reconstructed
+    status_phrase: str
+    note: str
+    applied_by: tuple[str, ...]  # the policy's parts that cite it: rule ids, "default", "hold", "notice"
+
+
+def _applied_by(policy: Policy, clause: Clause) -> tuple[str, ...]:
+    parts = [(rule.id, rule) for question in policy.questions for rule in question.rules]
+    parts += [("default", question.default) for question in policy.questions]
+    parts += [(name, part) for name, part in (("hold", policy.hold), ("notice", policy.notice)) if part is not None]
+    return tuple(
+        dict.fromkeys(
+            name for name, part in parts if part.reference.id == clause.reference.id and part.section == clause.section
+        )
+    )
+
+
+def clause_table(policy: Policy) -> list[ClauseRow]:
+    """The clauses of a policy's text, in the file's order, each with its status and the parts that apply it.
+
+    A plain table for any display (the CLI's `policies show`, the HTML report, the detainer desk).
+    """
+    return [
+        ClauseRow(
+            clause.citation,
+            clause.text,
+            clause.quoted,
+            clause.status,
+            STATUS_PHRASES[clause.status],
+            clause.note,
+            _applied_by(policy, clause),
+        )
+        for clause in policy.clauses
+    ]

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from securecomm.core import schema
+from securecomm.core.places import resolve_place
 from securecomm.core.yamlfiles import PolicyFileError, YMap, YSeq, line_of, load_yaml
 from securecomm.law.model import (
     DEFAULT_RULE,
@@ -22,6 +23,8 @@ from securecomm.law.model import (
     AnyOf,
     CategorySet,
     ChargeMatch,
+    CitesSection,
+    Clause,
     Condition,
     ConvictionCount,
     Default,
@@ -30,6 +33,7 @@ from securecomm.law.model import (
     Hold,
     Jurisdiction,
     Kind,
+    Layer,
     Not,
     Notice,
     OffenseFilter,
@@ -47,11 +51,15 @@ KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
 FIELD_QUESTIONS = ("inquire_status", "arrest_on_hit")
 STATUSES = ("enacted", "proposed", "reconstructed")
 COUNTINGS = ("business_hours", "clock_hours")
+CLAUSE_STATUSES = ("modelled", "approximated", "not_modelled", "reconstructed")
+# Broadest first: a policy may narrow only the policies of a broader level.
+LAYER_LEVELS = ("federal", "state", "county", "city", "department")
 
 POLICY_KEYS = {
-    "required": ("title", "kind", "jurisdiction", "status", "enacted", "effective", "references"),
+    "required": ("title", "kind", "jurisdiction", "layer", "status", "enacted", "effective", "references", "clauses"),
     "optional": ("dates_note", "notes", "sets", "labels", "hold", "notice", "default", "rules", "questions"),
 }
+CLAUSE_KEYS = {"required": ("reference", "section", "status", "note"), "optional": ("quote", "paraphrase")}
 
 
 class _Reader:
@@ -358,6 +366,16 @@ def parse_policy(document: Any, policy_id: str, file: str) -> Policy:
             read.text(spec, "text"),
         )
 
+    layer_node = read.mapping(top["layer"], "layer", ("level",), ("narrows",))
+    layer = Layer(
+        read.choice(layer_node, "level", LAYER_LEVELS, "layer level"),  # type: ignore[arg-type]
+        read.text(layer_node, "narrows") if "narrows" in layer_node else None,
+    )
+    clauses = _clauses(read, parser, top)
+    cited_parts: list[CitesSection] = [part for question in questions for part in (question.default, *question.rules)]
+    cited_parts += [part for part in (hold, notice) if part is not None]
+    _check_citations(read, top, clauses, cited_parts)
+
     status = read.choice(top, "status", STATUSES, "status")
     effective = read.date(top, "effective")
     if effective is None and status != "proposed":
@@ -373,12 +391,57 @@ def parse_policy(document: Any, policy_id: str, file: str) -> Policy:
         references=tuple(references.values()),
         sets=tuple(parser.sets.values()),
         questions=questions,
+        layer=layer,
+        clauses=clauses,
         hold=hold,
         notice=notice,
         dates_note=read.text(top, "dates_note") if "dates_note" in top else "",
         notes=read.text(top, "notes") if "notes" in top else "",
         source_file=file,
     )
+
+
+def _clauses(read: _Reader, parser: _PolicyParser, top: YMap) -> tuple[Clause, ...]:
+    """The clauses of the policy's text, each quoted or paraphrased, with its status."""
+    clause_list = read.sequence(top, "clauses")
+    if not clause_list:
+        raise read.fail(top, "clauses", "a policy lists at least one clause of its text")
+    clauses: list[Clause] = []
+    for node in clause_list:
+        spec = read.mapping(node, "clause", CLAUSE_KEYS["required"], CLAUSE_KEYS["optional"])
+        if ("quote" in spec) == ("paraphrase" in spec):
+            raise read.fail(
+                spec, None, "a clause gives either 'quote' (the source's words) or 'paraphrase' (when it cannot quote)"
+            )
+        reference = parser.reference(spec)
+        section = read.text(spec, "section", allow_empty=True)
+        if any(clause.reference == reference and clause.section == section for clause in clauses):
+            raise read.fail(spec, "section", f"the clause {reference.citation(section)} is listed twice")
+        quoted = "quote" in spec
+        clauses.append(
+            Clause(
+                reference,
+                section,
+                read.text(spec, "quote" if quoted else "paraphrase"),
+                quoted,
+                read.choice(spec, "status", CLAUSE_STATUSES, "clause status"),  # type: ignore[arg-type]
+                read.text(spec, "note"),
+            )
+        )
+    return tuple(clauses)
+
+
+def _check_citations(read: _Reader, top: YMap, clauses: tuple[Clause, ...], parts: list[CitesSection]) -> None:
+    """Every citation of a rule, default, hold or notice is a listed clause; a clause not modelled is cited by none."""
+    listed = {(clause.reference.id, clause.section): clause for clause in clauses}
+    for part in parts:
+        clause = listed.get((part.reference.id, part.section))
+        if clause is None:
+            raise read.fail(
+                top, "clauses", f"{part.citation} is cited by the policy but is not one of its listed clauses"
+            )
+        if clause.status == "not_modelled":
+            raise read.fail(top, "clauses", f"{part.citation} is cited by the policy but its clause says not_modelled")
 
 
 # --- the shipped library -----------------------------------------------------------------
@@ -467,13 +530,55 @@ def load_policy(policy_id: str) -> Policy:
 
 
 def load_library() -> list[Policy]:
-    return [load_policy(policy_id) for policy_id in policy_ids()]
+    """Every policy of the library, its layers checked against one another (`check_layers`)."""
+    return list(_checked_library())
+
+
+@cache
+def _checked_library() -> tuple[Policy, ...]:
+    library = [load_policy(policy_id) for policy_id in policy_ids()]
+    check_layers(library)
+    return tuple(library)
+
+
+def check_layers(library: list[Policy]) -> None:
+    """A policy that narrows a jurisdiction names one of the library's, of a broader level, covering its places."""
+    by_name: dict[str, list[Policy]] = {}
+    for policy in library:
+        by_name.setdefault(policy.jurisdiction.name, []).append(policy)
+    for policy in library:
+        narrowed_name = policy.layer.narrows
+        if narrowed_name is None:
+            continue
+        narrowed = by_name.get(narrowed_name)
+        if not narrowed or narrowed_name == policy.jurisdiction.name:
+            raise PolicyFileError(
+                policy.source_file,
+                0,
+                f"layer: {policy.id} narrows {narrowed_name!r}, which is not another jurisdiction of the library",
+            )
+        own_counties = set(resolve_place(",".join(policy.jurisdiction.places)))
+        for broader in narrowed:
+            if LAYER_LEVELS.index(broader.layer.level) >= LAYER_LEVELS.index(policy.layer.level):
+                raise PolicyFileError(
+                    policy.source_file,
+                    0,
+                    f"layer: a {policy.layer.level} policy can narrow only a broader level; {broader.id} is"
+                    f" {broader.layer.level}",
+                )
+            if not own_counties <= set(resolve_place(",".join(broader.jurisdiction.places))):
+                raise PolicyFileError(
+                    policy.source_file, 0, f"layer: {policy.id} reaches places that {broader.id} does not cover"
+                )
 
 
 def policies_in_force(place: str, day: dt.date, kind: Kind = "detainer") -> list[Policy]:
     """The library's policies of a kind in force at a place on a day, latest effective last.
 
-    A later policy of the same jurisdiction supersedes an earlier one.
+    A later policy of the same jurisdiction supersedes an earlier one; policies of different
+    jurisdictions — a state's statute, a county's ordinance, a department's policy that narrows
+    the statute (its `layer`) — are all in force at once, and `law.layers.combine` states how
+    their decisions combine (decline beats review beats honor; the earliest hold deadline wins).
     """
     latest: dict[str, Policy] = {}
     for policy in load_library():
@@ -482,3 +587,48 @@ def policies_in_force(place: str, day: dt.date, kind: Kind = "detainer") -> list
             if current is None or (current.effective or dt.date.min) <= (policy.effective or dt.date.min):
                 latest[policy.jurisdiction.name] = policy
     return sorted(latest.values(), key=lambda policy: policy.effective or dt.date.min)
+
+
+def layers_of(policy: Policy, day: dt.date) -> list[Policy]:
+    """The policy and, broadest first, the policies it narrows that are in force on the day.
+
+    A department's policy applies on top of the statute it works under: deciding under it alone
+    would let it honor what the statute forbids. Each narrowed jurisdiction's latest policy in force
+    on the day counts (and the policies that one narrows, in turn).
+    """
+    layers = [policy]
+    narrowed_name = policy.layer.narrows
+    while narrowed_name is not None:
+        in_force = [
+            candidate
+            for candidate in load_library()
+            if candidate.jurisdiction.name == narrowed_name and candidate.kind == policy.kind
+            if candidate.in_force_on(day)
+        ]
+        if not in_force:
+            break
+        latest = max(in_force, key=lambda candidate: candidate.effective or dt.date.min)
+        layers.insert(0, latest)
+        narrowed_name = latest.layer.narrows
+    return layers
+
+
+def layered_with(policy: Policy) -> tuple[list[Policy], list[Policy]]:
+    """The policies a policy applies on top of during its time in force (those of the jurisdiction it
+    narrows, in effective order), and the library's policies that narrow its own jurisdiction."""
+    library = [candidate for candidate in load_library() if candidate.kind == policy.kind]
+    narrowed = sorted(
+        (
+            candidate
+            for candidate in library
+            if candidate.jurisdiction.name == policy.layer.narrows and candidate.in_force_on(dt.date.max)
+        ),
+        key=lambda candidate: candidate.effective or dt.date.min,
+    )
+    beneath = [
+        current
+        for current, following in zip(narrowed, [*narrowed[1:], None], strict=False)
+        if following is None or policy.effective is None or (following.effective or dt.date.min) > policy.effective
+    ]
+    above = [candidate for candidate in library if candidate.layer.narrows == policy.jurisdiction.name]
+    return beneath, above

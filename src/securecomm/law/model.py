@@ -14,6 +14,8 @@ from typing import Literal
 Kind = Literal["detainer", "classification", "field"]
 Status = Literal["enacted", "proposed", "reconstructed"]
 Counting = Literal["business_hours", "clock_hours"]
+ClauseStatus = Literal["modelled", "approximated", "not_modelled", "reconstructed"]
+LayerLevel = Literal["federal", "state", "county", "city", "department"]
 
 REVIEW = "review"
 DEFAULT_RULE = "default"
@@ -226,6 +228,37 @@ class Notice(CitesSection):
 
 
 @dataclass(frozen=True)
+class Clause(CitesSection):
+    """One clause of a policy's text and how much of it the code covers.
+
+    `text` is the source's words when `quoted`, else a paraphrase (the source's text could not be
+    quoted: a report, a summary); `status` says whether the rules implement it (`modelled`), only
+    approximate it (`approximated`), leave it out (`not_modelled`), or rest on reports because its
+    text was not found (`reconstructed`); `note` says how, or what is missing.
+    """
+
+    reference: Reference
+    section: str
+    text: str
+    quoted: bool
+    status: ClauseStatus
+    note: str
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Where a policy sits among the policies that bind one jail: a department's policy can only
+    narrow the statute or ordinance it works under, and applies on top of it, never instead of it.
+
+    `narrows` names the jurisdiction whose policies it narrows (`Connecticut` for the state
+    Department of Correction's policy); null for a policy that narrows none.
+    """
+
+    level: LayerLevel
+    narrows: str | None = None
+
+
+@dataclass(frozen=True)
 class Jurisdiction:
     name: str
     places: tuple[str, ...]
@@ -243,18 +276,14 @@ class Policy:
     references: tuple[Reference, ...]
     sets: tuple[CategorySet, ...]
     questions: tuple[Question, ...]
+    layer: Layer
+    clauses: tuple[Clause, ...]
     hold: Hold | None = None
     notice: Notice | None = None
     dates_note: str = ""
-    notes: str = ""
+    notes: str = ""  # what concerns the policy as a whole; each clause carries its own note
     source_file: str = field(default="", compare=False)
 
     def in_force_on(self, day: dt.date) -> bool:
         """Enacted or reconstructed policies are in force from their effective date."""
         return self.status != "proposed" and self.effective is not None and self.effective <= day
-
-    def question(self, name: str) -> Question:
-        for question in self.questions:
-            if question.name == name:
-                return question
-        raise KeyError(f"policy {self.id} has no question {name!r}")

@@ -7,10 +7,12 @@ by walking the calendar day by day. Property-based tests check the two agree.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from securecomm.core.places import time_zones
 from securecomm.law import holdclock
+from securecomm.law.layers import check_layerable, combine_case
 from securecomm.law.loader import load_forms
 from securecomm.law.model import (
     AgeUnder,
@@ -156,3 +158,10 @@ def _hold(policy: Policy, case: dict[str, Any], decision: str) -> dict[str, Any]
             best = candidate
     hold["hold_until"], hold["hold_until_utc"], hold["hold_citation"] = best[1], best[2], best[3]
     return hold
+
+
+def evaluate_layers(policies: Sequence[Policy], case: dict[str, Any]) -> dict[str, Any]:
+    """Decide one normalized record under layers that all bind the jail (broadest first): the
+    stricter outcome governs (`law.layers.combine_case`). The desk's path to a layered decision."""
+    check_layerable(policies)
+    return combine_case(policies, [evaluate_case(policy, case) for policy in policies])

@@ -3,11 +3,17 @@
 The historical timeline is built from the library: every enacted or reconstructed policy
 applies to the counties of its places from its effective date until the next policy of
 the same jurisdiction takes effect. ICE's request as written (`us/ice-request`) applies
-everywhere. Where several policies apply at once (a state law and a county ordinance),
-the strictest governs: a detainer is honored only if every applicable policy honors it —
-each of them limits when a jail *may* hold, so the jail must satisfy all.
+everywhere. Policies of different jurisdictions are layers that all bind the jail at once — a
+state's statute, a county's ordinance, a department's policy that narrows the statute it works
+under (`Policy.layer`: `ct/doc-2014` on top of `ct/trust-act-2013`, never instead of it). How the
+layers combine (`law.layers`): **decline beats review beats honor** — a detainer is honored only
+if every layer in force honors it, since each limits when a jail *may* hold — and **the earliest
+hold deadline wins**. The simulation's jail stage applies every entry in force on the day by
+that rule.
 
-A reform replaces the policies of a set of counties from a date with one policy.
+A reform replaces the policies of a set of counties from a date with one policy — and, when that
+policy narrows another jurisdiction's (a department's policy), the narrowed jurisdiction's
+policies stay in force beneath it on their own dates.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ class PolicyTimeline:
         return cls(kind, tuple(sorted(entries, key=lambda entry: (entry.start, entry.policy_id))))
 
     def replace(self, counties: frozenset[str], policy_id: str, start: dt.date) -> PolicyTimeline:
-        """From `start`, the given counties follow `policy_id` alone."""
+        """From `start`, the given counties follow `policy_id` (on top of the policies it narrows)."""
         policy = load_policy(policy_id)
         if policy.kind != self.kind:
             raise ValueError(f"policy {policy_id} is a {policy.kind} policy, not a {self.kind} policy")
@@ -68,10 +74,28 @@ class PolicyTimeline:
                 end = start if entry.end is None else min(entry.end, start)
                 entries.append(TimelineEntry(entry.policy_id, inside, entry.start, end))
         entries.append(TimelineEntry(policy_id, counties, start))
+        entries += _narrowed_entries(policy.layer.narrows, self.kind, counties, start)
         return PolicyTimeline(self.kind, tuple(sorted(entries, key=lambda entry: (entry.start, entry.policy_id))))
 
     def in_force(self, county: str, day: dt.date) -> list[str]:
         return [entry.policy_id for entry in self.entries if county in entry.counties and entry.covers(day)]
+
+
+def _narrowed_entries(
+    jurisdiction: str | None, kind: Kind, counties: frozenset[str], start: dt.date
+) -> list[TimelineEntry]:
+    """The historical entries of a narrowed jurisdiction (and of those it narrows) on these counties from `start`."""
+    entries: list[TimelineEntry] = []
+    while jurisdiction is not None:
+        policies = [policy for policy in load_library() if policy.jurisdiction.name == jurisdiction]
+        history = PolicyTimeline.historical(kind).entries
+        for entry in history:
+            if entry.policy_id in {policy.id for policy in policies} and (entry.end is None or entry.end > start):
+                inside = entry.counties & counties
+                if inside:
+                    entries.append(TimelineEntry(entry.policy_id, inside, max(entry.start, start), entry.end))
+        jurisdiction = policies[0].layer.narrows if policies else None
+    return entries
 
 
 def parse_reform(spec: str) -> tuple[frozenset[str], str, dt.date | None]:
