@@ -132,3 +132,35 @@ def test_policies_test_fails_on_a_wrong_case_in_another_library(tmp_path):
     result = run("policies", "test", "--dir", str(tmp_path))
     assert result.exit_code == 1
     assert "decision: expected 'decline', got 'honor'" in result.stdout
+
+
+def test_decide_joins_layers_with_a_plus_and_the_stricter_outcome_governs(tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(
+        json.dumps(
+            {
+                "case_id": "warrant",
+                "release_eligible_at": "2014-12-16T10:00:00",
+                "judicial_warrant": True,
+                "public_safety_risk": False,
+            }
+        )
+        + "\n"
+    )
+    result = run("decide", "ct/doc-2014,ct/trust-act-2013+ct/doc-2014", str(cases))
+    assert result.exit_code == 0, result.output
+    alone, layered = (json.loads(line) for line in result.stdout.splitlines())
+    # The Department's letter alone honors a judicial warrant; the TRUST Act beneath it does not.
+    assert (alone["policy_id"], alone["decision"], alone.get("layers")) == ("ct/doc-2014", "honor", None)
+    assert (layered["policy_id"], layered["decision"]) == ("ct/trust-act-2013", "decline")
+    assert layered["layers"] == (
+        "ct/trust-act-2013 (state): decline by default; ct/doc-2014 (department): honor by judicial-warrant"
+    )
+
+
+def test_decide_refuses_to_layer_a_field_policy(tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"case_id": "a"}) + "\n")
+    result = run("decide", "ct/trust-act-2013+ct/new-haven/general-order-06-2", str(cases))
+    assert result.exit_code == 2
+    assert "decide them separately" in result.stderr

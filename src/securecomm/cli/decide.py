@@ -15,6 +15,8 @@ from securecomm.core.cases import CaseTables, InputError, to_tables
 from securecomm.core.files import DECISION_TYPES, OutputError, text_columns, write_frame
 from securecomm.law.compiler import compile_policy
 from securecomm.law.decide import record_kind
+from securecomm.law.layers import decide_layers
+from securecomm.law.model import Policy
 
 
 def _offense_text(offense: dict) -> str:
@@ -73,30 +75,50 @@ def _decision_table(tables: CaseTables, results: dict[str, pl.DataFrame]) -> Tab
     return table
 
 
+def _decisions(layers: list[Policy], tables: CaseTables) -> pl.DataFrame:
+    if len(layers) == 1:
+        return compile_policy(layers[0]).evaluate(tables)
+    return decide_layers(layers, tables)
+
+
 def decide(
-    policy_ids: Annotated[str, typer.Argument(help="A policy id, or several separated by commas.")],
+    policy_ids: Annotated[
+        str,
+        typer.Argument(
+            help="A policy id, or several separated by commas (compared side by side); join ids with '+' for "
+            "policies that bind the jail at once, broadest first (ct/trust-act-2013+ct/doc-2014: the stricter "
+            "outcome governs)."
+        ),
+    ],
     file: Annotated[Path, typer.Argument(help="Cases: .jsonl, .parquet or .csv (list fields as JSON).")],
     out: Annotated[Path | None, typer.Option(help="Write the decisions to .jsonl, .csv or .parquet.")] = None,
     table: Annotated[bool, typer.Option(help="Print a table of decisions instead of JSON lines.")] = False,
 ) -> None:
     """Decide every case in FILE under each policy: one JSON object per case and policy."""
-    policies = [policy_or_fail(policy_id.strip()) for policy_id in policy_ids.split(",") if policy_id.strip()]
-    if not policies:
+    specs = [spec.strip() for spec in policy_ids.split(",") if spec.strip()]
+    if not specs:
         raise fail("no policy id given")
-    kinds = {record_kind(policy) for policy in policies}
+    layered = {spec: [policy_or_fail(part.strip()) for part in spec.split("+")] for spec in specs}
+    kinds = {record_kind(policy) for layers in layered.values() for policy in layers}
     if len(kinds) > 1:
         raise fail("field policies read field records and the others read detainer cases: decide them separately")
     try:
         tables = to_tables(file, kinds.pop())
     except InputError as error:
         raise fail(str(error)) from None
-    results = {policy.id: compile_policy(policy).evaluate(tables) for policy in policies}
+    try:
+        results = {spec: _decisions(layers, tables) for spec, layers in layered.items()}
+    except ValueError as error:  # layers that cannot combine (a field policy among them, say)
+        raise fail(str(error)) from None
     if table:
         # Off a terminal (a pipe, `make demo` in CI) Rich assumes 80 columns; this table needs more.
         output_console(180).print(_decision_table(tables, results))
         return
-    # Each policy has its own rule enum: as text, the policies' decisions stack into one table.
-    combined = pl.concat([frame.with_columns(pl.col(pl.Enum).cast(pl.String)) for frame in results.values()])
+    # Each policy has its own rule enum: as text, the policies' decisions stack into one table; a
+    # layered decision adds the `layers` column, which single policies leave empty.
+    combined = pl.concat(
+        [frame.with_columns(pl.col(pl.Enum).cast(pl.String)) for frame in results.values()], how="diagonal"
+    )
     if out is not None:
         try:
             write_frame(combined, out, DECISION_TYPES)
