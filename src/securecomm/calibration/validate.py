@@ -32,7 +32,7 @@ from securecomm.calibration.targets import (
 )
 from securecomm.core.places import resolve_place
 from securecomm.model.parameters import Parameters, load_parameters
-from securecomm.model.replications import HISTORICAL, Progress, ReplicationPlan, Runner, band
+from securecomm.model.replications import HISTORICAL, ReplicationPlan, ReplicationProgress, Runner, band
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
 
 
@@ -172,7 +172,7 @@ def validate(
     vary_parameters: bool = True,
     parameters: Parameters | None = None,
     runner: Runner | None = None,
-    progress: Progress | None = None,
+    progress: ReplicationProgress | None = None,
 ) -> Scorecard:
     """The scorecard of every target (of `place`'s targets, and its figures over the program, if given),
     its replications on `runner` (by default, as many local workers as calibration/settings.yaml says)."""

@@ -13,8 +13,8 @@ from securecomm.model.metrics import REPORTED
 from securecomm.model.replications import (
     HISTORICAL,
     IN_PROCESS,
-    Progress,
     ReplicationPlan,
+    ReplicationProgress,
     Runner,
     Summary,
     county_medians,
@@ -91,7 +91,7 @@ def compare(
     seed: int = 0,
     runner: Runner = IN_PROCESS,
     effects: tuple[str, ...] = (),
-    progress: Progress | None = None,
+    progress: ReplicationProgress | None = None,
 ) -> Comparison:
     """Run every policy on the same replications and summarise them against the baseline
     (by default the first policy listed); `progress(done, all)` as each replication ends."""

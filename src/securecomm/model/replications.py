@@ -85,7 +85,7 @@ def run_replication(plan: ReplicationPlan, index: int, parameters: Parameters | 
 
 
 T = TypeVar("T")
-Progress = Callable[[int, int], None]  # (replications done, replications in all)
+ReplicationProgress = Callable[[int, int], None]  # (replications done, replications in all)
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class Runner:
         if self.scheduler is not None and self.workers != 1:
             raise ValueError("give workers or a scheduler, not both")
 
-    def map(self, task: Callable[[int], T], count: int, progress: Progress | None = None) -> list[T]:
+    def map(self, task: Callable[[int], T], count: int, progress: ReplicationProgress | None = None) -> list[T]:
         """`task(0)`, …, `task(count - 1)` in index order, calling `progress(done, count)` as each ends.
 
         On a cluster the task is pickled: a module-level function, or a `functools.partial` of one.
@@ -157,7 +157,7 @@ IN_PROCESS = Runner()
 
 
 def run_plan(
-    plan: ReplicationPlan, runner: Runner = IN_PROCESS, progress: Progress | None = None
+    plan: ReplicationPlan, runner: Runner = IN_PROCESS, progress: ReplicationProgress | None = None
 ) -> list[dict[str, Any]]:
     """Every replication of a plan, ordered by replication index; `progress(done, all)` as each ends."""
     if plan.replications < 1:

@@ -93,7 +93,7 @@ RECORD_COLUMNS = (
     "removed",
     "removal_at",
 )
-Progress = Callable[[str], None]
+StageProgress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,11 @@ class Scenario:
 
 
 def run_stages(
-    stages: tuple[NamedStage, ...], state: State, parameters: Parameters, seed: int, progress: Progress | None = None
+    stages: tuple[NamedStage, ...],
+    state: State,
+    parameters: Parameters,
+    seed: int,
+    progress: StageProgress | None = None,
 ) -> State:
     """Run stages in order, each on fresh named random streams of the seed."""
     rng = Streams(seed)
@@ -152,7 +156,7 @@ class Population:
         return self.state.segments
 
 
-def draw_population(scenario: Scenario, progress: Progress | None = None) -> Population:
+def draw_population(scenario: Scenario, progress: StageProgress | None = None) -> Population:
     """The population stages: everything drawn before local policy acts."""
     start = State(tuple(scenario.counties()), scenario.start, scenario.end)
     return Population(scenario, run_stages(POPULATION_STAGES, start, scenario.parameters, scenario.seed, progress))
@@ -205,7 +209,7 @@ class SimulationResult:
 
 
 def apply_policies(
-    population: Population, timeline: PolicyTimeline, progress: Progress | None = None
+    population: Population, timeline: PolicyTimeline, progress: StageProgress | None = None
 ) -> SimulationResult:
     """The policy stages under a detainer policy timeline (and the historical field policies)."""
     scenario = population.scenario
@@ -239,7 +243,7 @@ def simulate(
     seed: int = 0,
     reforms: tuple[Reform, ...] = (),
     parameters: Parameters | None = None,
-    progress: Progress | None = None,
+    progress: StageProgress | None = None,
     effects: tuple[str, ...] = (),
 ) -> SimulationResult:
     """Simulate Secure Communities over a place and period (the historical policy timeline
