@@ -43,7 +43,7 @@ from securecomm.web.lab import (
     resolve_place_text,
     search_places,
 )
-from securecomm.web.library import case_form, decide_everywhere, library_rows, policy_page, read_case
+from securecomm.web.library import blank_form, decide_everywhere, library_rows, policy_page, read_case
 
 PACKAGE = resources.files("securecomm.web")
 ONE_YEAR = "public, max-age=31536000, immutable"
@@ -319,7 +319,7 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
         values = {key: request.query_params.getlist(key) for key in request.query_params}
         context: dict[str, Any] = {"schema": schema, "decisions": None, "errors": {}, "record_json": ""}
         if not values:
-            context["form"] = case_form({})
+            context["form"] = blank_form()
             return page(request, "try.html.j2", context)
         tried = read_case(values)
         context.update(form=tried.form, errors=tried.errors)

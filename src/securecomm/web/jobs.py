@@ -152,10 +152,11 @@ class JobStore:
     def run_dir(self, key: str) -> Path:
         return self.runs / key
 
-    def save(self, request: LabRequest, summary: Summary, counties: pl.DataFrame, charts: list[Chart]) -> None:
-        """Write a run's results whole: into a scratch directory, then renamed into place."""
-        final = self.run_dir(request.key)
-        scratch = self.runs / f".{request.key}.{time.time_ns()}"
+    def save(self, job: Job, summary: Summary, counties: pl.DataFrame, charts: list[Chart]) -> None:
+        """Write a job's results whole: into a scratch directory, then renamed into place."""
+        request = job.request
+        final = self.run_dir(job.key)
+        scratch = self.runs / f".{job.key}.{time.time_ns()}"
         scratch.mkdir()
         (scratch / "summary.json").write_text(
             json.dumps(
@@ -228,9 +229,7 @@ def run_job(data_dir: Path, key: str, runner: Runner) -> None:
             runner=runner,
             progress=lambda done, _total: store.progress(key, done),
         )
-        store.save(
-            request, comparison.summary, comparison.counties, report_charts(comparison.summary, comparison.counties)
-        )
+        store.save(job, comparison.summary, comparison.counties, report_charts(comparison.summary, comparison.counties))
     except Exception as error:  # a job that fails says why on its page, and the server goes on
         store.finish(key, f"{type(error).__name__}: {error}")
         return

@@ -261,7 +261,9 @@ def parse_request(values: Mapping[str, Sequence[str]]) -> tuple[LabRequest | Non
     if unknown:
         errors["policies"] = f"Not a jail policy of the library: {', '.join(unknown)}."
     baseline = form["baseline"]
-    if baseline not in policies:
+    if baseline in policies:  # the baseline first, as the table's first column
+        policies = (baseline, *(policy for policy in policies if policy != baseline))
+    else:
         errors["baseline"] = "The baseline must be one of the policies compared."
     replications = _whole(form["replications"], "replications", 1, MAX_REPLICATIONS, errors)
     seed = _whole(form["seed"], "seed", 0, MAX_SEED, errors)

@@ -230,12 +230,9 @@ def _checked(record: dict[str, Any], form: dict[str, str], json_field: str | Non
     return TriedCase(record, {}, form)
 
 
-def case_form(record: Mapping[str, Any]) -> dict[str, str]:
-    """A record of the schema as the form's fields (a YAML case's input opened in the form)."""
-    return {name: "" for name in form_fields()} | {
-        "case_id": str(record.get("case_id", DEFAULT_CASE_ID)),
-        "case_json": json.dumps(_plain(dict(record)), ensure_ascii=False),
-    }
+def blank_form() -> dict[str, str]:
+    """The try-a-case form with nothing typed in."""
+    return dict.fromkeys(form_fields(), "")
 
 
 @cache
