@@ -209,26 +209,31 @@ class CompiledPolicy:
         wall = records.get_column("release_eligible_at").to_numpy().astype("datetime64[us]")
         local = np.full(size, np.datetime64("NaT"), dtype="datetime64[us]")
         utc = local.copy()
-        cited = np.full(size, None, dtype=object)
+        # Zones, forms and citations as integer codes: a group is a few integer comparisons, not a
+        # comparison of strings case by case (a simulation decides millions of cases).
+        citations: list[str] = []
+        cited = np.full(size, -1, dtype=np.int64)
         zone, source = self._zones(records)
         hold = self.policy.hold
         if self.policy.kind != "detainer":
-            zone[:] = None
-            source[:] = None
+            zone = pl.repeat(None, size, dtype=pl.String, eager=True)
+            source = zone
         elif hold is not None:
             offset = _column(records, "release_eligible_offset", pl.Int32).fill_null(0).to_numpy().astype(np.int64)
             has_offset = _column(records, "release_eligible_offset", pl.Int32).is_not_null().to_numpy()
-            forms = _column(records, "detainer_form", pl.String).to_numpy()
+            zone_codes, zone_names = _codes(zone)
+            form_codes, form_names = _codes(_column(records, "detainer_form", pl.String))
             active = honored & ~np.isnat(wall)
-            limits = load_forms()
+            limits = {form: limit for form, limit in load_forms().items() if form in form_names}
             for form, limit in limits.items():
                 if not limit.detention:
-                    notice_only = active & (forms == form)
-                    cited[notice_only] = limit.citation
+                    notice_only = active & (form_codes == form_names.index(form))
+                    cited[notice_only] = _code(citations, limit.citation)
                     active &= ~notice_only
             starts = wall - (offset * 60_000_000).astype("timedelta64[us]")  # UTC where an offset was given
-            for group_zone in dict.fromkeys(zone[active]):
-                rows = np.flatnonzero(active & (zone == group_zone))
+            for zone_code in np.unique(zone_codes[active]):
+                rows = np.flatnonzero(active & (zone_codes == zone_code))
+                group_zone = zone_names[zone_code] if zone_code >= 0 else None
                 if group_zone is None:
                     start = wall[rows]
                 else:  # an offset time becomes the wall clock of the zone
@@ -250,27 +255,32 @@ class CompiledPolicy:
                     return ends, ends_utc, ends
 
                 ends, ends_utc, key = deadlines(hold.hours, hold.counting)
-                citation = np.full(rows.size, hold.citation, dtype=object)
+                citation = np.full(rows.size, _code(citations, hold.citation), dtype=np.int64)
                 for form, limit in limits.items():
-                    mine = forms[rows] == form
-                    if not limit.detention or not mine.any():
+                    # A form asking for the policy's own limit ends the hold at the same moment: the policy's stands.
+                    if not limit.detention or (limit.hours, limit.counting) == (hold.hours, hold.counting):
+                        continue
+                    mine = form_codes[rows] == form_names.index(form)
+                    if not mine.any():
                         continue
                     form_ends, form_utc, form_key = deadlines(limit.hours, limit.counting)
                     earlier = mine & (form_key < key)
                     ends = np.where(earlier, form_ends, ends)
                     ends_utc = np.where(earlier, form_utc, ends_utc)
                     key = np.where(earlier, form_key, key)
-                    citation[earlier] = limit.citation
+                    citation[earlier] = _code(citations, limit.citation)
                 local[rows], utc[rows], cited[rows] = ends, ends_utc, citation
         return [
             pl.Series("hold_until", local, dtype=pl.Datetime("us")),
             pl.Series("hold_until_utc", utc, dtype=pl.Datetime("us")).dt.replace_time_zone("UTC"),
-            pl.Series("time_zone", zone.tolist(), dtype=pl.String),
-            pl.Series("time_zone_source", source.tolist(), dtype=pl.String),
-            pl.Series("hold_citation", cited.tolist(), dtype=pl.String),
+            zone.alias("time_zone"),
+            source.alias("time_zone_source"),
+            pl.Series("hold_citation", cited).replace_strict(
+                list(range(len(citations))), citations, default=None, return_dtype=pl.String
+            ),
         ]
 
-    def _zones(self, records: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def _zones(self, records: pl.DataFrame) -> tuple[pl.Series, pl.Series]:
         own = _column(records, "time_zone", pl.String)
         offset = _column(records, "release_eligible_offset", pl.Int32)
         frame = pl.DataFrame({"own": own, "offset": offset})
@@ -283,9 +293,7 @@ class CompiledPolicy:
             .when(pl.col("offset").is_not_null())
             .then(pl.lit("offset")),
         )
-        return chosen.get_column("zone").to_numpy().astype(object), chosen.get_column("source").to_numpy().astype(
-            object
-        )
+        return chosen.get_column("zone"), chosen.get_column("source")
 
     def _field_output(self, indexes: pl.DataFrame, columns: list[pl.Expr]) -> pl.DataFrame:
         for question in self.policy.questions:
@@ -316,6 +324,20 @@ def _column(records: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
     if name in records.columns:
         return records.get_column(name).cast(dtype)
     return pl.Series(name, [None] * records.height, dtype=dtype)
+
+
+def _codes(column: pl.Series) -> tuple[np.ndarray, list[str]]:
+    """A text column as codes into its distinct values, in order of first appearance (-1: null)."""
+    names = column.drop_nulls().unique(maintain_order=True).to_list()
+    codes = column.replace_strict(names, list(range(len(names))), default=-1, return_dtype=pl.Int64)
+    return codes.to_numpy(), names
+
+
+def _code(vocabulary: list[str], text: str) -> int:
+    """The code of `text` in a vocabulary built on the way."""
+    if text not in vocabulary:
+        vocabulary.append(text)
+    return vocabulary.index(text)
 
 
 def _lookup(index: pl.Expr | pl.Series, values: list[str], categories: list[str] | None = None) -> pl.Expr | pl.Series:

@@ -22,6 +22,7 @@ from securecomm.core.units import HOURS_PER_DAY, MINUTES_PER_HOUR, SECONDS_PER_H
 from securecomm.law.compiler import compile_policy
 from securecomm.law.holdclock import utc_of_wall
 from securecomm.law.loader import load_policy
+from securecomm.law.model import Policy
 from securecomm.law.timeline import PolicyTimeline
 from securecomm.model.parameters import BREAKDOWNS, Parameters
 from securecomm.model.stages.codes import as_enum
@@ -140,16 +141,44 @@ class JailDecisions:
     rules: list[str]
 
 
-def release_instants(cases: CaseTables) -> np.ndarray:
+def release_instants(records: pl.DataFrame) -> np.ndarray:
     """The UTC instant of each case's release eligibility, its local time read in the case's zone."""
-    zones = cases.records.get_column("time_zone")
+    zones = records.get_column("time_zone")
     codes = zones.to_physical().to_numpy()
-    wall = cases.records.get_column("release_eligible_at").to_numpy()
+    wall = records.get_column("release_eligible_at").to_numpy()
     instants = np.full(wall.shape, np.datetime64("NaT"), dtype="datetime64[us]")
     for code in np.unique(codes):
         rows = np.flatnonzero(codes == code)
         instants[rows] = utc_of_wall(wall[rows], zones.dtype.categories[int(code)])
     return instants
+
+
+class CaseSubsets:
+    """Subsets of one set of cases, each made in time proportional to its own size: the long tables
+    are put in case order once and sliced, rather than scanned again for every policy in force."""
+
+    def __init__(self, cases: CaseTables) -> None:
+        self.records = cases.records
+        self.long_tables: dict[str, tuple[pl.DataFrame, np.ndarray]] = {}
+        for name in ("current_charges", "convictions"):
+            table: pl.DataFrame = getattr(cases, name)
+            rows = table.get_column("row").to_numpy()
+            order = np.argsort(rows, kind="stable")
+            starts = np.searchsorted(rows[order], np.arange(cases.height + 1))
+            self.long_tables[name] = (table[order], starts)
+
+    def subset(self, indexes: np.ndarray) -> CaseTables:
+        """The cases at `indexes` (ascending), renumbered 0..k-1, with their charges and convictions."""
+
+        def rows_of(name: str) -> pl.DataFrame:
+            table, starts = self.long_tables[name]
+            first, lengths = starts[indexes], starts[indexes + 1] - starts[indexes]
+            within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            renumbered = np.repeat(np.arange(indexes.size, dtype=np.uint32), lengths)
+            return table[np.repeat(first, lengths) + within].with_columns(row=pl.Series(renumbered))
+
+        records = self.records[indexes].with_columns(row=pl.int_range(0, indexes.size, dtype=pl.UInt32))
+        return CaseTables(records, rows_of("current_charges"), rows_of("convictions"))
 
 
 def decide_detainers(
@@ -167,10 +196,6 @@ def decide_detainers(
     """
     size = cases.height
     decision = np.full(size, Decision.HONOR, dtype=np.int8)
-    hold_until = np.full(size, NEVER)
-    hold_until_utc = np.full(size, NEVER)
-    # A policy in force that leaves a case no deadline (a form asking for notice only) leaves it no hold.
-    holdable = np.ones(size, dtype=bool)
     # Policies and rules are kept as codes into vocabularies built on the way.
     policy_ids: dict[str, int] = {}
     rule_ids: dict[str, int] = {}
@@ -179,20 +204,22 @@ def decide_detainers(
     decided = np.zeros(size, dtype=bool)
     release_days = release_eligible_at.astype("datetime64[D]")
     decision_codes = {decision.label: int(decision) for decision in Decision}
+    subsets = CaseSubsets(cases)
+    fips = np.asarray(county_fips)
+    in_force: list[tuple[Policy, np.ndarray]] = []
     for entry in timeline.entries:
-        mask = np.isin(np.asarray(county_fips), list(entry.counties))[county_codes]
+        mask = np.isin(fips, list(entry.counties))[county_codes]
         mask &= release_days >= np.datetime64(entry.start, "D")
         if entry.end is not None:
             mask &= release_days < np.datetime64(entry.end, "D")
         if not mask.any():
             continue
         policy = load_policy(entry.policy_id)
-        compiled = compile_policy(policy)
-        covered = cases.subset(mask)
         indexes = np.flatnonzero(mask)
+        in_force.append((policy, indexes))
         question = policy.questions[0]
         if question.rules:
-            outcome = compiled.decisions(covered)
+            outcome = compile_policy(policy).decisions(subsets.subset(indexes))
             decided_as = outcome.get_column("decision").cast(pl.String)
             codes = decided_as.replace_strict(decision_codes, return_dtype=pl.Int8).to_numpy()
             rule_names = outcome.get_column("rule")
@@ -208,25 +235,59 @@ def decide_detainers(
         decision[indexes] = np.minimum(decision[indexes], codes)
         deciding[indexes[takes_over]] = policy_ids.setdefault(entry.policy_id, len(policy_ids))
         rule[indexes[takes_over]] = rules[takes_over]
-        # A case this policy declines is declined whatever the others say: its deadline does not matter.
-        holds = {series.name: series for series in compiled.holds(covered, codes != Decision.DECLINE)}
-        local = holds["hold_until"].to_numpy().astype("datetime64[us]")
-        utc = holds["hold_until_utc"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
-        holdable[indexes] &= ~np.isnat(utc) | (codes == Decision.DECLINE)
-        earlier = utc < hold_until_utc[indexes]
-        hold_until[indexes] = np.where(earlier, local, hold_until[indexes])
-        hold_until_utc[indexes] = np.where(earlier, utc, hold_until_utc[indexes])
-    holdable &= hold_until_utc != NEVER
-    hours = (hold_until_utc - release_instants(cases)).astype("timedelta64[s]").astype(np.float64) / SECONDS_PER_HOUR
+    hold_until, hold_until_utc, holdable = earliest_holds(cases.records, decision != Decision.DECLINE, in_force)
+    hours = np.full(size, np.nan)
+    held = np.flatnonzero(holdable)
+    span = hold_until_utc[held] - release_instants(cases.records[held])
+    hours[held] = span.astype("timedelta64[s]").astype(np.float64) / SECONDS_PER_HOUR
     return JailDecisions(
         decision,
         np.where(holdable, hold_until, np.datetime64("NaT")),
-        np.where(holdable, hours, np.nan),
+        hours,
         deciding,
         rule,
         list(policy_ids),
         list(rule_ids),
     )
+
+
+def earliest_holds(
+    records: pl.DataFrame, may_hold: np.ndarray, in_force: list[tuple[Policy, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The earliest deadline (local, UTC) the policies in force at each case allow, and whether any hold is
+    allowed: a case declined by one of them needs none, and one that a policy in force leaves without a
+    deadline (a form asking for notice only) is not held.
+
+    The law engine's deadline depends on the policy's hold, the case's form and its zone (simulated cases
+    carry theirs), so policies with the same hold share one pass over the cases any of them covers.
+    """
+    size = records.height
+    hold_until = np.full(size, NEVER)
+    hold_until_utc = np.full(size, NEVER)
+    holdable = may_hold.copy()
+    by_hold: dict[tuple[int, str] | None, list[tuple[Policy, np.ndarray]]] = {}
+    for policy, indexes in in_force:
+        key = None if policy.hold is None else (policy.hold.hours, policy.hold.counting)
+        by_hold.setdefault(key, []).append((policy, indexes[may_hold[indexes]]))
+    for group in by_hold.values():
+        covered = np.zeros(size, dtype=bool)
+        for _, indexes in group:
+            covered[indexes] = True
+        rows = np.flatnonzero(covered)
+        if rows.size == 0:
+            continue
+        # The hold reads the case records only: the charges and convictions have decided already.
+        tables = CaseTables(records[rows], pl.DataFrame(), pl.DataFrame())
+        holds = {series.name: series for series in compile_policy(group[0][0]).holds(tables, np.ones(rows.size, bool))}
+        local, utc = np.full(size, np.datetime64("NaT"), dtype="datetime64[us]"), np.full(size, NEVER)
+        local[rows] = holds["hold_until"].to_numpy().astype("datetime64[us]")
+        utc[rows] = holds["hold_until_utc"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
+        for _, indexes in group:
+            holdable[indexes] &= ~np.isnat(utc[indexes])
+            earlier = utc[indexes] < hold_until_utc[indexes]
+            hold_until[indexes] = np.where(earlier, local[indexes], hold_until[indexes])
+            hold_until_utc[indexes] = np.where(earlier, utc[indexes], hold_until_utc[indexes])
+    return hold_until, hold_until_utc, holdable & (hold_until_utc != NEVER)
 
 
 def decide(state: State, parameters: Parameters, rng: Streams) -> State:
