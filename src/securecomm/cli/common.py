@@ -52,6 +52,15 @@ WorkersOption = Annotated[
 SchedulerOption = Annotated[
     str | None, typer.Option("--scheduler", help="Run replications on an existing Dask cluster (tcp://host:port).")
 ]
+# Simulate's and compare's participation reforms (securecomm.model.simulation.Participation).
+ParticipationOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="PLACE=never|delayed|no-detainers[@DATE]: the place's part in the program — not activated from DATE "
+        "(default: the start), activation delayed to DATE, or prints sent but every detainer declined from DATE. "
+        "In compare, under every policy compared."
+    ),
+]
 
 
 def runner_or_default(workers: int | None, scheduler: str | None) -> Runner | None:

@@ -13,6 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from securecomm.cli.common import (
+    ParticipationOption,
     SchedulerOption,
     WorkersOption,
     errors,
@@ -27,6 +28,7 @@ from securecomm.law.loader import UnknownPolicyError
 from securecomm.model.metrics import METRICS, REPORTED
 from securecomm.model.parameters import load_parameters
 from securecomm.model.replications import IN_PROCESS
+from securecomm.model.simulation import Participation
 from securecomm.model.stages.effects import select as select_effects
 from securecomm.model.stages.effects import studies
 
@@ -53,6 +55,7 @@ def compare(
         str | None,
         typer.Option(help="Add effect scenarios (labelled with their study): 'all' or names, comma separated."),
     ] = None,
+    participation: ParticipationOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Compare policies on the same bookings and draws: medians, 90% bands, differences from the baseline."""
@@ -62,6 +65,7 @@ def compare(
         first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
         policy_ids = tuple(policy_id.strip() for policy_id in policies.split(",") if policy_id.strip())
         chosen_effects = select_effects(effects, scenarios)
+        participations = tuple(Participation.parse(spec) for spec in participation or [])
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors, transient=True
         ) as progress:
@@ -76,6 +80,7 @@ def compare(
                 seed=seed,
                 runner=runner,
                 effects=chosen_effects,
+                participation=participations,
             )
     except (ValueError, UnknownPolicyError, OSError) as error:  # OSError: a scheduler out of reach
         raise fail(str(error)) from None

@@ -12,11 +12,11 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from securecomm.cli.common import errors, fail, format_count, output_console
+from securecomm.cli.common import ParticipationOption, errors, fail, format_count, output_console
 from securecomm.law.loader import UnknownPolicyError
 from securecomm.law.timeline import parse_reform
 from securecomm.model.metrics import METRICS, REPORTED
-from securecomm.model.simulation import Reform
+from securecomm.model.simulation import Participation, Reform
 from securecomm.model.simulation import simulate as run_simulation
 from securecomm.model.stages.effects import select as select_effects
 from securecomm.model.stages.effects import studies
@@ -31,6 +31,7 @@ def simulate(
         list[str] | None,
         typer.Option(help="PLACE=POLICY_ID[@DATE]: the place's jails follow that policy from DATE (default: start)."),
     ] = None,
+    participation: ParticipationOption = None,
     out: Annotated[Path | None, typer.Option(help="Write county-month counts and records into this folder.")] = None,
     effects: Annotated[
         bool, typer.Option("--effects", help="Add what the program did to communities: the published effects.")
@@ -46,6 +47,7 @@ def simulate(
     try:
         first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
         reforms = tuple(Reform(*parse_reform(spec)) for spec in policy or [])
+        participations = tuple(Participation.parse(spec) for spec in participation or [])
         chosen_effects = select_effects(effects, scenarios)
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=errors, transient=True
@@ -58,6 +60,7 @@ def simulate(
                 seed=seed,
                 reforms=reforms,
                 effects=chosen_effects,
+                participation=participations,
                 progress=lambda stage: progress.update(task, description=f"simulating: {stage}"),
             )
     except (ValueError, UnknownPolicyError) as error:
@@ -87,6 +90,8 @@ def simulate(
         }
     )
     wide.print(f"Jail policies in force during the period: {', '.join(in_period)}", highlight=False)
+    for participation in result.scenario.participation:
+        wide.print(f"Participation: {participation.describe()}", highlight=False)
     if result.effects.height:
         known = studies().effects
         table = Table(title="What it does to communities (published effects applied to this place and period)")

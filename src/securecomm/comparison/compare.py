@@ -21,6 +21,7 @@ from securecomm.model.replications import (
     run_plan,
     summarize,
 )
+from securecomm.model.simulation import Participation
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         effects = {"effects": self.summary.effects} if self.plan.effects else {}
+        participation = self.plan.participation
+        participating = {"participation": [p.to_dict() for p in participation]} if participation else {}
         return {
             "place": self.plan.place,
             "start": self.plan.start.isoformat(),
@@ -47,6 +50,7 @@ class Comparison:
                 }
                 for policy in self.summary.levels
             },
+            **participating,
             **effects,
         }
 
@@ -91,16 +95,26 @@ def compare(
     seed: int = 0,
     runner: Runner = IN_PROCESS,
     effects: tuple[str, ...] = (),
+    participation: tuple[Participation, ...] = (),
     progress: ReplicationProgress | None = None,
 ) -> Comparison:
     """Run every policy on the same replications and summarise them against the baseline
-    (by default the first policy listed); `progress(done, all)` as each replication ends."""
+    (by default the first policy listed), all under the same participation reforms;
+    `progress(done, all)` as each replication ends."""
     check_policies(policies)
     chosen_baseline = baseline or policies[0]
     if chosen_baseline not in policies:
         raise ValueError(f"the baseline {chosen_baseline!r} must be one of --policies")
     plan = ReplicationPlan(
-        place, start, end, policies, replications, seed, vary_parameters=replications > 1, effects=effects
+        place,
+        start,
+        end,
+        policies,
+        replications,
+        seed,
+        vary_parameters=replications > 1,
+        effects=effects,
+        participation=participation,
     )
     results = run_plan(plan, runner, progress)
     return Comparison(plan, summarize(results, chosen_baseline), county_medians(results))

@@ -104,11 +104,14 @@ def parse_reform(spec: str) -> tuple[frozenset[str], str, dt.date | None]:
         raise ValueError(f"--policy {spec!r}: expected PLACE=POLICY_ID[@DATE], e.g. CT=ct/trust-act-2013@2012-01-01")
     place, rest = spec.split("=", 1)
     policy_id, _, date_text = rest.partition("@")
-    start = None
-    if date_text:
-        try:
-            start = dt.date.fromisoformat(date_text)
-        except ValueError:
-            raise ValueError(f"--policy {spec!r}: {date_text!r} is not a date (YYYY-MM-DD)") from None
+    start = parse_date(date_text, f"--policy {spec!r}") if date_text else None
     load_policy(policy_id.strip())
     return frozenset(resolve_place(place)), policy_id.strip(), start
+
+
+def parse_date(text: str, what: str) -> dt.date:
+    """The `@DATE` of a reform's spec (`what` names the spec in the error)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{what}: {text!r} is not a date (YYYY-MM-DD)") from None

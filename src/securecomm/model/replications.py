@@ -24,7 +24,7 @@ from securecomm.core.places import resolve_place
 from securecomm.law.timeline import PolicyTimeline
 from securecomm.model.metrics import REPORTED
 from securecomm.model.parameters import Parameters, load_parameters
-from securecomm.model.simulation import Scenario, apply_policies, draw_population
+from securecomm.model.simulation import Participation, Scenario, apply_policies, draw_population
 from securecomm.model.stages.state import EffectsRequest
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class ReplicationPlan:
     seed: int
     vary_parameters: bool = True
     effects: tuple[str, ...] = ()  # community effects to estimate (model/stages/effects.py)
+    participation: tuple[Participation, ...] = ()  # the same for every policy compared
 
     def seeds(self) -> list[tuple[int, np.random.SeedSequence]]:
         """(simulation seed, parameter-draw seed sequence) for each replication.
@@ -56,10 +57,9 @@ class ReplicationPlan:
 
 
 def timeline_for(policy: str, scenario: Scenario) -> PolicyTimeline:
-    """`historical`, or one policy governing every jail of the place for the whole period."""
-    if policy == HISTORICAL:
-        return scenario.detainer_timeline()
-    return PolicyTimeline.historical("detainer").replace(frozenset(scenario.counties()), policy, scenario.start)
+    """`historical`, or one policy governing every jail of the place for the whole period (either under
+    the scenario's participation reforms)."""
+    return scenario.detainer_timeline(None if policy == HISTORICAL else policy)
 
 
 def run_replication(plan: ReplicationPlan, index: int, parameters: Parameters | None = None) -> dict[str, Any]:
@@ -69,7 +69,9 @@ def run_replication(plan: ReplicationPlan, index: int, parameters: Parameters | 
     drawn = base.sample(np.random.default_rng(parameter_seed), f"replication {index}") if plan.vary_parameters else base
     # The studies' estimates are drawn like the parameters: when the replications vary them.
     effects = EffectsRequest(plan.effects, draw=plan.vary_parameters)
-    scenario = Scenario(plan.place, plan.start, plan.end, simulation_seed, drawn, effects=effects)
+    scenario = Scenario(
+        plan.place, plan.start, plan.end, simulation_seed, drawn, effects=effects, participation=plan.participation
+    )
     population = draw_population(scenario)
     by_policy = {}
     for policy in plan.policies:

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 import polars as pl
 
 from securecomm.core.places import resolve_place
-from securecomm.law.timeline import PolicyTimeline
+from securecomm.law.timeline import PolicyTimeline, parse_date
 from securecomm.model.metrics import channel_totals, county_months, rounded, totals
 from securecomm.model.parameters import Parameters, load_parameters
 from securecomm.model.stages import (
@@ -37,7 +37,7 @@ from securecomm.model.stages import (
     records,
     removal,
 )
-from securecomm.model.stages.state import EffectsRequest, NamedStage, State, Streams
+from securecomm.model.stages.state import EffectsRequest, NamedStage, OffProgram, State, Streams
 
 # The pipeline, in order. Each stage draws from its own named streams, so the order of two
 # stages matters only where one reads what the other adds.
@@ -105,6 +105,78 @@ class Reform:
     start: dt.date | None = None
 
 
+ParticipationMode = Literal["never", "delayed", "no-detainers"]
+PARTICIPATION_MODES: tuple[str, ...] = get_args(ParticipationMode)
+# The library's policy for a place that sends prints but declines every detainer.
+DECLINES_EVERY_DETAINER = "scenario/declines-every-detainer"
+
+
+@dataclass(frozen=True)
+class Participation:
+    """A state's (or county's) part in the program, as Illinois, New York and Massachusetts tried to set
+    it in 2011 before ICE answered (Aug 5, 2011) that no agreement was needed (docs/facts.md §1.5, §4.7):
+
+    - `never`: from `start` (None: the scenario's start) the counties are not activated — no prints are
+      checked in IDENT, and counties activated before are deactivated;
+    - `delayed`: no county activates before `start` (required): each on the later of its date and `start`;
+    - `no-detainers`: prints go to the FBI and IDENT as before, but from `start` (None: the scenario's
+      start) the jails decline every detainer — the library's policy `DECLINES_EVERY_DETAINER`, applied
+      as a `Reform`.
+    """
+
+    counties: frozenset[str]
+    mode: ParticipationMode
+    start: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in PARTICIPATION_MODES:
+            raise ValueError(f"participation {self.mode!r}: expected one of {', '.join(PARTICIPATION_MODES)}")
+        if self.mode == "delayed" and self.start is None:
+            raise ValueError("a delayed participation needs the date activation is delayed to")
+
+    @classmethod
+    def parse(cls, spec: str) -> Participation:
+        """`PLACE=MODE[@DATE]`, e.g. `IL=never@2011-05-04`."""
+        place, equals, rest = spec.partition("=")
+        mode, _, date_text = rest.partition("@")
+        if not equals or mode.strip() not in PARTICIPATION_MODES:
+            raise ValueError(
+                f"--participation {spec!r}: expected PLACE=MODE[@DATE], MODE one of {', '.join(PARTICIPATION_MODES)}"
+                " (e.g. IL=never@2011-05-04)"
+            )
+        start = parse_date(date_text, f"--participation {spec!r}") if date_text else None
+        return cls(frozenset(resolve_place(place)), cast(ParticipationMode, mode.strip()), start)
+
+    def off_program(self) -> OffProgram | None:
+        """Where and when the program does not run (None: it runs, as in `no-detainers`)."""
+        if self.mode == "never":
+            return OffProgram(self.counties, self.start, None)
+        if self.mode == "delayed":
+            return OffProgram(self.counties, None, self.start)
+        return None
+
+    def describe(self) -> str:
+        """In words: `102 counties: not activated from 2011-05-04`."""
+        start = self.start or "the start"
+        when = {
+            "never": f"not activated from {start}",
+            "delayed": f"activation delayed to {start}",
+            "no-detainers": f"prints sent, every detainer declined from {start}",
+        }[self.mode]
+        return f"{len(self.counties)} count{'y' if len(self.counties) == 1 else 'ies'}: {when}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "start": None if self.start is None else self.start.isoformat(),
+            "counties": sorted(self.counties),
+        }
+
+    def reform(self) -> Reform | None:
+        """The jails' refusal as a reform of the policy timeline (None: the mode refuses nothing)."""
+        return Reform(self.counties, DECLINES_EVERY_DETAINER, self.start) if self.mode == "no-detainers" else None
+
+
 @dataclass(frozen=True)
 class Scenario:
     place: str
@@ -114,15 +186,24 @@ class Scenario:
     parameters: Parameters = dataclass_field(default_factory=load_parameters)
     reforms: tuple[Reform, ...] = ()
     effects: EffectsRequest = dataclass_field(default_factory=EffectsRequest)
+    participation: tuple[Participation, ...] = ()
 
     def counties(self) -> list[str]:
         return resolve_place(self.place)
 
-    def detainer_timeline(self) -> PolicyTimeline:
+    def detainer_timeline(self, policy_id: str | None = None) -> PolicyTimeline:
+        """The historical timeline with the scenario's reforms — or, given `policy_id`, that policy in every
+        county of the place for the whole period — and on top, the participation reforms' refusals."""
+        reforms = self.reforms if policy_id is None else (Reform(frozenset(self.counties()), policy_id),)
+        refusals = tuple(reform for p in self.participation if (reform := p.reform()) is not None)
         timeline = PolicyTimeline.historical("detainer")
-        for reform in self.reforms:
+        for reform in reforms + refusals:
             timeline = timeline.replace(reform.counties, reform.policy_id, reform.start or self.start)
         return timeline
+
+    def off_program(self) -> tuple[OffProgram, ...]:
+        """Where and when the participation reforms stop the program running."""
+        return tuple(window for p in self.participation if (window := p.off_program()) is not None)
 
     def field_timeline(self) -> PolicyTimeline:
         return PolicyTimeline.historical("field")
@@ -158,7 +239,7 @@ class Population:
 
 def draw_population(scenario: Scenario, progress: StageProgress | None = None) -> Population:
     """The population stages: everything drawn before local policy acts."""
-    start = State(tuple(scenario.counties()), scenario.start, scenario.end)
+    start = State(tuple(scenario.counties()), scenario.start, scenario.end, scenario.off_program())
     return Population(scenario, run_stages(POPULATION_STAGES, start, scenario.parameters, scenario.seed, progress))
 
 
@@ -183,6 +264,8 @@ class SimulationResult:
         effects = (
             {"effects": {row.pop("effect"): row for row in self.effects.to_dicts()}} if self.effects.height else {}
         )
+        participation = self.scenario.participation
+        participating = {"participation": [p.to_dict() for p in participation]} if participation else {}
         return {
             "place": self.scenario.place,
             "start": self.scenario.start.isoformat(),
@@ -193,6 +276,7 @@ class SimulationResult:
             "total": self.total,
             "channels": self.channels,
             "places": {fips: rounded(row) for fips, row in places.items()},
+            **participating,
             **effects,
         }
 
@@ -245,9 +329,10 @@ def simulate(
     parameters: Parameters | None = None,
     progress: StageProgress | None = None,
     effects: tuple[str, ...] = (),
+    participation: tuple[Participation, ...] = (),
 ) -> SimulationResult:
     """Simulate Secure Communities over a place and period (the historical policy timeline
-    unless reforms replace it)."""
+    unless reforms replace it; the real activation dates unless participation reforms change them)."""
     scenario = Scenario(
         place,
         dt.date.fromisoformat(start) if isinstance(start, str) else start,
@@ -256,6 +341,7 @@ def simulate(
         parameters or load_parameters(),
         reforms,
         EffectsRequest(effects),
+        participation,
     )
     population = draw_population(scenario, progress)
     return apply_policies(population, scenario.detainer_timeline(), progress)

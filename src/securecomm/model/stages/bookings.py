@@ -21,19 +21,23 @@ from securecomm.core.schema import NONCITIZEN_STATUSES, STATUSES, Status
 from securecomm.core.units import DAYS_PER_YEAR
 from securecomm.model.parameters import Parameters
 from securecomm.model.stages.codes import as_enum, draw_codes
-from securecomm.model.stages.state import State, Streams
+from securecomm.model.stages.state import OffProgram, State, Streams
 
 NONCITIZEN_BOOKING_RATIO = "noncitizen_booking_ratio"
 
 
 def draw_bookings(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: each county-month's bookings of each status (`booked_<status>`, `bookings`)."""
-    segments = expected_bookings(county_segments(list(state.counties), state.start, state.end), parameters)
+    segments = county_segments(list(state.counties), state.start, state.end, state.off_program)
+    segments = expected_bookings(segments, parameters)
     return replace(state, segments=poisson_bookings(segments, rng["bookings"]))
 
 
-def county_segments(fips: list[str], start: dt.date, end: dt.date) -> pl.DataFrame:
-    """County × month segments of [start, end], split where Secure Communities activates.
+def county_segments(
+    fips: list[str], start: dt.date, end: dt.date, off_program: tuple[OffProgram, ...] = ()
+) -> pl.DataFrame:
+    """County × month segments of [start, end], split where Secure Communities activates — and, for a
+    participation reform, where the program stops or starts running in a county (`off_program`).
 
     Columns: fips, segment_start, segment_end (exclusive), days, year, activated.
     """
@@ -55,10 +59,37 @@ def county_segments(fips: list[str], start: dt.date, end: dt.date) -> pl.DataFra
         "fips", activation.alias("segment_start"), pl.col("period_end").alias("segment_end"), activated=pl.lit(True)
     )
     segments = pl.concat([before, after]).filter(pl.col("segment_end") > pl.col("segment_start"))
+    for window in off_program:
+        segments = _outside_program(segments, window)
     return segments.with_columns(
         days=(pl.col("segment_end") - pl.col("segment_start")).dt.total_days().cast(pl.Int32),
         year=pl.col("segment_start").dt.year().cast(pl.Int32),
     ).sort("fips", "segment_start")
+
+
+def _outside_program(segments: pl.DataFrame, window: OffProgram) -> pl.DataFrame:
+    """The segments with the window's counties not activated inside it: an activated segment that a
+    bound of the window cuts is split there (no other segment changes, so a run without a
+    participation reform has the segments, and the draws, it always had)."""
+    in_counties = pl.col("fips").is_in(sorted(window.counties))
+    for bound in (window.start, window.end):
+        if bound is None:
+            continue
+        cut = in_counties & pl.col("activated") & (pl.col("segment_start") < bound) & (pl.col("segment_end") > bound)
+        straddling = segments.filter(cut)
+        segments = pl.concat(
+            [
+                segments.filter(~cut),
+                straddling.with_columns(segment_end=pl.lit(bound)),
+                straddling.with_columns(segment_start=pl.lit(bound)),
+            ]
+        )
+    inside = in_counties
+    if window.start is not None:
+        inside &= pl.col("segment_start") >= window.start
+    if window.end is not None:
+        inside &= pl.col("segment_end") <= window.end
+    return segments.with_columns(activated=pl.col("activated") & ~inside)
 
 
 def expected_bookings(segments: pl.DataFrame, parameters: Parameters) -> pl.DataFrame:

@@ -71,6 +71,17 @@ class EffectsRequest:
 
 
 @dataclass(frozen=True)
+class OffProgram:
+    """Counties where Secure Communities does not run from `start` (None: the period's start) until `end`
+    (exclusive; None: the period's end), whatever their activation date: a participation reform
+    (securecomm.model.simulation.Participation)."""
+
+    counties: frozenset[str]
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+@dataclass(frozen=True)
 class State:
     """What the pipeline knows so far about a place and period.
 
@@ -88,6 +99,7 @@ class State:
     counties: tuple[str, ...]
     start: dt.date
     end: dt.date
+    off_program: tuple[OffProgram, ...] = ()  # participation reforms: where the program does not run
     segments: pl.DataFrame = field(default_factory=pl.DataFrame)
     records: pl.DataFrame = field(default_factory=pl.DataFrame)
     charges: pl.DataFrame = field(default_factory=pl.DataFrame)
