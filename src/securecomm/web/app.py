@@ -245,11 +245,13 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
         return _results(key)
 
     @app.get("/lab/runs/{key}/map", response_class=HTMLResponse)
-    def run_map(request: Request, key: str, metric: str = choropleth.DEFAULT_METRIC, policy: str = "") -> HTMLResponse:
+    def run_map(
+        request: Request, key: str, metric: str = choropleth.DEFAULT_METRIC, map_policy: str = ""
+    ) -> HTMLResponse:
         results = _done(key)
         job = _job(key)
-        context = {"job": job, "permalink": _permalink(request, job)}
-        context.update(results_context(results, metric, policy))
+        context: dict[str, Any] = {"job": job, "permalink": _permalink(request, job)}
+        context.update(results_context(results, metric, map_policy))
         return page(request, "_choropleth.html.j2", context)
 
     @app.get("/lab/runs/{key}/map.csv")
