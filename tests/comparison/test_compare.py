@@ -15,6 +15,8 @@ from securecomm.core.places import resolve_place
 from securecomm.model.parameters import load_parameters
 from securecomm.model.replications import Runner
 from securecomm.model.simulation import Reform, simulate
+from securecomm.model.stages.effects import select as select_effects
+from securecomm.model.stages.effects import studies
 
 START, END = dt.date(2013, 6, 1), dt.date(2014, 12, 31)
 POLICIES = ("us/ice-request", "historical", "ct/trust-act-2013", "nm/dona-ana/2014")
@@ -91,7 +93,7 @@ def test_report_renders_offline_in_headless_chromium(tmp_path, repo):
     chromium = _chromium()
     if chromium is None:
         pytest.skip("chromium is not installed (make test installs it)")
-    comparison = compare("CT", START, END, POLICIES, replications=2, seed=3)
+    comparison = compare("CT", START, END, POLICIES, replications=2, seed=3, effects=select_effects(True, "all"))
     html = render_report(comparison.plan, comparison.summary, comparison.counties, load_parameters())
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=\"https?:", html), "the report must not fetch anything"
     report = tmp_path / "report.html"
@@ -117,6 +119,18 @@ def test_report_renders_offline_in_headless_chromium(tmp_path, repo):
         match = re.search(rf'<div id="chart-{chart}"[^>]*class="([^"]*)"', dom)
         assert match and "js-plotly-plot" in match.group(1), f"chart {chart} did not render"
     assert dom.count('class="main-svg"') >= len(CHARTS)
+    # What it does to communities: each effect's study, evidence, a band per policy and a plain sentence.
+    section = dom[dom.index('id="section-effects"') : dom.index("The policies and their law")]
+    for name in studies().effects:
+        assert f'id="effect-{name}"' in section, name
+    victimization = section[section.index('id="effect-hispanic_victimization"') :]
+    victimization = victimization[: victimization.index("</tr>", victimization.index('class="meaning"'))]
+    assert "Gonçalves" in victimization and "default" in victimization and "partly confirmed" in victimization
+    assert victimization.count('class="band"') >= 2 * len(POLICIES)  # a band per policy, and whether it applies
+    assert re.search(r"About [\d,]+ more crimes against Hispanic residents of CT aged 12 and over", victimization)
+    assert re.search(r"[\d,]+ to [\d,]+", victimization)
+    assert "scenario" in section[section.index('id="effect-mental_health"') :]
+    assert "The law, clause by clause" in dom
     screenshots = repo / "tests" / "output"
     screenshots.mkdir(exist_ok=True)
     screenshot = screenshots / "compare-report.png"

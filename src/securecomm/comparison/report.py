@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,6 +26,7 @@ from securecomm.law.loader import load_policy
 from securecomm.model.metrics import METRICS, REPORTED
 from securecomm.model.parameters import Parameters
 from securecomm.model.replications import HISTORICAL, ReplicationPlan, Summary
+from securecomm.model.stages.effects import Effect, studies
 
 FUNNEL = (
     "bookings",
@@ -290,6 +292,121 @@ def table_rows(summary: Summary) -> list[dict[str, Any]]:
     ]
 
 
+# How an effect's value reads in a sentence about the place, by the computation that made it: the
+# value's format, and the sentence ({place}, {value}, {low}, {high}: the median and the 90% band).
+COUNT, PERCENT_CHANGE = "{:,.0f}", "{:+.1f}%"
+EFFECT_READINGS: dict[str, tuple[str, str]] = {
+    "percent_of_log_points": (
+        PERCENT_CHANGE,
+        "Index crime in {place} changes by {value} (90% band {low} to {high}) where the program ran: a band around "
+        "zero, so the evidence does not say the program made {place} safer or less safe.",
+    ),
+    "victimization": (
+        COUNT,
+        "About {value} more crimes against Hispanic residents of {place} aged 12 and over while the program ran "
+        "(90% band {low} to {high}).",
+    ),
+    "reporting": (
+        COUNT,
+        "About {value} incidents against Hispanic victims in {place} that would have been reported to the police "
+        "go unreported (90% band {low} to {high}).",
+    ),
+    "published_null": (
+        COUNT,
+        "The crimes the police of {place} count stay about the same: more crimes and less reporting cancel out, "
+        "which is why police figures alone would miss both.",
+    ),
+    "elasticity_per_doubling": (
+        PERCENT_CHANGE,
+        "If detainees in {place} doubled, index crime would change by {value} (90% band {low} to {high}): no effect.",
+    ),
+    "percent_under_program": (
+        PERCENT_CHANGE,
+        "Over the period, {label} in {place} changes by {value} (the study's average, scaled to the time under the "
+        "program).",
+    ),
+    "published_range": (PERCENT_CHANGE, "{label} in {place} rises by {value} (the study's published range)."),
+    "percent_after": (PERCENT_CHANGE, "{label} in {place} changes by {value} after enforcement de-escalated."),
+}
+
+
+def place_name(place: str) -> str:
+    """A county FIPS as the county's name (`New Haven County, CT`); any other place as given."""
+    rows = county_table().filter(pl.col("fips") == place)
+    return f"{rows['name'][0]}, {rows['state'][0]}" if rows.height else place
+
+
+def evidence_strength(status: str) -> str:
+    """`confirmed` when every part of a study's status was read in its own text (C), `partly confirmed`
+    when some part was only in a secondary summary (S) or not found (U), else `unverified`."""
+    marks = set(re.findall(r"\b([CSU])\b", status))
+    if marks == {"C"}:
+        return "confirmed"
+    return "partly confirmed" if "C" in marks else "unverified"
+
+
+def _estimate(effect: Effect) -> str:
+    if effect.published_range is not None:
+        return f"{effect.published_range[0]:+g} to {effect.published_range[1]:+g} ({effect.unit})"
+    if effect.estimate is None:
+        return f"{effect.direction} (direction only)"
+    error = f", standard error {effect.standard_error:g}" if effect.standard_error is not None else ""
+    return f"{effect.estimate:+g} {effect.unit}{error}"
+
+
+def effect_rows(summary: Summary, place: str) -> list[dict[str, Any]]:
+    """The section "What it does to communities": per effect its study, population, estimate and
+    evidence, each policy's band, and what it means for the place (under the baseline)."""
+    known = studies().effects
+    rows = []
+    for name, baseline in summary.effects.get(summary.baseline, {}).items():
+        effect = known[name]
+        value_format, sentence = EFFECT_READINGS.get(effect.computation, ("{:,.1f}", ""))
+        band = baseline["band"]
+        if not baseline["applies"] or band is None or not sentence:
+            meaning = f"In {place}: {baseline['note']}."
+        else:
+            numbers = {key: value_format.format(band[key]) for key in ("median", "low", "high")}
+            meaning = sentence.format(
+                place=place,
+                label=effect.label.lower(),
+                value=numbers["median"],
+                low=numbers["low"],
+                high=numbers["high"],
+            )
+        cells = []
+        for policy in summary.effects:
+            row = summary.effects[policy][name]
+            cells.append(
+                {
+                    "band": None
+                    if row["band"] is None
+                    else {key: value_format.format(value) for key, value in row["band"].items()},
+                    "applies": row["applies"],
+                    "note": row["note"],
+                }
+            )
+        rows.append(
+            {
+                "name": name,
+                "label": effect.label,
+                "kind": effect.kind,
+                "study": f"{effect.study}, {effect.table}",
+                "population": effect.population,
+                "period": effect.period,
+                "estimate": _estimate(effect),
+                "status": effect.status,
+                "strength": evidence_strength(effect.status),
+                "evidence_of": effect.evidence_of,
+                "not_evidence_of": effect.not_evidence_of,
+                "references": [{"title": ref.title, "url": ref.url} for ref in effect.references],
+                "cells": cells,
+                "meaning": meaning,
+            }
+        )
+    return rows
+
+
 def render_report(plan: ReplicationPlan, summary: Summary, counties: pl.DataFrame, parameters: Parameters) -> str:
     """The report as one HTML string."""
     template = jinja2.Environment(
@@ -302,6 +419,9 @@ def render_report(plan: ReplicationPlan, summary: Summary, counties: pl.DataFram
         baseline=summary.baseline,
         policies=[_policy_label(p) for p in summary.levels],
         table_rows=table_rows(summary),
+        effects=effect_rows(summary, place_name(plan.place)),
+        place_name=place_name(plan.place),
+        participation=[p.describe() for p in plan.participation],
         charts=report_charts(summary, counties),
         sections=policy_sections(plan.policies),
         parameters=parameter_rows(parameters),
