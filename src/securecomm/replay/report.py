@@ -5,11 +5,13 @@ The tables a reader checks are drawn by the command line (securecomm/cli/replay.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import asdict
 from typing import Any
 
 import polars as pl
 
 from securecomm.replay.actual import ACTUAL_OUTCOMES
+from securecomm.replay.profiling import IRVING
 from securecomm.replay.run import Replay
 
 DECISION_NOTE = (
@@ -33,11 +35,20 @@ TRANSFER_NOTE = (
 )
 
 
+PROFILING_NOTE = (
+    "detainers on people booked only for minor charges: by month of booking, the share of the detainers whose "
+    "most serious current charge is a misdemeanor, an infraction or a traffic offense (cases without a charge in the "
+    f"records left out), beside the {IRVING.share:.0%} of {IRVING.study}. {IRVING.caveat}"
+)
+
+
 def reading_notes(replay: Replay) -> list[str]:
     """The notes that explain the numbers shown, and only those."""
     notes = [DECISION_NOTE]
     known = replay.imported.provenance.get_column("release_eligible_at").is_not_null().any()
     notes.append(HOLD_NOTE if known else NO_HOLD_NOTE)
+    if replay.profiling.get_column("with_charges").sum():
+        notes.append(PROFILING_NOTE)
     if replay.actual is not None:
         outcomes = set(replay.actual.get_column("actual_outcome").to_list())
         if replay.actual.get_column("release_time_known").sum():
@@ -48,7 +59,7 @@ def reading_notes(replay: Replay) -> list[str]:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.date):  # a datetime too
         return value.isoformat()
     if isinstance(value, dict):
         return {key: _jsonable(item) for key, item in value.items()}
@@ -96,6 +107,11 @@ def to_json(replay: Replay) -> dict[str, Any]:
         "actual": _records(replay.actual),
         "actual_vs_policy": _records(replay.versus),
         "actual_outcome_labels": ACTUAL_OUTCOMES,
+        "profiling": {
+            "by_month": _records(replay.profiling),
+            "reference": asdict(IRVING),
+            "descriptive": True,
+        },
         "notes": reading_notes(replay),
         "limitations": list(imported.limitations),
     }

@@ -10,6 +10,7 @@ eligibility and the booking's recorded release, where both are known.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from securecomm.replay.ddp import import_ddp
 from securecomm.replay.extract import import_extract
 from securecomm.replay.imported import ImportedCases
 from securecomm.replay.mapping import builtin_mapping_path, load_mapping
+from securecomm.replay.profiling import profiling_indicator
 from securecomm.replay.qa import QaStop
 
 BUILTIN_FORMATS: Final = ("ddp", "pierce")
@@ -45,6 +47,7 @@ class Replay:
     summary: pl.DataFrame
     actual: pl.DataFrame | None
     versus: pl.DataFrame | None
+    profiling: pl.DataFrame  # the profiling indicator by month (replay/profiling.py)
 
 
 def import_source(source_format: str, source: Path) -> ImportedCases:
@@ -176,8 +179,9 @@ def versus_policies(decisions: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def replay(source_format: str, source: Path, policy_ids: Sequence[str]) -> Replay:
-    """Import a source, check its quality, and decide every case under every policy."""
+def replay(source_format: str, source: Path, policy_ids: Sequence[str], activation: dt.date | None = None) -> Replay:
+    """Import a source, check its quality, and decide every case under every policy; the profiling
+    indicator by month of booking (around `activation`, the place's activation date, when given)."""
     policies = detainer_policies(policy_ids)
     imported = import_source(source_format, source)
     if imported.qa.stopped():
@@ -191,4 +195,5 @@ def replay(source_format: str, source: Path, policy_ids: Sequence[str]) -> Repla
         summary=summarise(decisions, policies),
         actual=actual_outcomes(imported) if records_outcome else None,
         versus=versus_policies(decisions) if records_outcome else None,
+        profiling=profiling_indicator(imported.tables, imported.provenance.get_column("booked_at"), activation),
     )
