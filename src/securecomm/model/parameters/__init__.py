@@ -348,18 +348,20 @@ class Parameters:
         the entry `key` of a mapping."""
         dated = self.by_name[name].dated_values
         values = np.array([value if key is None else value[key] for _, value in dated], dtype=np.float64)
-        return values[self._in_force(name, days)]
+        return values[self.in_force(name, days)]
 
     def value_starts(self, name: str, days: np.ndarray) -> np.ndarray:
         """For each day of an array of dates, the first day of the parameter's value in force then
         (`by_day` on these days gives the same values)."""
-        return self._starts(name)[self._in_force(name, days)]
+        return self._starts(name)[self.in_force(name, days)]
 
     def _starts(self, name: str) -> np.ndarray:
         # A value without a start applies from the beginning (and before the first start, the first value).
         return np.array([np.datetime64(start or "1900-01-01", "D") for start, _ in self.by_name[name].dated_values])
 
-    def _in_force(self, name: str, days: np.ndarray) -> np.ndarray:
+    def in_force(self, name: str, days: np.ndarray) -> np.ndarray:
+        """For each day of an array of dates, the position of the parameter's value in force then (in
+        `dated_values`)."""
         position = np.searchsorted(self._starts(name), days.astype("datetime64[D]"), side="right") - 1
         return np.maximum(position, 0)
 

@@ -85,10 +85,14 @@ def draw_ages(booking_at: np.ndarray, parameters: Parameters, rng: np.random.Gen
     year uniformly from A to B."""
     bands = BREAKDOWNS["age_band"]
     youngest, oldest = (np.array([int(band.split("_")[end]) for band in bands]) for end in (0, 1))
-    shares = np.stack([parameters.by_day(AGES, booking_at, band) for band in bands], axis=1)
-    cumulative = np.cumsum(shares, axis=1)
-    uniform = rng.random(booking_at.size) * cumulative[:, -1]
-    band = (uniform[:, None] >= cumulative[:, :-1]).sum(axis=1)
+    uniform = rng.random(booking_at.size)
+    band = np.zeros(booking_at.size, dtype=np.int64)
+    in_force = parameters.in_force(AGES, booking_at)
+    for position, (_, shares) in enumerate(parameters[AGES].dated_values):
+        rows = np.flatnonzero(in_force == position)
+        cumulative = np.cumsum([shares[band] for band in bands])
+        # The band is the number of cumulative shares at or below the draw.
+        band[rows] = np.searchsorted(cumulative[:-1], uniform[rows] * cumulative[-1], side="right")
     span = oldest[band] - youngest[band] + 1
     return (youngest[band] + np.floor(rng.random(booking_at.size) * span)).astype(np.int16)
 
