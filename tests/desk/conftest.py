@@ -5,6 +5,7 @@ and a real server process for the tests that need one."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import socket
 import subprocess
 import sys
@@ -19,8 +20,10 @@ from argon2 import PasswordHasher
 
 from securecomm.desk import security
 from securecomm.desk.api import create_app
+from securecomm.desk.audit import AuditKey
 from securecomm.desk.db import Database, database_url, open_database
 from securecomm.desk.service import Desk
+from securecomm.desk.throttle import Throttle
 
 from .pgserver import PostgresServer, find_bindir, postgres_required
 
@@ -97,6 +100,10 @@ class FixedClock:
         self.local += step
         self.utc += step
 
+    def monotonic(self) -> float:
+        """The login throttle's clock, moved with the others."""
+        return (self.utc - dt.datetime(2014, 1, 1)).total_seconds()
+
 
 @dataclass
 class DeskUnderTest:
@@ -105,6 +112,7 @@ class DeskUnderTest:
     client: TestClient
     clock: FixedClock
     tokens: dict[str, str] = field(default_factory=dict)
+    numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def headers(self, role: str) -> dict[str, str]:
         if role not in self.tokens:
@@ -121,15 +129,26 @@ class DeskUnderTest:
         return self.client.get(f"/api/v1{path}", headers=headers, **kwargs)
 
     def intake(self, **facts):
-        body = {"booking_ref": "B-1", "received_at": "2014-03-05T09:00:00", "issuing_office": "ERO Hartford"}
+        body = {
+            "booking_ref": "B-1",
+            "detainer_number": f"D-{next(self.numbers):06d}",
+            "received_at": "2014-03-05T09:00:00",
+            "issuing_office": "ERO Hartford",
+        }
         body.update(facts)
         response = self.post("/detainers", "intake", body)
         assert response.status_code == 201, response.text
         return response.json()
 
 
-def initialize_desk(url: str, clock: FixedClock | None = None, policy: str = "ct/trust-act-2013") -> Desk:
-    desk = Desk(open_database(url), clock=clock)
+def initialize_desk(
+    url: str, clock: FixedClock | None = None, policy: str = "ct/trust-act-2013", key_path: Path | None = None
+) -> Desk:
+    """A desk with its audit key (written to key_path, for a server process to read, if given)."""
+    key = AuditKey.generate()
+    if key_path is not None:
+        key.write(key_path)
+    desk = Desk(open_database(url), clock=clock, audit_key=key)
     desk.initialize(jurisdiction="Connecticut", policy_id=policy, admin_username="supervisor", admin_password=PASSWORD)
     for role in ROLES:
         if role != "supervisor":
@@ -142,10 +161,17 @@ def make_desk():
     """Build desks on given URLs (closed at the end of the test)."""
     made: list[DeskUnderTest] = []
 
-    def build(url: str, policy: str = "ct/trust-act-2013") -> DeskUnderTest:
+    def build(url: str, policy: str = "ct/trust-act-2013", **app_options) -> DeskUnderTest:
         clock = FixedClock()
         desk = initialize_desk(url, clock, policy)
-        app = create_app(desk.database, clock=clock, overdue_check_seconds=None)
+        app = create_app(
+            desk.database,
+            clock=clock,
+            overdue_check_seconds=None,
+            audit_key=desk.audit_key,
+            throttle=Throttle(clock=clock.monotonic),
+            **app_options,
+        )
         client = TestClient(app)
         under_test = DeskUnderTest(desk.database, desk, client, clock)
         made.append(under_test)
@@ -245,7 +271,7 @@ def live_server(tmp_path, db_url):
     data_dir = tmp_path / "desk"
     data_dir.mkdir(exist_ok=True)
     url = None if db_url.startswith("sqlite") else db_url
-    initialize_desk(db_url).database.dispose()
+    initialize_desk(db_url, key_path=data_dir / "audit.key").database.dispose()
     server = ServerProcess(data_dir, url)
     server.start()
     yield server

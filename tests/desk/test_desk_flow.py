@@ -57,7 +57,12 @@ def test_the_policy_in_force_on_the_received_date_decides(desk):
     early = desk.post(
         "/detainers",
         "intake",
-        {"booking_ref": "B-0", "received_at": "2013-12-31T10:00:00", "issuing_office": "ERO Hartford"},
+        {
+            "booking_ref": "B-0",
+            "detainer_number": "D-0",
+            "received_at": "2013-12-31T10:00:00",
+            "issuing_office": "ERO Hartford",
+        },
     )
     assert early.status_code == 422
     assert early.json()["detail"][0]["loc"] == ["body", "received_at"]
@@ -195,7 +200,13 @@ def test_holds_past_their_deadline_are_listed_and_flagged(desk):
     ],
 )
 def test_bad_input_is_a_422_naming_the_field(desk, change, location):
-    body = {"booking_ref": "B-1", "received_at": "2014-03-05T09:00:00", "issuing_office": "ERO Hartford", **change}
+    body = {
+        "booking_ref": "B-1",
+        "detainer_number": "D-1",
+        "received_at": "2014-03-05T09:00:00",
+        "issuing_office": "ERO Hartford",
+        **change,
+    }
     # json.dumps escapes to ASCII, so a lone surrogate travels as the JSON text \ud800.
     headers = {**desk.headers("intake"), "content-type": "application/json"}
     response = desk.client.post("/api/v1/detainers", content=json.dumps(body), headers=headers)
@@ -220,8 +231,10 @@ def test_unknown_ids_are_404_and_impossible_ids_422(desk):
     assert desk.post("/users/nobody/unlock", "supervisor", {}).status_code == 404
 
 
-def test_the_interactive_docs_work_offline(sqlite_desk):
-    """/docs loads Swagger UI from the desk itself: a jail's network may have no way out."""
+def test_the_interactive_docs_work_offline(make_desk, sqlite_url):
+    """/docs (a test desk's, with public docs) loads Swagger UI from the desk itself: a jail's network
+    may have no way out."""
+    sqlite_desk = make_desk(sqlite_url, public_docs=True)
     page = sqlite_desk.client.get("/docs")
     assert page.status_code == 200
     assert "https://" not in page.text and "http://" not in page.text

@@ -6,6 +6,7 @@ import time
 
 import httpx
 
+from securecomm.desk.audit import AuditKey
 from securecomm.desk.db import open_database
 from securecomm.desk.service import Desk
 
@@ -15,6 +16,7 @@ from .conftest import PASSWORD
 def intake_body(number: int, **facts) -> dict:
     return {
         "booking_ref": f"B-{number:06d}",
+        "detainer_number": f"D-{number:06d}",
         "received_at": "2014-03-05T09:00:00",
         "issuing_office": "ERO Hartford",
         **facts,
@@ -107,6 +109,6 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_intake_and_the_chain_verifi
     verified = supervisor.get(f"{live_server.base}/audit/verify").json()
     assert verified["ok"] is True, verified
     supervisor.close()
-    desk = Desk(open_database(db_url))
+    desk = Desk(open_database(db_url), audit_key=AuditKey.load(live_server.data_dir / "audit.key"))
     assert desk.verify_audit().ok
     desk.database.dispose()

@@ -110,7 +110,7 @@ def test_desk_commands_set_up_a_desk_and_check_it(tmp_path, make_desk):
         "chief",
         stdin=f"{PASSWORD}\n",
     )
-    assert again.exit_code != 0 and "already initialized" in again.output
+    assert again.exit_code != 0 and "already exists" in again.output
     for username, role in (("clerk", "intake"), ("judge", "reviewer")):
         added = cli(
             "desk", "add-user", "--data-dir", data_dir, "--username", username, "--role", role, stdin=f"{PASSWORD}\n"

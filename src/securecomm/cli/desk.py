@@ -19,6 +19,7 @@ from rich.console import Console
 from securecomm.desk.security import DEFAULT_TOKEN_LIFETIME
 
 if TYPE_CHECKING:
+    from securecomm.desk.audit import AuditKey
     from securecomm.desk.db import Database
     from securecomm.desk.service import Actor, Desk
 
@@ -39,6 +40,17 @@ DatabaseUrl = Annotated[
         help="A database instead of the SQLite file, e.g. postgresql+psycopg://user@host/db.",
     ),
 ]
+AuditKeyPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--audit-key",
+        envvar="SECURECOMM_AUDIT_KEY",
+        help="The file holding the audit chain's key (default: DATA_DIR/audit.key). Keep it where the "
+        "database's administrators cannot read it.",
+    ),
+]
+AUDIT_KEY_FILE = "audit.key"
+ANCHOR_FILE = "audit-anchors.jsonl"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -56,10 +68,24 @@ def _open(data_dir: Path, url: str | None) -> Database:
         raise _fail(str(error)) from None
 
 
-def _desk(data_dir: Path, url: str | None) -> Desk:
+def _key_path(data_dir: Path, key_path: Path | None) -> Path:
+    return key_path if key_path is not None else data_dir / AUDIT_KEY_FILE
+
+
+def _load_key(data_dir: Path, key_path: Path | None) -> AuditKey:
+    from securecomm.desk.audit import AuditKey, AuditKeyError
+
+    try:
+        return AuditKey.load(_key_path(data_dir, key_path))
+    except AuditKeyError as error:
+        raise _fail(str(error)) from None
+
+
+def _desk(data_dir: Path, url: str | None, key_path: Path | None = None, *, need_key: bool = True) -> Desk:
     from securecomm.desk.service import Desk
 
-    return Desk(_open(data_dir, url))
+    key = _load_key(data_dir, key_path) if need_key else None
+    return Desk(_open(data_dir, url), audit_key=key)
 
 
 def _cli_actor() -> Actor:
@@ -117,23 +143,45 @@ def init(
         str | None, typer.Option("--from", help="The date the policy applies from (default: its effective date).")
     ] = None,
     url: DatabaseUrl = None,
+    audit_key: AuditKeyPath = None,
 ) -> None:
-    """Create the desk's database, its first policy and a supervisor."""
+    """Create the desk's database, its audit key, its first policy and a supervisor."""
+    from securecomm.desk.audit import AuditKey
+
     effective_from = _date(start, "--from")
     password = _read_password(admin_user)
-    desk = _desk(data_dir, url)
-    _run(
-        "init",
-        lambda: desk.initialize(
-            jurisdiction=jurisdiction,
-            policy_id=policy,
-            admin_username=admin_user,
-            admin_password=password,
-            effective_from=effective_from,
-            actor=_cli_actor(),
-        ),
-    )
+    key_path = _key_path(data_dir, audit_key)
+    if key_path.exists():
+        raise _fail(f"{key_path} already exists: a desk's audit key is made once, with the desk")
+    key = AuditKey.generate()
+    # Written first beside its final name, renamed once the desk exists: never a desk without its key,
+    # nor a stray key that blocks a second try.
+    pending = key_path.with_name(key_path.name + ".new")
+    pending.unlink(missing_ok=True)
+    key.write(pending)
+    desk = _desk(data_dir, url, need_key=False)
+    desk.audit_key = key
+    try:
+        _run(
+            "init",
+            lambda: desk.initialize(
+                jurisdiction=jurisdiction,
+                policy_id=policy,
+                admin_username=admin_user,
+                admin_password=password,
+                effective_from=effective_from,
+                actor=_cli_actor(),
+            ),
+        )
+    except BaseException:
+        pending.unlink(missing_ok=True)
+        raise
+    pending.rename(key_path)
     errors.print(f"desk initialized for {jurisdiction} under {policy}; supervisor {admin_user!r}", highlight=False)
+    errors.print(
+        f"audit key written to {key_path}: back it up and keep it away from the database's administrators",
+        highlight=False,
+    )
 
 
 @desk_app.command("add-user")
@@ -142,10 +190,11 @@ def add_user(
     username: Annotated[str, typer.Option(help="The new user's name.")],
     role: Annotated[str, typer.Option(help="intake, reviewer, supervisor or auditor.")],
     url: DatabaseUrl = None,
+    audit_key: AuditKeyPath = None,
 ) -> None:
-    """Add a user (password from stdin)."""
+    """Add a user (password from stdin: ≥ 12 characters, not a common password, not the username)."""
     password = _read_password(username)
-    desk = _desk(data_dir, url)
+    desk = _desk(data_dir, url, audit_key)
     _run("add-user", lambda: desk.add_user(username, password, role, _cli_actor()))
     errors.print(f"added {username!r} as {role}", highlight=False)
 
@@ -155,37 +204,160 @@ def unlock_user(
     data_dir: DataDir,
     username: Annotated[str, typer.Option(help="The locked user's name.")],
     url: DatabaseUrl = None,
+    audit_key: AuditKeyPath = None,
 ) -> None:
-    """Unlock an account locked after failed logins."""
-    desk = _desk(data_dir, url)
+    """Lift the temporary lock of an account after failed logins (its earlier tokens are revoked)."""
+    desk = _desk(data_dir, url, audit_key)
     _run("unlock-user", lambda: desk.unlock_user(username, _cli_actor()))
     errors.print(f"unlocked {username!r}", highlight=False)
+
+
+@desk_app.command("disable-user")
+def disable_user(
+    data_dir: DataDir,
+    username: Annotated[str, typer.Option(help="The user's name.")],
+    url: DatabaseUrl = None,
+    audit_key: AuditKeyPath = None,
+) -> None:
+    """Disable an account: no logins, and its tokens are refused (403)."""
+    desk = _desk(data_dir, url, audit_key)
+    _run("disable-user", lambda: desk.disable_user(username, _cli_actor()))
+    errors.print(f"disabled {username!r}", highlight=False)
+
+
+@desk_app.command("enable-user")
+def enable_user(
+    data_dir: DataDir,
+    username: Annotated[str, typer.Option(help="The user's name.")],
+    url: DatabaseUrl = None,
+    audit_key: AuditKeyPath = None,
+) -> None:
+    """Enable a disabled account."""
+    desk = _desk(data_dir, url, audit_key)
+    _run("enable-user", lambda: desk.enable_user(username, _cli_actor()))
+    errors.print(f"enabled {username!r}", highlight=False)
+
+
+@desk_app.command("reset-password")
+def reset_password(
+    data_dir: DataDir,
+    username: Annotated[str, typer.Option(help="The user's name.")],
+    url: DatabaseUrl = None,
+    audit_key: AuditKeyPath = None,
+) -> None:
+    """Set a temporary password (stdin) that the user must change at the next login; revokes their tokens."""
+    password = _read_password(username)
+    desk = _desk(data_dir, url, audit_key)
+    _run("reset-password", lambda: desk.reset_password(username, password, _cli_actor()))
+    errors.print(f"reset the password of {username!r}; they must change it at their next login", highlight=False)
+
+
+@desk_app.command("add-policy")
+def add_policy(
+    data_dir: DataDir,
+    file: Annotated[Path, typer.Option("--file", help="A detainer policy file (YAML, the library's format).")],
+    name: Annotated[str, typer.Option(help="The name to register it under: set-policy takes file:NAME.")],
+    url: DatabaseUrl = None,
+    audit_key: AuditKeyPath = None,
+) -> None:
+    """Register a local policy file: validated (a detainer policy, hold ≤ 48 h), its text and SHA-256 recorded
+    and audited. `set-policy --policy file:NAME` can then use it."""
+    desk = _desk(data_dir, url, audit_key)
+    result: dict = {}
+    _run("add-policy", lambda: result.update(desk.add_policy(file, name, _cli_actor())))
+    errors.print(f"registered {result['policy_id']} ({result['title']}), sha256 {result['sha256']}", highlight=False)
 
 
 @desk_app.command("set-policy")
 def set_policy(
     data_dir: DataDir,
-    policy: Annotated[str, typer.Option(help="The policy id, e.g. ct/doc-2014.")],
+    policy: Annotated[
+        str, typer.Option(help="A policy id of the library (e.g. ct/doc-2014) or file:NAME from add-policy.")
+    ],
     start: Annotated[str, typer.Option("--from", help="The first received date it decides (YYYY-MM-DD).")],
     url: DatabaseUrl = None,
+    audit_key: AuditKeyPath = None,
 ) -> None:
     """Add a policy to the desk's dated list: detainers received from --from on are decided by it."""
     effective_from = _date(start, "--from")
     assert effective_from is not None
-    desk = _desk(data_dir, url)
+    desk = _desk(data_dir, url, audit_key)
     _run("set-policy", lambda: desk.set_policy(policy, effective_from, _cli_actor()))
     for row in desk.describe()["policies"]:
         errors.print(f"from {row['effective_from']}: {row['policy_id']}", highlight=False)
 
 
 @desk_app.command("verify-audit")
-def verify_audit(data_dir: DataDir, url: DatabaseUrl = None) -> None:
-    """Check the audit chain; exit 1 naming the first broken entry."""
-    desk = _desk(data_dir, url)
-    result = desk.verify_audit()
-    print(result.describe())
+def verify_audit(
+    data_dir: DataDir,
+    url: DatabaseUrl = None,
+    audit_key: AuditKeyPath = None,
+    anchor: Annotated[
+        list[Path] | None,
+        typer.Option(help="An anchor file kept elsewhere (audit-anchor's output, or the server's anchors file)."),
+    ] = None,
+) -> None:
+    """Check the audit chain (keyed), every detainer, event, user and policy row against it, and each
+    anchor given; exit 1 naming the first problem."""
+    from securecomm.desk.audit import read_anchors
+
+    desk = _desk(data_dir, url, audit_key)
+    anchors = []
+    for path in anchor or []:
+        try:
+            anchors += read_anchors(path)
+        except (OSError, ValueError) as error:
+            raise _fail(f"--anchor {path}: {error}") from None
+    result = desk.verify_audit(anchors)
+    print(result.describe() + (f"; extends {len(anchors)} anchor(s)" if result.ok and anchors else ""))
     if not result.ok:
         raise typer.Exit(code=1)
+
+
+@desk_app.command("audit-anchor")
+def audit_anchor(
+    data_dir: DataDir,
+    url: DatabaseUrl = None,
+    audit_key: AuditKeyPath = None,
+    out: Annotated[Path | None, typer.Option(help="Write the anchor to this file instead of stdout.")] = None,
+) -> None:
+    """Print (or write) the chain's signed head — sequence, hash, time — to keep somewhere else."""
+    from securecomm.desk.audit import canonical_json
+
+    desk = _desk(data_dir, url, audit_key)
+    text = canonical_json(desk.anchor()) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        errors.print(f"wrote {out}", highlight=False)
+
+
+@desk_app.command("audit-key")
+def audit_key_command(data_dir: DataDir, url: DatabaseUrl = None, audit_key: AuditKeyPath = None) -> None:
+    """Give a desk made before audit keys its key: the chain is keyed from the next entry on, which records
+    a digest of every row as it stands."""
+    from sqlalchemy import select
+
+    from securecomm.desk.audit import HEAD, AuditKey
+
+    key_path = _key_path(data_dir, audit_key)
+    if key_path.exists():
+        raise _fail(f"{key_path} already exists")
+    desk = _desk(data_dir, url, need_key=False)
+    with desk.database.read() as session:
+        head = session.execute(select(HEAD.c.seq)).scalar_one()
+    key = AuditKey.generate(keyed_from_seq=head + 1)
+    pending = key_path.with_name(key_path.name + ".new")
+    pending.unlink(missing_ok=True)
+    key.write(pending)
+    try:
+        _run("audit-key", lambda: desk.adopt_audit_key(key, _cli_actor()))
+    except BaseException:
+        pending.unlink(missing_ok=True)
+        raise
+    pending.rename(key_path)
+    errors.print(f"audit key written to {key_path}; the chain is keyed from entry {head + 1}", highlight=False)
 
 
 @desk_app.command("report")
@@ -195,6 +367,7 @@ def report(
     format: Annotated[str, typer.Option("--format", help="json, csv or html.")] = "json",
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
     url: DatabaseUrl = None,
+    audit_key: AuditKeyPath = None,
 ) -> None:
     """The quarterly transparency report (no personal data)."""
     from securecomm.desk import reports
@@ -206,7 +379,7 @@ def report(
     }
     if format not in renderers:
         raise _fail(f"--format: expected json, csv or html, not {format!r}")
-    desk = _desk(data_dir, url)
+    desk = _desk(data_dir, url, audit_key, need_key=False)
     result: dict = {}
 
     def make() -> None:
@@ -230,22 +403,80 @@ def serve(
         DEFAULT_TOKEN_LIFETIME.total_seconds() // 60
     ),
     access_log: Annotated[bool, typer.Option(help="Log every request (the audit log records every action).")] = False,
+    audit_key: AuditKeyPath = None,
+    certfile: Annotated[
+        Path | None, typer.Option("--certfile", help="TLS certificate (PEM): serve HTTPS (uvicorn's ssl_certfile).")
+    ] = None,
+    keyfile: Annotated[Path | None, typer.Option("--keyfile", help="TLS private key (PEM) of --certfile.")] = None,
+    workers: Annotated[int, typer.Option(help="Server processes (more than 1 needs PostgreSQL).")] = 1,
+    anchor_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the server appends the audit chain's signed head (default DATA_DIR/audit-anchors.jsonl)."
+        ),
+    ] = None,
+    anchor_minutes: Annotated[float, typer.Option(help="How often the server anchors the chain.")] = 10.0,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above, unread).")] = 1_048_576,
+    public_docs: Annotated[
+        bool, typer.Option(help="Serve /docs and /openapi.json without login (a test desk only).")
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Behind a reverse proxy: its address(es), whose X-Forwarded-For is trusted for the client's."
+        ),
+    ] = None,
 ) -> None:
-    """Run the detainer desk's HTTP API (OpenAPI at /docs); migrations run first."""
+    """Run the detainer desk's HTTP API; migrations run first. HTTPS with --certfile/--keyfile."""
+    import os
+
     import uvicorn
 
-    from securecomm.desk.api import create_app
     from securecomm.desk.service import Desk
 
-    database = _open(data_dir, url)
-    if not Desk(database).is_initialized():
-        raise _fail(f"the desk in {data_dir} is not initialized: run `securecomm desk init` first")
+    if (certfile is None) != (keyfile is None):
+        raise _fail("--certfile and --keyfile go together")
     if token_minutes < 1:
         raise _fail("--token-minutes must be at least 1")
-    app = create_app(database, token_lifetime=dt.timedelta(minutes=token_minutes))
-    # Writes are one at a time, and a thread that returns from the commit's fsync must win the GIL
-    # back before the next write can start: a short switch interval (default 5 ms) keeps that wait,
-    # and so the write lock's hold time, short. It doubles intakes/s under load on SQLite.
-    sys.setswitchinterval(0.001)
-    errors.print(f"detainer desk on http://{host}:{port} (OpenAPI at /docs)", highlight=False)
-    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
+    if workers < 1:
+        raise _fail("--workers must be at least 1")
+    database = _open(data_dir, url)
+    key_path = _key_path(data_dir, audit_key).resolve()
+    _load_key(data_dir, key_path)
+    if not Desk(database).is_initialized():
+        raise _fail(f"the desk in {data_dir} is not initialized: run `securecomm desk init` first")
+    if workers > 1 and database.dialect == "sqlite":
+        raise _fail("--workers > 1 needs PostgreSQL (--database-url): SQLite takes one writing process")
+    database.dispose()
+    settings = {
+        "url": _database_url(data_dir, url),
+        "audit_key": str(key_path),
+        "token_minutes": token_minutes,
+        "anchor_file": str((anchor_file or data_dir / ANCHOR_FILE).resolve()),
+        "anchor_seconds": anchor_minutes * 60,
+        "max_body_bytes": max_body_bytes,
+        "public_docs": public_docs,
+    }
+    os.environ["SECURECOMM_DESK_SERVE"] = json.dumps(settings)
+    tls = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)} if certfile and keyfile else {}
+    proxy = {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips} if forwarded_allow_ips else {}
+    scheme = "https" if tls else "http"
+    docs = " (OpenAPI at /docs)" if public_docs else ""
+    errors.print(f"detainer desk on {scheme}://{host}:{port}{docs}", highlight=False)
+    uvicorn.run(
+        "securecomm.desk.api:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        log_level="info",
+        **tls,
+        **proxy,
+    )
+
+
+def _database_url(data_dir: Path, url: str | None) -> str:
+    from securecomm.desk.db import database_url
+
+    return database_url(data_dir, url)

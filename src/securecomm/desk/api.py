@@ -1,9 +1,15 @@
-"""The desk's HTTP API (FastAPI; OpenAPI at /docs): thin routes over `service.Desk`.
+"""The desk's HTTP API (FastAPI): thin routes over `service.Desk`.
 
 Each route names the permission it needs; `security.ROLE_PERMISSIONS` says which roles have
 it. Errors: bad input → 422 naming the field (FastAPI's own shape, also for the checks the
-rules engine makes), no token or an expired one → 401, wrong role or locked account → 403,
-unknown id → 404, a conflict with what is already recorded → 409.
+rules engine makes, with `rule` for the desk's ordering rules), no token or an expired or
+revoked one → 401, wrong role, disabled or locked account → 403, unknown id → 404, a conflict
+with what is already recorded → 409, a body over the size limit → 413 (before it is read),
+login attempts throttled → 429 with Retry-After.
+
+Logins are checked in a small pool of their own (`login_threads`, a bounded queue): argon2
+never runs on the threads that serve intake, and a throttled attempt is refused before any
+hashing. In production mode (the default) `/docs` is off and `/openapi.json` needs a token.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the route signatures at run
@@ -13,13 +19,14 @@ import contextlib
 import datetime as dt
 import functools
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -32,9 +39,10 @@ from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from securecomm.core import schema
-from securecomm.desk import reports
+from securecomm.desk import audit, reports
 from securecomm.desk.db import Database
-from securecomm.desk.security import USERNAME_PATTERN, Permission, Role
+from securecomm.desk.guard import DEFAULT_MAX_BODY_BYTES, Guard
+from securecomm.desk.security import MIN_PASSWORD_LENGTH, USERNAME_PATTERN, Permission, Role
 from securecomm.desk.service import (
     DEFAULT_TOKEN_LIFETIME,
     Actor,
@@ -44,10 +52,13 @@ from securecomm.desk.service import (
     DeskError,
     Forbidden,
     InvalidInput,
+    IssuedToken,
     NotFound,
     NotInitialized,
+    TooManyAttempts,
     Unauthorized,
 )
+from securecomm.desk.throttle import Throttle
 
 log = logging.getLogger("securecomm.desk")
 
@@ -141,6 +152,10 @@ DetainerIntake = create_model(
     __base__=Strict,
     __doc__="A detainer as received: the case facts of docs/design.md §2 plus the desk's own fields.",
     booking_ref=(Annotated[Text, Field(max_length=64)], Field(description="the jail's booking number")),
+    detainer_number=(
+        Annotated[Text, Field(max_length=64)],
+        Field(description="ICE's number for this detainer; with booking_ref it names one detainer (twice → 409)"),
+    ),
     received_at=(LocalDateTime, Field(description="when the detainer reached the jail (local time)")),
     issuing_office=(Annotated[Text, Field(max_length=200)], Field(description="the ICE office that issued it")),
     case_id=(Annotated[Text, Field(max_length=200)] | None, Field(None, description="defaults to booking_ref")),
@@ -166,12 +181,28 @@ class ReviewRequest(Strict):
 class EventRequest(Strict):
     event: Literal["release_eligible", "picked_up_by_ice", "released"]
     at: LocalDateTime
+    override_reason: Annotated[Text, Field(max_length=4000)] | None = Field(
+        None,
+        description="only to override an ordering rule (a pickup before release eligibility): the written reason",
+    )
+
+
+NewPassword = Annotated[Text, Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
 
 
 class NewUser(Strict):
     username: Annotated[str, Field(pattern=USERNAME_PATTERN)]
-    password: Annotated[Text, Field(min_length=8, max_length=1024)]
+    password: NewPassword
     role: Literal[tuple(role.value for role in Role)]  # type: ignore[valid-type]
+
+
+class PasswordChange(Strict):
+    current_password: Annotated[Text, Field(max_length=1024)]
+    new_password: NewPassword
+
+
+class PasswordReset(Strict):
+    new_password: NewPassword = Field(description="a temporary password the user must change at the next login")
 
 
 # --- responses -----------------------------------------------------------------------------
@@ -179,6 +210,7 @@ class NewUser(Strict):
 
 class ErrorBody(BaseModel):
     detail: str
+    existing_id: int | None = None
 
 
 class TokenResponse(BaseModel):
@@ -187,6 +219,16 @@ class TokenResponse(BaseModel):
     expires_at_utc: LocalDateTime
     username: str
     role: str
+    must_change_password: bool = False
+
+
+class SessionView(BaseModel):
+    id: str
+    username: str
+    issued_at_utc: LocalDateTime
+    expires_at_utc: LocalDateTime
+    client: str | None
+    current: bool
 
 
 class Review(BaseModel):
@@ -266,6 +308,9 @@ class UserView(BaseModel):
     username: str
     role: str
     locked: bool
+    locked_until_utc: LocalDateTime | None
+    disabled: bool
+    must_change_password: bool
     failed_logins: int
     created_at_utc: LocalDateTime
 
@@ -286,9 +331,11 @@ class DeskView(BaseModel):
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         401: "no valid bearer token",
-        403: "the role may not do this, or the account is locked",
+        403: "the role may not do this, or the account is disabled, locked or must change its password",
         404: "no such record",
         409: "conflicts with what is already recorded",
+        429: "too many failed logins: wait Retry-After seconds",
+        503: "too many logins being checked at once, or the database is unavailable: retry",
     }
     return {code: {"model": ErrorBody, "description": descriptions[code]} for code in codes}
 
@@ -305,33 +352,103 @@ def _location(error: InvalidInput) -> list[str | int]:
     return parts
 
 
+def _client(request: Request) -> str:
+    # With uvicorn's --proxy-headers and --forwarded-allow-ips this is the address the county's
+    # reverse proxy saw, not the proxy's own.
+    return request.client.host if request.client else "unknown"
+
+
+def write_anchor(desk: Desk, path: Any, last: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Append the chain's signed head to the anchor file (one JSON a line), unless it has not moved."""
+    anchor = desk.anchor()
+    if last is not None and last.get("seq") == anchor["seq"]:
+        return last
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(audit.canonical_json(anchor) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+    return anchor
+
+
 def create_app(
     database: Database,
     *,
     clock: Clock | None = None,
     token_lifetime: dt.timedelta = DEFAULT_TOKEN_LIFETIME,
     overdue_check_seconds: float | None = 60.0,
+    audit_key: audit.AuditKey | None = None,
+    public_docs: bool = False,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    anchor_file: Any = None,
+    anchor_seconds: float = 600.0,
+    throttle: Throttle | None = None,
+    login_threads: int = 1,
+    login_queue: int = 8,
 ) -> FastAPI:
-    """The FastAPI application over an opened (migrated) database."""
-    desk = Desk(database, clock=clock, token_lifetime=token_lifetime)
+    """The FastAPI application over an opened (migrated) database.
+
+    `public_docs`: serve /docs and /openapi.json without login (a test desk); otherwise /docs is
+    off and /openapi.json needs a token. `anchor_file`: where the server appends the chain's
+    signed head every `anchor_seconds` and at shutdown."""
+    desk = Desk(database, clock=clock, token_lifetime=token_lifetime, audit_key=audit_key)
+    throttle = throttle or Throttle()
     # The desk's own work on detainers runs in a small pool of its own. On SQLite writes go one at a
     # time anyway, and one writer thread beside the event loop means no crowd of threads fighting
-    # for the GIL while a commit waits for its fsync; PostgreSQL takes writers in parallel. Slow
-    # work (argon2 at login, reports) stays in the general thread pool, out of the writers' way.
+    # for the GIL while a commit waits for its fsync; PostgreSQL takes writers in parallel.
     writer = ThreadPoolExecutor(max_workers=1 if database.dialect == "sqlite" else 8, thread_name_prefix="desk")
+    # Logins (argon2: ~0.1 s of a core and 64 MiB each) have a pool of their own, bounded: a flood
+    # of logins waits there or is refused, and never takes the threads or cores intake needs.
+    login_pool = ThreadPoolExecutor(max_workers=login_threads, thread_name_prefix="desk-login")
+    login_slots = asyncio.Semaphore(login_threads + login_queue)
+    # Throttled attempts are answered after a pause (at most 1 s, for at most 64 at once): a client
+    # hammering the login in a loop then costs the desk a few requests a second, not thousands.
+    tarpit_slots = asyncio.Semaphore(64)
 
     async def in_writer(function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(writer, functools.partial(function, *args))
 
+    async def flush_throttled() -> None:
+        rejected = throttle.take_rejected()
+        if rejected:
+            await in_writer(desk.record_throttled, rejected)
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_flag_overdue_periodically()) if overdue_check_seconds else None
+        tasks = [asyncio.create_task(_flag_overdue_periodically())] if overdue_check_seconds else []
+        tasks.append(asyncio.create_task(_housekeeping()))
+        last_anchor: dict[str, Any] | None = None
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # At shutdown: the throttled attempts not yet audited, then the chain's head.
+        with contextlib.suppress(Exception):
+            await flush_throttled()
+        if anchor_file is not None:
+            try:
+                await in_writer(write_anchor, desk, anchor_file, last_anchor)
+            except Exception:
+                log.exception("could not write the audit anchor at shutdown")
         writer.shutdown(wait=True)
+        login_pool.shutdown(wait=True)
+
+    async def _housekeeping() -> None:
+        # Every minute: audit the throttled login attempts; every anchor_seconds: anchor the chain.
+        last: dict[str, Any] | None = None
+        next_anchor = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await flush_throttled()
+                if anchor_file is not None and loop.time() >= next_anchor:
+                    last = await in_writer(write_anchor, desk, anchor_file, last)
+                    next_anchor = loop.time() + anchor_seconds
+            except NotInitialized:
+                pass
+            except Exception:
+                log.exception("audit housekeeping failed; trying again later")
+            await asyncio.sleep(min(60.0, anchor_seconds))
 
     async def _flag_overdue_periodically() -> None:
         # Holds past their deadline are flagged even when nobody asks for the list.
@@ -350,33 +467,43 @@ def create_app(
         version="1",
         description=(
             "Intake of ICE detainers, automatic decisions under the jurisdiction's policy in force on the day "
-            "received, case-by-case review, the hold clock, and a hash-chained audit log. Times of custody are "
-            "the jail's local wall-clock time without zone; `*_utc` fields are UTC."
+            "received, case-by-case review, the hold clock, and a keyed, hash-chained audit log. Times of custody "
+            "are the jail's local wall-clock time without zone; `*_utc` fields are UTC."
         ),
         lifespan=lifespan,
-        # The interactive docs are served from the swagger-ui-bundle package, not a CDN: a jail's
-        # network may have no way out.
         docs_url=None,
         redoc_url=None,
+        openapi_url="/openapi.json" if public_docs else None,
     )
     app.state.desk = desk
-    app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    app.state.throttle = throttle
+    app.add_middleware(Guard, max_body_bytes=max_body_bytes)
 
-    @app.get("/docs", include_in_schema=False)
-    async def interactive_docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} — API",
-            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger-ui/swagger-ui.css",
-            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
-        )
+    if public_docs:
+        # The interactive docs are served from the swagger-ui-bundle package, not a CDN: a jail's
+        # network may have no way out.
+        app.mount("/static/swagger-ui", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+        @app.get("/docs", include_in_schema=False)
+        async def interactive_docs() -> HTMLResponse:
+            return get_swagger_ui_html(
+                openapi_url=app.openapi_url or "/openapi.json",
+                title=f"{app.title} — API",
+                swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+                swagger_css_url="/static/swagger-ui/swagger-ui.css",
+                swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+            )
 
     @app.exception_handler(DeskError)
     async def desk_error(_request: Request, error: DeskError) -> JSONResponse:
         if isinstance(error, InvalidInput):
-            detail = [{"loc": _location(error), "msg": str(error), "type": "value_error"}]
-            return JSONResponse({"detail": detail}, status_code=422)
+            item: dict[str, Any] = {"loc": _location(error), "msg": str(error), "type": "value_error"}
+            if error.rule is not None:
+                item["rule"] = error.rule
+            return JSONResponse({"detail": [item]}, status_code=422)
+        if isinstance(error, TooManyAttempts):
+            seconds = max(1, int(error.retry_after + 0.999))
+            return JSONResponse({"detail": str(error)}, status_code=429, headers={"Retry-After": str(seconds)})
         status = {
             NotFound: 404,
             Conflict: 409,
@@ -385,7 +512,10 @@ def create_app(
             NotInitialized: 503,
         }.get(type(error), 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"detail": str(error)}, status_code=status, headers=headers)
+        body: dict[str, Any] = {"detail": str(error)}
+        if isinstance(error, Conflict) and error.existing_id is not None:
+            body["existing_id"] = error.existing_id
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(OperationalError)
     async def database_busy(_request: Request, error: OperationalError) -> JSONResponse:
@@ -427,26 +557,102 @@ def create_app(
 
     def requires(permission: Permission) -> Callable[[Actor], Awaitable[Actor]]:
         async def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
-            if not actor.may(permission):
+            if actor.must_change_password or not actor.may(permission):
                 raise await in_writer(desk.record_denied, actor, permission)
             return actor
 
         return check
 
+    if not public_docs:
+
+        @app.get("/openapi.json", include_in_schema=False)
+        async def openapi_behind_login(_actor: Annotated[Actor, Depends(current_actor)]) -> JSONResponse:
+            return JSONResponse(app.openapi())
+
     DetainerId = Annotated[int, Path(ge=1, le=MAX_ID, description="the desk's detainer id")]
+    Username = Annotated[str, Path(pattern=USERNAME_PATTERN)]
+
+    def token_response(issued: IssuedToken) -> TokenResponse:
+        return TokenResponse(
+            access_token=issued.token,
+            expires_at_utc=issued.expires_utc,
+            username=issued.username,
+            role=issued.role,
+            must_change_password=issued.must_change_password,
+        )
 
     @app.get(f"{API}/health", tags=["service"])
     def health() -> dict[str, str]:
         """Liveness: the process answers (no authentication)."""
         return {"status": "ok"}
 
-    @app.post(f"{API}/auth/token", tags=["auth"], responses=_errors(401, 403))
-    def issue_token(body: TokenRequest) -> TokenResponse:
-        """Log in: a bearer token that expires. Five failed logins in a row lock the account."""
-        issued = desk.login(body.username, body.password)
-        return TokenResponse(
-            access_token=issued.token, expires_at_utc=issued.expires_utc, username=issued.username, role=issued.role
-        )
+    @app.post(f"{API}/auth/token", tags=["auth"], responses=_errors(401, 403, 429, 503))
+    async def issue_token(request: Request, body: TokenRequest) -> TokenResponse:
+        """Log in: a bearer token that expires. Failed logins slow further attempts down (per account and
+        per address, doubling: 429 with Retry-After), and a run of them locks the account for a while."""
+        client = _client(request)
+        wait = throttle.admit(body.username, client)
+        if wait:
+            if not tarpit_slots.locked():
+                async with tarpit_slots:
+                    await asyncio.sleep(min(wait, 1.0))
+            raise TooManyAttempts(f"too many failed logins: try again in {max(1, round(wait))} s", wait)
+        if login_slots.locked():
+            throttle.release(body.username, client)
+            return JSONResponse(  # type: ignore[return-value]
+                {"detail": "too many logins are being checked at once; retry"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
+        async with login_slots:
+            try:
+                issued = await asyncio.get_running_loop().run_in_executor(
+                    login_pool, desk.login, body.username, body.password, client
+                )
+            except (Unauthorized, Forbidden):
+                throttle.done(body.username, client, success=False)
+                raise
+            except BaseException:
+                throttle.release(body.username, client)
+                raise
+        throttle.done(body.username, client, success=True)
+        return token_response(issued)
+
+    @app.post(f"{API}/auth/logout", status_code=204, tags=["auth"], responses=_errors(401, 403))
+    async def logout(actor: Annotated[Actor, Depends(current_actor)]) -> Response:
+        """Revoke the token this request carries."""
+        await in_writer(desk.logout, actor)
+        return Response(status_code=204)
+
+    @app.post(f"{API}/auth/password", tags=["auth"], responses=_errors(401, 403))
+    async def change_password(
+        request: Request, body: PasswordChange, actor: Annotated[Actor, Depends(current_actor)]
+    ) -> TokenResponse:
+        """Change one's own password (≥ 12 characters, not a common one, not the username): every earlier
+        token is revoked, and a new one is returned."""
+        if login_slots.locked():
+            raise TooManyAttempts("too many passwords are being checked at once; retry", 1)
+        async with login_slots:
+            issued = await asyncio.get_running_loop().run_in_executor(
+                login_pool, desk.change_password, actor, body.current_password, body.new_password, _client(request)
+            )
+        return token_response(issued)
+
+    @app.get(f"{API}/auth/sessions", tags=["auth"], responses=_errors(401, 403))
+    async def list_sessions(
+        actor: Annotated[Actor, Depends(current_actor)],
+        username: Annotated[str | None, Query(pattern=USERNAME_PATTERN, description="supervisors: one user")] = None,
+    ) -> list[SessionView]:
+        """Active sessions (unexpired tokens): one's own, or everyone's for a supervisor."""
+        return [SessionView.model_validate(item) for item in await in_writer(desk.sessions, actor, username)]
+
+    @app.delete(f"{API}/auth/sessions/{{session_id}}", status_code=204, tags=["auth"], responses=_errors(401, 404))
+    async def revoke_session(
+        session_id: Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")], actor: Annotated[Actor, Depends(current_actor)]
+    ) -> Response:
+        """Revoke a session: one's own, or anyone's for a supervisor."""
+        await in_writer(desk.revoke_session, actor, session_id)
+        return Response(status_code=204)
 
     @app.get(f"{API}/desk", tags=["service"], responses=_errors(401, 403))
     def describe_desk(_actor: Annotated[Actor, Depends(requires(Permission.READ_DESK))]) -> DeskView:
@@ -460,14 +666,27 @@ def create_app(
         status_code=201,
         tags=["detainers"],
         response_model=DetainerSummary,
-        responses=_errors(401, 403),
+        responses=_errors(401, 403, 409),
     )
     async def create_detainer(
         body: DetainerIntake,  # type: ignore[valid-type]
         actor: Annotated[Actor, Depends(requires(Permission.CREATE_DETAINER))],
+        response: Response,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                max_length=200,
+                pattern=r"^[\x21-\x7e]+$",
+                description="a retry with the same key and body gets the first answer; another body → 409",
+            ),
+        ] = None,
     ) -> dict[str, Any]:
         """Intake: record a detainer and decide it under the policy in force on the day received."""
-        return await in_writer(desk.intake, actor, body.model_dump())
+        result = await in_writer(desk.intake, actor, body.model_dump(), idempotency_key)
+        if result.pop("replayed", False):
+            response.headers["Idempotent-Replayed"] = "true"
+        return result
 
     @app.get(f"{API}/detainers/{{detainer_id}}", tags=["detainers"], responses=_errors(401, 403, 404))
     async def read_detainer(
@@ -510,7 +729,9 @@ def create_app(
         actor: Annotated[Actor, Depends(requires(Permission.RECORD_EVENT))],
     ) -> EventResult:
         """Release eligibility (starts the hold clock), pickup by ICE, or release."""
-        return EventResult.model_validate(await in_writer(desk.record_event, actor, detainer_id, body.event, body.at))
+        return EventResult.model_validate(
+            await in_writer(desk.record_event, actor, detainer_id, body.event, body.at, body.override_reason)
+        )
 
     @app.get(f"{API}/holds/overdue", tags=["custody"], responses=_errors(401, 403))
     async def overdue_holds(actor: Annotated[Actor, Depends(requires(Permission.READ_HOLDS))]) -> list[OverdueHold]:
@@ -578,10 +799,62 @@ def create_app(
 
     @app.post(f"{API}/users/{{username}}/unlock", tags=["users"], responses=_errors(401, 403, 404))
     def unlock_user(
-        username: Annotated[str, Path(pattern=USERNAME_PATTERN)],
+        username: Username, actor: Annotated[Actor, Depends(requires(Permission.MANAGE_USERS))]
+    ) -> UserView:
+        """Lift a temporary lock now; the user's earlier tokens are revoked."""
+        view = UserView.model_validate(desk.unlock_user(username, actor))
+        throttle.clear_account(username)
+        return view
+
+    @app.post(f"{API}/users/{{username}}/disable", tags=["users"], responses=_errors(401, 403, 404, 409))
+    def disable_user(
+        username: Username, actor: Annotated[Actor, Depends(requires(Permission.MANAGE_USERS))]
+    ) -> UserView:
+        """No more logins, and the user's tokens are refused (403), until enabled again."""
+        return UserView.model_validate(desk.disable_user(username, actor))
+
+    @app.post(f"{API}/users/{{username}}/enable", tags=["users"], responses=_errors(401, 403, 404))
+    def enable_user(
+        username: Username, actor: Annotated[Actor, Depends(requires(Permission.MANAGE_USERS))]
+    ) -> UserView:
+        return UserView.model_validate(desk.enable_user(username, actor))
+
+    @app.post(f"{API}/users/{{username}}/password", tags=["users"], responses=_errors(401, 403, 404))
+    async def reset_password(
+        username: Username,
+        body: PasswordReset,
         actor: Annotated[Actor, Depends(requires(Permission.MANAGE_USERS))],
     ) -> UserView:
-        """Unlock an account locked by failed logins."""
-        return UserView.model_validate(desk.unlock_user(username, actor))
+        """Set a temporary password: the user's tokens are revoked and they must change it at the next login."""
+        async with login_slots:
+            view = await asyncio.get_running_loop().run_in_executor(
+                login_pool, desk.reset_password, username, body.new_password, actor
+            )
+        return UserView.model_validate(view)
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The application `securecomm serve` runs (in each worker process): its settings come from the
+    environment variable SECURECOMM_DESK_SERVE (JSON) that the command sets."""
+    import json
+    import sys
+    from pathlib import Path as FilePath
+
+    from securecomm.desk.db import open_database
+
+    settings = json.loads(os.environ["SECURECOMM_DESK_SERVE"])
+    # Writes are one at a time, and a thread that returns from the commit's fsync must win the GIL
+    # back before the next write can start: a short switch interval (default 5 ms) keeps that wait,
+    # and so the write lock's hold time, short. It doubles intakes/s under load on SQLite.
+    sys.setswitchinterval(0.001)
+    return create_app(
+        open_database(settings["url"]),
+        token_lifetime=dt.timedelta(minutes=settings["token_minutes"]),
+        audit_key=audit.AuditKey.load(FilePath(settings["audit_key"])),
+        anchor_file=settings["anchor_file"],
+        anchor_seconds=settings["anchor_seconds"],
+        max_body_bytes=settings["max_body_bytes"],
+        public_docs=settings["public_docs"],
+    )

@@ -1,28 +1,56 @@
-"""The audit log: an append-only chain of entries, each hashing the one before.
+"""The audit log: an append-only chain of entries, each hashing the one before, keyed and anchored.
 
 Every change and every read of personal data appends one entry in the same transaction as
 the thing it records, so an entry exists exactly when its action happened. An entry names
 the actor, the action and the subject (`detainer:42`) and carries details that are not
 personal data — auditors read this log, and they may not see who was detained.
 
-`hash = SHA-256(previous hash + canonical JSON of the entry)`. Editing, deleting,
-reordering or inserting an entry breaks the chain from that entry on; `verify_chain`
+`hash = HMAC-SHA-256(key, previous hash + canonical JSON of the entry)`, with a key kept in a
+file outside the database (`AuditKey`, created by `desk init`): someone who can write to the
+database but cannot read the key cannot recompute the chain after changing it. Editing,
+deleting, reordering or inserting an entry breaks the chain from that entry on; `verify_chain`
 names the first entry that does not fit.
+
+**The rows are in the chain too.** An entry that changes a detainer, an event, a user, a
+policy period or a registered policy carries `rows`: for each row it wrote, the HMAC of the
+row's full new content (`row_digest`; a keyed digest, so the chain, which auditors read,
+reveals nothing of the personal data in the row). `verify_chain` checks that every row of
+those tables matches the latest digest the chain holds for it, that no row is missing, and that
+none exists that the chain never recorded: `UPDATE detainers SET hold_until = …` is caught.
+
+**Anchors.** Removing entries from the end and moving the head back leaves a shorter chain that
+is consistent in itself; so does rewriting everything by someone who also holds the key. An
+anchor (`make_anchor`: sequence, hash, time, signed with the key) kept somewhere else catches
+both: `check_anchor` fails unless the chain still holds that very entry.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import hmac
 import json
+import os
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from securecomm.desk.models import AuditEntry, AuditHead
+from securecomm.desk.models import (
+    AuditEntry,
+    AuditHead,
+    DeskSettings,
+    Detainer,
+    Event,
+    PolicyPeriod,
+    RegisteredPolicy,
+    User,
+)
 
 GENESIS_HASH = "0" * 64
 LOG = AuditEntry.__table__
@@ -38,8 +66,68 @@ def canonical_json(value: Mapping[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+class AuditKeyError(RuntimeError):
+    """The audit key file is missing or unreadable; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class AuditKey:
+    """The secret that keys the chain, kept in a file outside the database (mode 0600).
+
+    `keyed_from_seq`: entries from this sequence number on are keyed. A desk created with a key
+    has 1; a desk that had entries before it got a key (`desk audit-key`) keeps those older
+    entries as plain SHA-256 links, covered from then on only by anchors.
+    """
+
+    secret: bytes
+    keyed_from_seq: int = 1
+    path: Path | None = None
+
+    def mac(self, text: str) -> str:
+        return hmac.new(self.secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    @classmethod
+    def generate(cls, keyed_from_seq: int = 1) -> AuditKey:
+        return cls(secrets.token_bytes(32), keyed_from_seq)
+
+    def write(self, path: Path) -> None:
+        """Write the key to a new file (never over an existing one), readable by its owner only."""
+        document = {
+            "version": 1,
+            "secret": base64.b64encode(self.secret).decode(),
+            "keyed_from_seq": self.keyed_from_seq,
+            "created_utc": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            json.dump(document, file)
+            file.write("\n")
+            file.flush()
+            os.fsync(file.fileno())
+
+    @classmethod
+    def load(cls, path: Path) -> AuditKey:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            return cls(base64.b64decode(document["secret"]), int(document["keyed_from_seq"]), path)
+        except FileNotFoundError:
+            raise AuditKeyError(
+                f"no audit key at {path}: `desk init` creates one (`desk audit-key` for a desk made before keys)"
+            ) from None
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise AuditKeyError(f"cannot read the audit key {path}: {error}") from None
+
+
 def entry_hash(
-    prev_hash: str, seq: int, recorded_utc: dt.datetime, actor: str, action: str, subject: str, details: str
+    prev_hash: str,
+    seq: int,
+    recorded_utc: dt.datetime,
+    actor: str,
+    action: str,
+    subject: str,
+    details: str,
+    key: AuditKey | None = None,
 ) -> str:
     payload = canonical_json(
         {
@@ -51,7 +139,42 @@ def entry_hash(
             "details": details,
         }
     )
+    if key is not None and seq >= key.keyed_from_seq:
+        return key.mac(prev_hash + payload)
     return hashlib.sha256((prev_hash + payload).encode("utf-8")).hexdigest()
+
+
+# --- rows in the chain ---------------------------------------------------------------------
+
+# The tables whose every row the chain vouches for, with the label prefix of their rows.
+TRACKED: dict[str, Table] = {
+    "desk": DeskSettings.__table__,
+    "policy_period": PolicyPeriod.__table__,
+    "policy_file": RegisteredPolicy.__table__,
+    "user": User.__table__,
+    "detainer": Detainer.__table__,
+    "event": Event.__table__,
+}
+PRIMARY_KEYS = {"desk": "id", "policy_period": "id", "policy_file": "id", "user": "id", "detainer": "id", "event": "id"}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat(timespec="microseconds")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def row_digest(key: AuditKey, kind: str, row: Mapping[str, Any]) -> str:
+    """The keyed digest of a row's full content (all the table's columns, as stored)."""
+    table = TRACKED[kind]
+    content = {column.name: _plain(row[column.name]) for column in table.columns}
+    return key.mac(f"row:{kind}:" + canonical_json(content))
+
+
+def row_label(kind: str, row: Mapping[str, Any]) -> str:
+    return f"{kind}:{row[PRIMARY_KEYS[kind]]}"
 
 
 @dataclass(frozen=True)
@@ -64,7 +187,9 @@ class PendingEntry:
     details: Mapping[str, Any]
 
 
-def append(connection: Connection, entries: Sequence[PendingEntry], *, now_utc: dt.datetime) -> None:
+def append(
+    connection: Connection, entries: Sequence[PendingEntry], *, now_utc: dt.datetime, key: AuditKey | None
+) -> None:
     """Append entries in the caller's transaction, in order.
 
     Locks the chain's head row first (PostgreSQL: SELECT … FOR UPDATE; on SQLite the
@@ -73,6 +198,8 @@ def append(connection: Connection, entries: Sequence[PendingEntry], *, now_utc: 
     """
     if not entries:
         return
+    if key is None:
+        raise AuditKeyError("the desk cannot write to its audit chain without the audit key (--audit-key)")
     head = connection.execute(LOCK_HEAD).one()
     # The database keeps microseconds; hash exactly what will be read back.
     recorded = now_utc.replace(tzinfo=None)
@@ -81,7 +208,7 @@ def append(connection: Connection, entries: Sequence[PendingEntry], *, now_utc: 
     for entry in entries:
         seq += 1
         text = canonical_json(entry.details)
-        digest = entry_hash(previous, seq, recorded, entry.actor, entry.action, entry.subject, text)
+        digest = entry_hash(previous, seq, recorded, entry.actor, entry.action, entry.subject, text, key)
         rows.append(
             {
                 "seq": seq,
@@ -110,10 +237,14 @@ class ChainReport:
     def describe(self) -> str:
         if self.ok:
             return f"audit chain intact: {self.entries} entries, head {self.head_hash}"
+        if self.first_broken_seq is None:
+            return f"audit chain broken: {self.problem}"
         return f"audit chain broken at entry {self.first_broken_seq}: {self.problem}"
 
 
-def _check(entries: Iterable[AuditEntry], expected_seq: int, prev_hash: str) -> tuple[int, str, ChainReport | None]:
+def _check(
+    entries: Iterable[AuditEntry], expected_seq: int, prev_hash: str, key: AuditKey, rows: dict[str, str]
+) -> tuple[int, str, ChainReport | None]:
     for entry in entries:
         if entry.seq != expected_seq:
             problem = f"entry {expected_seq} is missing (the next entry is {entry.seq})"
@@ -122,19 +253,46 @@ def _check(entries: Iterable[AuditEntry], expected_seq: int, prev_hash: str) -> 
             problem = "its previous-hash does not match the hash of the entry before it"
             return expected_seq, prev_hash, ChainReport(False, expected_seq - 1, prev_hash, entry.seq, problem)
         recomputed = entry_hash(
-            entry.prev_hash, entry.seq, entry.recorded_utc, entry.actor, entry.action, entry.subject, entry.details
+            entry.prev_hash, entry.seq, entry.recorded_utc, entry.actor, entry.action, entry.subject, entry.details, key
         )
-        if recomputed != entry.hash:
-            problem = "its contents do not match its hash (the entry was changed)"
+        if not hmac.compare_digest(recomputed, entry.hash):
+            problem = "its contents do not match its hash (the entry was changed, or rehashed without the key)"
             return expected_seq, prev_hash, ChainReport(False, expected_seq - 1, prev_hash, entry.seq, problem)
+        if '"rows"' in entry.details:
+            written = json.loads(entry.details).get("rows")
+            if isinstance(written, dict):
+                rows.update(written)
         prev_hash = entry.hash
         expected_seq += 1
     return expected_seq, prev_hash, None
 
 
-def verify_chain(session: Session) -> ChainReport:
-    """Walk the whole chain in order, in batches; report the first entry that does not fit."""
+def _check_rows(session: Session, key: AuditKey, rows: dict[str, str], entries: int, head: str) -> ChainReport | None:
+    """Every row of the tracked tables must match the latest digest the chain holds for it."""
+    for kind, table in TRACKED.items():
+        for row in session.execute(select(table)).mappings().yield_per(VERIFY_BATCH):
+            label = row_label(kind, row)
+            expected = rows.pop(label, None)
+            if expected is None:
+                problem = f"row {label} is not in the audit chain (written outside the desk)"
+            elif not hmac.compare_digest(expected, row_digest(key, kind, row)):
+                problem = f"row {label} differs from what the audit chain recorded (changed outside the desk)"
+            else:
+                continue
+            return ChainReport(False, entries, head, None, problem)
+    if rows:
+        label = min(rows)
+        return ChainReport(False, entries, head, None, f"row {label} is recorded in the audit chain but missing")
+    return None
+
+
+def verify_chain(
+    session: Session, key: AuditKey, *, anchors: Sequence[Mapping[str, Any]] = (), check_rows: bool = True
+) -> ChainReport:
+    """Walk the whole chain in order, in batches; report the first entry that does not fit, then
+    check that it extends each anchor, then the tracked tables' rows against it."""
     expected_seq, prev_hash = 1, GENESIS_HASH
+    rows: dict[str, str] = {}
     while True:
         batch = (
             session.execute(
@@ -145,7 +303,7 @@ def verify_chain(session: Session) -> ChainReport:
         )
         if not batch:
             break
-        expected_seq, prev_hash, broken = _check(batch, expected_seq, prev_hash)
+        expected_seq, prev_hash, broken = _check(batch, expected_seq, prev_hash, key, rows)
         session.expunge_all()
         if broken is not None:
             return broken
@@ -160,7 +318,58 @@ def verify_chain(session: Session) -> ChainReport:
             entries + 1 if head is None or head.seq > entries else entries,
             "the chain's recorded head does not match its last entry (entries removed from the end?)",
         )
+    for anchor in anchors:
+        if (problem := check_anchor(session, key, anchor)) is not None:
+            seq = anchor.get("seq") if isinstance(anchor.get("seq"), int) else None
+            return ChainReport(False, entries, prev_hash, seq, problem)
+    if check_rows and (broken := _check_rows(session, key, rows, entries, prev_hash)) is not None:
+        return broken
     return ChainReport(True, entries, prev_hash)
+
+
+# --- anchors -------------------------------------------------------------------------------
+
+
+def make_anchor(key: AuditKey, seq: int, head_hash: str, now_utc: dt.datetime) -> dict[str, Any]:
+    """A signed statement of the chain's head, to keep somewhere the database's users cannot write."""
+    body = {"seq": seq, "hash": head_hash, "time_utc": now_utc.replace(tzinfo=None).isoformat(timespec="seconds")}
+    return {**body, "signature": key.mac("anchor:" + canonical_json(body))}
+
+
+def current_anchor(session: Session, key: AuditKey, now_utc: dt.datetime) -> dict[str, Any]:
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1)).scalar_one()
+    return make_anchor(key, head.seq, head.hash, now_utc)
+
+
+def read_anchors(path: Path) -> list[dict[str, Any]]:
+    """The anchors of a file: one JSON object, or one per line (the server appends them)."""
+    text = path.read_text(encoding="utf-8").strip()
+    if not text:
+        raise ValueError(f"{path} holds no anchor")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return document if isinstance(document, list) else [document]
+
+
+def check_anchor(session: Session, key: AuditKey, anchor: Mapping[str, Any]) -> str | None:
+    """None if the chain still extends the anchored head; else what is wrong."""
+    try:
+        body = {"seq": int(anchor["seq"]), "hash": str(anchor["hash"]), "time_utc": str(anchor["time_utc"])}
+        signature = str(anchor["signature"])
+    except (KeyError, TypeError, ValueError):
+        return "not an anchor (it needs seq, hash, time_utc and signature)"
+    if not hmac.compare_digest(signature, key.mac("anchor:" + canonical_json(body))):
+        return f"the anchor of entry {body['seq']} is not signed with this desk's audit key"
+    if body["seq"] == 0:
+        return None
+    recorded = session.execute(select(AuditEntry.hash).where(AuditEntry.seq == body["seq"])).scalar()
+    if recorded is None:
+        return f"the chain no longer has entry {body['seq']} anchored at {body['time_utc']} (entries removed)"
+    if recorded != body["hash"]:
+        return f"entry {body['seq']} is not the one anchored at {body['time_utc']} (the chain was rewritten)"
+    return None
 
 
 def entries_page(session: Session, after_seq: int, limit: int) -> list[AuditEntry]:

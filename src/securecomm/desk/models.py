@@ -52,7 +52,13 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(20))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A temporary lock after too many failed logins: it ends by itself at this time (UTC).
+    locked_until_utc: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+    # Disabled by a supervisor: no login, and its tokens are refused (403).
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set by a supervisor's password reset: the user must choose a new password before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    password_changed_utc: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
     created_utc: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
@@ -65,6 +71,7 @@ class Token(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     issued_utc: Mapped[dt.datetime] = mapped_column(DateTime)
     expires_utc: Mapped[dt.datetime] = mapped_column(DateTime)
+    client_addr: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class Detainer(Base):
@@ -75,10 +82,13 @@ class Detainer(Base):
         Index("ix_detainers_decision", "decision"),
         Index("ix_detainers_received_at", "received_at"),
         Index("ix_detainers_custody", "custody", "release_eligible_at"),
+        Index("ux_detainers_booking_number", "booking_ref", "detainer_number", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     booking_ref: Mapped[str] = mapped_column(String(64))
+    # ICE's number for the detainer: with the booking, it names one detainer (a second intake → 409).
+    detainer_number: Mapped[str | None] = mapped_column(String(64))
     case_id: Mapped[str] = mapped_column(String(200))
     issuing_office: Mapped[str] = mapped_column(String(200))
     received_at: Mapped[dt.datetime] = mapped_column(DateTime)
@@ -147,3 +157,31 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigId)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class IdempotencyKey(Base):
+    """The first answer to an intake sent with an `Idempotency-Key`, replayed to a retry."""
+
+    __tablename__ = "idempotency_keys"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    detainer_id: Mapped[int] = mapped_column(BigId)
+    response: Mapped[str] = mapped_column(Text)
+    created_utc: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class RegisteredPolicy(Base):
+    """A policy file registered with `desk add-policy`: validated, its text and SHA-256 kept, so
+    that `set-policy` can use it and every decision is made by exactly the text registered."""
+
+    __tablename__ = "registered_policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    policy_id: Mapped[str] = mapped_column(String(200), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    source_path: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)
+    recorded_utc: Mapped[dt.datetime] = mapped_column(DateTime)
+    recorded_by: Mapped[str] = mapped_column(String(100))

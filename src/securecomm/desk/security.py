@@ -8,19 +8,30 @@ auditor sees reports and the audit chain, never personal data.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import gzip
 import hashlib
 import re
 import secrets
 from enum import StrEnum
+from importlib import resources
 from typing import Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 DEFAULT_TOKEN_LIFETIME: Final = dt.timedelta(hours=1)
-MAX_FAILED_LOGINS: Final = 5
-MIN_PASSWORD_LENGTH: Final = 8
+# Consecutive failed logins that lock an account for LOCK_DURATION; the lock expires by itself
+# (a stranger must not be able to shut a user out for good), and a supervisor may lift it sooner.
+MAX_FAILED_LOGINS: Final = 10
+LOCK_DURATION: Final = dt.timedelta(minutes=15)
+MIN_PASSWORD_LENGTH: Final = 12
 USERNAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+# Names the desk itself writes as the actor of audit entries: no user may take them.
+RESERVED_USERNAMES: Final = frozenset({"system", "anonymous", "unknown", "server", "cli", "root", "desk"})
+# 20,000 common passwords (Royce Williams' list, shipped by Django as
+# django/contrib/auth/common-passwords.txt.gz, BSD-3-Clause; see data/SOURCE.md).
+COMMON_PASSWORDS_FILE: Final = "common-passwords.txt.gz"
 
 
 class Role(StrEnum):
@@ -85,15 +96,28 @@ def check_username(username: str) -> str | None:
     """The problem with a username, or None."""
     if not re.fullmatch(USERNAME_PATTERN, username):
         return "must be 1–64 letters, digits or . _ @ - and start with a letter or digit"
+    if username.lower() in RESERVED_USERNAMES:
+        return f"{username!r} is reserved for the desk's own audit entries"
     return None
 
 
-def check_password(password: str) -> str | None:
-    """The problem with a new password, or None."""
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    data = (resources.files("securecomm.desk") / "data" / COMMON_PASSWORDS_FILE).read_bytes()
+    return frozenset(line.strip().lower() for line in gzip.decompress(data).decode("utf-8").splitlines() if line)
+
+
+def check_password(password: str, username: str | None = None) -> str | None:
+    """The problem with a new password, or None (CJIS 5.6.2.1.1: length, no common or derived passwords)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"must be at least {MIN_PASSWORD_LENGTH} characters"
     if "\x00" in password:
         return "must not contain NUL characters"
+    folded = password.strip().lower()
+    if username is not None and username.lower() in folded:
+        return "must not contain the username"
+    if folded in common_passwords():
+        return "is in the list of common passwords; choose another"
     return None
 
 

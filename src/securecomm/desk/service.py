@@ -14,12 +14,15 @@ and a transfer to ICE after `hold_until` is refused.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
@@ -27,20 +30,32 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from securecomm.core.cases import InputError, normalize_records
-from securecomm.core.yamlfiles import PolicyFileError
+from securecomm.core.yamlfiles import PolicyFileError, load_yaml
 from securecomm.desk import audit, reports, security
 from securecomm.desk.db import Database
-from securecomm.desk.models import DeskSettings, Detainer, Event, PolicyPeriod, Token, User
-from securecomm.desk.security import DEFAULT_TOKEN_LIFETIME, MAX_FAILED_LOGINS, Permission, Role
+from securecomm.desk.models import (
+    DeskSettings,
+    Detainer,
+    Event,
+    IdempotencyKey,
+    PolicyPeriod,
+    RegisteredPolicy,
+    Token,
+    User,
+)
+from securecomm.desk.security import DEFAULT_TOKEN_LIFETIME, LOCK_DURATION, MAX_FAILED_LOGINS, Permission, Role
 from securecomm.law import holdclock
-from securecomm.law.loader import UnknownPolicyError, load_policy
+from securecomm.law.loader import UnknownPolicyError, load_policy, parse_policy, policy_ids
 from securecomm.law.model import Policy
 from securecomm.law.per_case import evaluate_case
 
 EVENT_KINDS = ("release_eligible", "picked_up_by_ice", "released")
 REVIEW_DECISIONS = ("honor", "decline")
 # Fields of an intake besides the case facts of docs/design.md §2.
-INTAKE_FIELDS = ("booking_ref", "received_at", "issuing_office")
+INTAKE_FIELDS = ("booking_ref", "detainer_number", "received_at", "issuing_office")
+# A detainer hold may last at most 48 hours, excluding Saturdays, Sundays and holidays (8 CFR 287.7(d)).
+MAX_HOLD_HOURS = 48
+REGISTERED_PREFIX = "file:"
 
 
 # --- errors (api.py maps each to its HTTP status) ------------------------------------------
@@ -55,12 +70,13 @@ class NotInitialized(DeskError):
 
 
 class InvalidInput(DeskError):
-    """Bad input (422): `field` is the path of the offending field."""
+    """Bad input (422): `field` is the path of the offending field, `rule` the desk's rule it breaks."""
 
-    def __init__(self, field: str, message: str, *, location: str = "body") -> None:
+    def __init__(self, field: str, message: str, *, location: str = "body", rule: str | None = None) -> None:
         super().__init__(message)
         self.field = field
         self.location = location
+        self.rule = rule
 
 
 class NotFound(DeskError):
@@ -68,7 +84,9 @@ class NotFound(DeskError):
 
 
 class Conflict(DeskError):
-    pass
+    def __init__(self, message: str, *, existing_id: int | None = None) -> None:
+        super().__init__(message)
+        self.existing_id = existing_id
 
 
 class Unauthorized(DeskError):
@@ -77,6 +95,14 @@ class Unauthorized(DeskError):
 
 class Forbidden(DeskError):
     pass
+
+
+class TooManyAttempts(DeskError):
+    """Login attempts refused for a while (429); `retry_after` in seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 # --- time ----------------------------------------------------------------------------------
@@ -106,12 +132,17 @@ class Actor:
 
     username: str
     role: str
+    must_change_password: bool = False
+    # The stored hash of the bearer token the user acts with (for logout), if any.
+    token_digest: str | None = None
 
     def may(self, permission: Permission) -> bool:
         return security.allowed(self.role, permission)
 
 
 SYSTEM = Actor("system", Role.SUPERVISOR.value)
+# The actor of audit entries about someone not (yet) logged in: failed and refused logins.
+ANONYMOUS = Actor("anonymous", "none")
 
 
 def cli_actor(name: str) -> Actor:
@@ -155,14 +186,38 @@ def custody_deadline(detainer: Mapping[str, Any]) -> dt.datetime | None:
     return detainer["release_eligible_at"]
 
 
-def _load_detainer_policy(policy_id: str) -> Policy:
+def _check_detainer_policy(policy: Policy, name: str) -> Policy:
+    if policy.kind != "detainer":
+        raise InvalidInput("policy", f"{name} is a {policy.kind} policy; the desk needs a detainer policy")
+    if policy.hold is not None and policy.hold.hours > MAX_HOLD_HOURS:
+        raise InvalidInput(
+            "policy",
+            f"{name} holds for {policy.hold.hours} hours; a detainer hold may last at most {MAX_HOLD_HOURS} hours "
+            "(8 CFR 287.7(d))",
+        )
+    return policy
+
+
+def _load_library_policy(policy_id: str) -> Policy:
+    """A policy of the shipped library, by id — never a path (files go through `add-policy`)."""
+    if policy_id not in set(policy_ids()):
+        raise InvalidInput(
+            "policy",
+            f"unknown policy {policy_id!r}: give a policy id of the library (`securecomm policies`) or one "
+            f"registered with `securecomm desk add-policy` ({REGISTERED_PREFIX}NAME)",
+        )
     try:
         policy = load_policy(policy_id)
     except (UnknownPolicyError, PolicyFileError) as error:
         raise InvalidInput("policy", str(error)) from None
-    if policy.kind != "detainer":
-        raise InvalidInput("policy", f"{policy_id} is a {policy.kind} policy; the desk needs a detainer policy")
-    return policy
+    return _check_detainer_policy(policy, policy_id)
+
+
+def _parse_policy_text(text: str, policy_id: str, display: str) -> Policy:
+    with tempfile.TemporaryDirectory(prefix="desk-policy-") as directory:
+        path = Path(directory) / "policy.yaml"
+        path.write_text(text, encoding="utf-8")
+        return parse_policy(load_yaml(path, display), policy_id, display)
 
 
 # --- views (plain data handed to the API and the CLI) --------------------------------------
@@ -219,6 +274,7 @@ class IssuedToken:
     expires_utc: dt.datetime
     username: str
     role: str
+    must_change_password: bool = False
 
 
 @dataclass
@@ -228,6 +284,7 @@ class _Work:
 
     connection: Connection
     entries: list[audit.PendingEntry]
+    key: audit.AuditKey | None = None
     _session: Session | None = None
 
     @property
@@ -241,8 +298,28 @@ class _Work:
             self._session.flush()
             self._session.close()
 
-    def audit(self, actor: Actor, action: str, subject: str, details: Mapping[str, Any] | None = None) -> None:
-        self.entries.append(audit.PendingEntry(actor.username, action, subject, _jsonable(details or {})))
+    def audit(
+        self,
+        actor: Actor,
+        action: str,
+        subject: str,
+        details: Mapping[str, Any] | None = None,
+        rows: list[tuple[str, Mapping[str, Any]]] = (),  # type: ignore[assignment]
+    ) -> None:
+        """An entry; `rows` are the (kind, full new row) pairs the action wrote, put in the chain
+        as keyed digests (audit.row_digest)."""
+        content = _jsonable(details or {})
+        if rows:
+            if self.key is None:
+                raise audit.AuditKeyError("the desk cannot change records without the audit key (--audit-key)")
+            content["rows"] = {audit.row_label(kind, row): audit.row_digest(self.key, kind, row) for kind, row in rows}
+        self.entries.append(audit.PendingEntry(actor.username, action, subject, content))
+
+    def orm_row(self, kind: str, instance: Any) -> tuple[str, dict[str, Any]]:
+        """(kind, row) of an ORM object, flushed so that its id and defaults are there."""
+        self.session.flush()
+        table = audit.TRACKED[kind]
+        return kind, {column.name: getattr(instance, column.key) for column in table.columns}
 
 
 # Detainers and events are the hot path (hundreds of intakes a second): they are written with
@@ -265,6 +342,14 @@ SELECT_POLICY_IN_FORCE = (
     .limit(1)
 )
 TOKEN_CACHE_SIZE = 10_000
+IDEMPOTENCY = IdempotencyKey.__table__
+SELECT_IDEMPOTENT = select(IDEMPOTENCY.c.request_hash, IDEMPOTENCY.c.detainer_id, IDEMPOTENCY.c.response).where(
+    IDEMPOTENCY.c.username == bindparam("username"), IDEMPOTENCY.c.key == bindparam("key")
+)
+INSERT_IDEMPOTENT = insert(IDEMPOTENCY)
+SELECT_SAME_DETAINER = select(DETAINERS.c.id).where(
+    DETAINERS.c.booking_ref == bindparam("booking_ref"), DETAINERS.c.detainer_number == bindparam("detainer_number")
+)
 
 
 # --- the desk ------------------------------------------------------------------------------
@@ -279,11 +364,14 @@ class Desk:
         *,
         clock: Clock | None = None,
         token_lifetime: dt.timedelta = DEFAULT_TOKEN_LIFETIME,
+        audit_key: audit.AuditKey | None = None,
     ) -> None:
         self.database = database
         self.clock = clock or SystemClock()
         self.token_lifetime = token_lifetime
+        self.audit_key = audit_key
         self._initialized = False
+        self._policies: dict[str, Policy] = {}
         self._tokens: dict[str, tuple[Actor, dt.datetime, float]] = {}
         self._tokens_lock = threading.Lock()
 
@@ -293,10 +381,10 @@ class Desk:
     def _transaction(self) -> Iterator[_Work]:
         """A write transaction whose audit entries are appended last, just before it commits."""
         with self.database.write_connection() as connection:
-            work = _Work(connection, [])
+            work = _Work(connection, [], self.audit_key)
             yield work
             work.finish()
-            audit.append(connection, work.entries, now_utc=self.clock.utc_now())
+            audit.append(connection, work.entries, now_utc=self.clock.utc_now(), key=self.audit_key)
 
     def _event(
         self, work: _Work, detainer_id: int, actor: Actor, kind: str, at: dt.datetime, details: Mapping[str, Any]
@@ -311,6 +399,26 @@ class Desk:
         }
         row["id"] = work.connection.execute(INSERT_EVENT, row).inserted_primary_key[0]
         return row
+
+    def _policy(self, connection: Connection, policy_id: str) -> Policy:
+        """A policy by the id a period or a detainer records: the library's, or a registered file's
+        text as registered (its SHA-256 checked each time it is first loaded)."""
+        policy = self._policies.get(policy_id)
+        if policy is not None:
+            return policy
+        if policy_id.startswith(REGISTERED_PREFIX):
+            row = connection.execute(
+                select(RegisteredPolicy.__table__).where(RegisteredPolicy.__table__.c.policy_id == policy_id)
+            ).first()
+            if row is None:
+                raise InvalidInput("policy", f"no registered policy {policy_id!r}")
+            if hashlib.sha256(row.content.encode("utf-8")).hexdigest() != row.sha256:
+                raise DeskError(f"the registered policy {policy_id} no longer matches its recorded SHA-256")
+            policy = _parse_policy_text(row.content, policy_id, row.source_path)
+        else:
+            policy = load_policy(policy_id)
+        self._policies[policy_id] = policy
+        return policy
 
     @staticmethod
     def _require(actor: Actor, permission: Permission) -> None:
@@ -353,7 +461,7 @@ class Desk:
         """Create the desk: its jurisdiction, first policy and a supervisor."""
         if not jurisdiction.strip():
             raise InvalidInput("jurisdiction", "must be non-empty text")
-        policy = _load_detainer_policy(policy_id)
+        policy = _load_library_policy(policy_id)
         start = effective_from or policy.effective
         if start is None:
             raise InvalidInput("from", f"{policy_id} has no effective date: give the date it applies from")
@@ -362,27 +470,80 @@ class Desk:
         with self._transaction() as work:
             if work.session.get(DeskSettings, 1) is not None:
                 raise Conflict("this desk is already initialized")
-            work.session.add(DeskSettings(id=1, jurisdiction=jurisdiction.strip(), created_utc=self.clock.utc_now()))
-            work.audit(actor, "desk.init", "desk", {"jurisdiction": jurisdiction.strip()})
+            settings = DeskSettings(id=1, jurisdiction=jurisdiction.strip(), created_utc=self.clock.utc_now())
+            work.session.add(settings)
+            work.audit(
+                actor, "desk.init", "desk", {"jurisdiction": jurisdiction.strip()}, [work.orm_row("desk", settings)]
+            )
             self._add_period(work, policy, start, actor)
             self._add_user(work, admin_username, password_hash, Role.SUPERVISOR.value, actor)
 
     def _add_period(self, work: _Work, policy: Policy, start: dt.date, actor: Actor) -> None:
         if work.session.execute(select(PolicyPeriod).where(PolicyPeriod.effective_from == start)).scalar() is not None:
             raise Conflict(f"a policy already starts on {start.isoformat()}")
-        work.session.add(
-            PolicyPeriod(
-                policy_id=policy.id, effective_from=start, recorded_utc=self.clock.utc_now(), recorded_by=actor.username
-            )
+        period = PolicyPeriod(
+            policy_id=policy.id, effective_from=start, recorded_utc=self.clock.utc_now(), recorded_by=actor.username
         )
-        work.audit(actor, "policy.set", "desk", {"policy_id": policy.id, "from": start.isoformat()})
+        work.session.add(period)
+        work.audit(
+            actor,
+            "policy.set",
+            "desk",
+            {"policy_id": policy.id, "from": start.isoformat()},
+            [work.orm_row("policy_period", period)],
+        )
 
     def set_policy(self, policy_id: str, effective_from: dt.date, actor: Actor = SYSTEM) -> None:
-        """Add a policy to the desk's dated list: detainers received from that day on are decided by it."""
-        policy = _load_detainer_policy(policy_id)
+        """Add a policy to the desk's dated list: detainers received from that day on are decided by it.
+
+        Only a policy id of the library, or a file registered with `add_policy` (`file:NAME`)."""
         with self._transaction() as work:
             self._settings(work.session)
+            if policy_id.startswith(REGISTERED_PREFIX):
+                policy = _check_detainer_policy(self._policy(work.connection, policy_id), policy_id)
+            else:
+                policy = _load_library_policy(policy_id)
             self._add_period(work, policy, effective_from, actor)
+
+    def add_policy(self, path: Path, name: str, actor: Actor = SYSTEM) -> dict[str, Any]:
+        """Register a policy file: validated like the library's, its text and SHA-256 recorded, so that
+        `set_policy("file:NAME")` may use it and decisions follow exactly the text registered."""
+        if (problem := security.check_username(name)) is not None or name.lower() in security.RESERVED_USERNAMES:
+            raise InvalidInput("name", f"a policy name {problem or 'must not be reserved'}")
+        try:
+            content = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise InvalidInput("file", f"cannot read {path}: {error}") from None
+        policy_id = f"{REGISTERED_PREFIX}{name}"
+        try:
+            policy = _parse_policy_text(content, policy_id, path.name)
+        except PolicyFileError as error:
+            raise InvalidInput("file", str(error)) from None
+        _check_detainer_policy(policy, str(path))
+        digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+        with self._transaction() as work:
+            self._settings(work.session)
+            if work.session.execute(
+                select(RegisteredPolicy.id).where(RegisteredPolicy.policy_id == policy_id)
+            ).scalar():
+                raise Conflict(f"a policy named {policy_id!r} is already registered")
+            registered = RegisteredPolicy(
+                policy_id=policy_id,
+                sha256=digest,
+                source_path=str(path),
+                content=content,
+                recorded_utc=self.clock.utc_now(),
+                recorded_by=actor.username,
+            )
+            work.session.add(registered)
+            work.audit(
+                actor,
+                "policy.register",
+                f"policy:{policy_id}",
+                {"sha256": digest, "file": str(path), "title": policy.title},
+                [work.orm_row("policy_file", registered)],
+            )
+        return {"policy_id": policy_id, "sha256": digest, "title": policy.title}
 
     @staticmethod
     def _settings(session: Session) -> DeskSettings:
@@ -398,7 +559,7 @@ class Desk:
             periods = session.execute(select(PolicyPeriod).order_by(PolicyPeriod.effective_from)).scalars().all()
             rows = []
             for period in periods:
-                policy = load_policy(period.policy_id)
+                policy = self._policy(session.connection(), period.policy_id)
                 rows.append(
                     {
                         "policy_id": period.policy_id,
@@ -410,10 +571,9 @@ class Desk:
                 )
             return {"jurisdiction": settings.jurisdiction, "policies": rows}
 
-    @staticmethod
-    def policy_in_force(connection: Connection, day: dt.date) -> Policy | None:
+    def policy_in_force(self, connection: Connection, day: dt.date) -> Policy | None:
         policy_id = connection.execute(SELECT_POLICY_IN_FORCE, {"day": day}).scalar()
-        return None if policy_id is None else load_policy(policy_id)
+        return None if policy_id is None else self._policy(connection, policy_id)
 
     # -- users and logins --
 
@@ -423,22 +583,26 @@ class Desk:
             raise InvalidInput("username", problem)
         if role not in {r.value for r in Role}:
             raise InvalidInput("role", f"unknown role {role!r}; expected one of: {', '.join(r.value for r in Role)}")
-        if (problem := security.check_password(password)) is not None:
+        if (problem := security.check_password(password, username)) is not None:
             raise InvalidInput("password", problem)
 
     def _add_user(self, work: _Work, username: str, password_hash: str, role: str, actor: Actor) -> User:
         if work.session.execute(select(User.id).where(User.username == username)).scalar() is not None:
             raise Conflict(f"the user {username!r} already exists")
+        now = self.clock.utc_now()
         user = User(
             username=username,
             password_hash=password_hash,
             role=role,
             failed_logins=0,
-            locked=False,
-            created_utc=self.clock.utc_now(),
+            locked_until_utc=None,
+            disabled=False,
+            must_change_password=False,
+            password_changed_utc=now,
+            created_utc=now,
         )
         work.session.add(user)
-        work.audit(actor, "user.create", f"user:{username}", {"role": role})
+        work.audit(actor, "user.create", f"user:{username}", {"role": role}, [work.orm_row("user", user)])
         return user
 
     def add_user(self, username: str, password: str, role: str, actor: Actor = SYSTEM) -> dict[str, Any]:
@@ -449,82 +613,286 @@ class Desk:
             with self._transaction() as work:
                 self._settings(work.session)
                 user = self._add_user(work, username, password_hash, role, actor)
-                work.session.flush()
-                view = self._user_view(user)
+                view = self._user_view(user, self.clock.utc_now())
         except IntegrityError:
             raise Conflict(f"the user {username!r} already exists") from None
         return view
 
     @staticmethod
-    def _user_view(user: User) -> dict[str, Any]:
+    def _user_view(user: User, now: dt.datetime) -> dict[str, Any]:
+        locked = user.locked_until_utc is not None and user.locked_until_utc > now
         return {
             "username": user.username,
             "role": user.role,
-            "locked": user.locked,
+            "locked": locked,
+            "locked_until_utc": user.locked_until_utc if locked else None,
+            "disabled": user.disabled,
+            "must_change_password": user.must_change_password,
             "failed_logins": user.failed_logins,
             "created_at_utc": user.created_utc,
         }
 
     def list_users(self, actor: Actor) -> list[dict[str, Any]]:
         self._require(actor, Permission.MANAGE_USERS)
+        now = self.clock.utc_now()
         with self.database.read() as session:
-            return [self._user_view(user) for user in session.execute(select(User).order_by(User.id)).scalars()]
+            return [self._user_view(user, now) for user in session.execute(select(User).order_by(User.id)).scalars()]
 
-    def unlock_user(self, username: str, actor: Actor = SYSTEM) -> dict[str, Any]:
+    def _change_user(
+        self, username: str, actor: Actor, action: str, change: Any, details: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Change a user (`change(user)`), revoke all their tokens, audit it with the new row."""
         self._require(actor, Permission.MANAGE_USERS)
         with self._transaction() as work:
             user = work.session.execute(select(User).where(User.username == username).with_for_update()).scalar()
             if user is None:
                 raise NotFound(f"no user {username!r}")
-            user.locked = False
-            user.failed_logins = 0
-            work.audit(actor, "user.unlock", f"user:{username}")
-            view = self._user_view(user)
+            change(user)
+            revoked = self._revoke_all(work, user.id)
+            work.audit(
+                actor,
+                action,
+                f"user:{username}",
+                {**(details or {}), "tokens_revoked": revoked},
+                [work.orm_row("user", user)],
+            )
+            view = self._user_view(user, self.clock.utc_now())
         self._forget_tokens()
         return view
 
-    def login(self, username: str, password: str) -> IssuedToken:
-        """A bearer token for a correct password; the fifth failure in a row locks the account."""
+    @staticmethod
+    def _revoke_all(work: _Work, user_id: int) -> int:
+        return work.session.execute(delete(Token).where(Token.user_id == user_id)).rowcount or 0
+
+    def unlock_user(self, username: str, actor: Actor = SYSTEM) -> dict[str, Any]:
+        """Lift a temporary lock now; the user's earlier tokens are revoked (they log in afresh)."""
+
+        def unlock(user: User) -> None:
+            user.locked_until_utc = None
+            user.failed_logins = 0
+
+        return self._change_user(username, actor, "user.unlock", unlock)
+
+    def disable_user(self, username: str, actor: Actor = SYSTEM) -> dict[str, Any]:
+        """No more logins for the user, and their tokens are refused (403) until `enable_user`."""
+        if username == actor.username:
+            raise Conflict("a supervisor cannot disable their own account")
+
+        def disable(user: User) -> None:
+            user.disabled = True
+
+        return self._change_user(username, actor, "user.disable", disable)
+
+    def enable_user(self, username: str, actor: Actor = SYSTEM) -> dict[str, Any]:
+        def enable(user: User) -> None:
+            user.disabled = False
+            user.failed_logins = 0
+            user.locked_until_utc = None
+
+        return self._change_user(username, actor, "user.enable", enable)
+
+    def reset_password(self, username: str, new_password: str, actor: Actor = SYSTEM) -> dict[str, Any]:
+        """A supervisor sets a temporary password; the user must change it at the next login."""
+        if (problem := security.check_password(new_password, username)) is not None:
+            raise InvalidInput("password", problem)
+        password_hash = security.hash_password(new_password)
+        now = self.clock.utc_now()
+
+        def reset(user: User) -> None:
+            user.password_hash = password_hash
+            user.must_change_password = True
+            user.password_changed_utc = now
+            user.failed_logins = 0
+            user.locked_until_utc = None
+
+        return self._change_user(username, actor, "user.password_reset", reset)
+
+    def change_password(self, actor: Actor, current: str, new: str, client: str) -> IssuedToken:
+        """A user changes their own password: every earlier token is revoked and a new one issued."""
+        if (problem := security.check_password(new, actor.username)) is not None:
+            raise InvalidInput("new_password", problem)
+        if new == current:
+            raise InvalidInput("new_password", "must differ from the current password")
+        with self.database.read() as session:
+            user = session.execute(select(User).where(User.username == actor.username)).scalar_one()
+        if not security.verify_password(user.password_hash, current):
+            with self._transaction() as work:
+                work.audit(actor, "auth.password_change_failed", f"user:{actor.username}", {"client": client})
+            raise Forbidden("the current password is wrong")
+        password_hash = security.hash_password(new)
+        now = self.clock.utc_now()
+        with self._transaction() as work:
+            current_user = work.session.execute(select(User).where(User.id == user.id).with_for_update()).scalar_one()
+            current_user.password_hash = password_hash
+            current_user.must_change_password = False
+            current_user.password_changed_utc = now
+            revoked = self._revoke_all(work, user.id)
+            issued = self._issue(work, current_user, client, now)
+            work.audit(
+                actor,
+                "auth.password_change",
+                f"user:{actor.username}",
+                {"client": client, "tokens_revoked": revoked},
+                [work.orm_row("user", current_user)],
+            )
+        self._forget_tokens()
+        return issued
+
+    def _issue(self, work: _Work, user: User, client: str, now: dt.datetime) -> IssuedToken:
+        token, digest = security.new_token()
+        work.session.execute(delete(Token).where(Token.user_id == user.id, Token.expires_utc <= now))
+        work.session.add(
+            Token(
+                token_hash=digest,
+                user_id=user.id,
+                issued_utc=now,
+                expires_utc=now + self.token_lifetime,
+                client_addr=client[:64],
+            )
+        )
+        return IssuedToken(token, now + self.token_lifetime, user.username, user.role, user.must_change_password)
+
+    def login(self, username: str, password: str, client: str = "local") -> IssuedToken:
+        """A bearer token for a correct password.
+
+        `MAX_FAILED_LOGINS` failures in a row lock the account for `LOCK_DURATION`; the lock ends by
+        itself, and attempts during it are refused without checking the password. A lock never
+        touches tokens already issued: whoever holds one proved the password before the attack.
+        Every attempt is audited with the username tried and the client's address."""
+        tried = username[:64]
         with self.database.read() as session:
             user = session.execute(select(User).where(User.username == username)).scalar()
+        now = self.clock.utc_now()
         if user is None:
             security.spend_verification_time(password)
             with self._transaction() as work:
-                work.audit(SYSTEM, "auth.failed", "user:unknown")
+                work.audit(ANONYMOUS, "auth.failed", "user:unknown", {"username_tried": tried, "client": client})
             raise Unauthorized("wrong username or password")
-        locked_message = f"the account is locked after {MAX_FAILED_LOGINS} failed logins; a supervisor must unlock it"
-        if user.locked:
-            raise Forbidden(locked_message)
+        subject = f"user:{username}"
+        if user.disabled:
+            with self._transaction() as work:
+                work.audit(
+                    ANONYMOUS,
+                    "auth.refused",
+                    subject,
+                    {"username_tried": tried, "client": client, "reason": "disabled"},
+                )
+            raise Forbidden("the account is disabled; a supervisor can enable it")
+        if user.locked_until_utc is not None and user.locked_until_utc > now:
+            with self._transaction() as work:
+                work.audit(
+                    ANONYMOUS, "auth.refused", subject, {"username_tried": tried, "client": client, "reason": "locked"}
+                )
+            raise Forbidden(self._locked_message(user.locked_until_utc))
         # argon2 takes ~0.1 s and must not hold the write lock; the counters are updated atomically after.
         correct = security.verify_password(user.password_hash, password)
-        subject = f"user:{username}"
         issued = None
         with self._transaction() as work:
             current = work.session.execute(select(User).where(User.id == user.id).with_for_update()).scalar_one()
-            if not correct:
+            if current.locked_until_utc is not None and current.locked_until_utc <= now:
+                current.locked_until_utc = None  # the lock has run out: start counting afresh
+                current.failed_logins = 0
+            locked = current.locked_until_utc is not None or current.disabled
+            if not correct and not locked:
                 current.failed_logins += 1
-                current.locked = current.failed_logins >= MAX_FAILED_LOGINS
-                details = {"failed_logins": current.failed_logins, "locked": current.locked}
-                work.audit(SYSTEM, "auth.failed", subject, details)
-            elif not current.locked:  # (a concurrent failure may have locked it meanwhile)
-                now = self.clock.utc_now()
-                token, digest = security.new_token()
+                details: dict[str, Any] = {
+                    "username_tried": tried,
+                    "client": client,
+                    "failed_logins": current.failed_logins,
+                }
+                if current.failed_logins >= MAX_FAILED_LOGINS:
+                    current.locked_until_utc = now + LOCK_DURATION
+                    details["locked_until_utc"] = current.locked_until_utc
+                work.audit(ANONYMOUS, "auth.failed", subject, details, [work.orm_row("user", current)])
+            elif correct and not locked:
+                changed = current.failed_logins != 0
                 current.failed_logins = 0
                 if security.needs_rehash(current.password_hash):
                     current.password_hash = security.hash_password(password)
-                work.session.execute(delete(Token).where(Token.user_id == user.id, Token.expires_utc <= now))
-                work.session.add(
-                    Token(token_hash=digest, user_id=user.id, issued_utc=now, expires_utc=now + self.token_lifetime)
+                    changed = True
+                issued = self._issue(work, current, client, now)
+                rows = [work.orm_row("user", current)] if changed else []
+                work.audit(Actor(username, current.role), "auth.login", subject, {"client": client}, rows)
+            else:  # a concurrent attempt locked it, or a supervisor disabled it, meanwhile
+                work.audit(
+                    ANONYMOUS, "auth.refused", subject, {"username_tried": tried, "client": client, "reason": "locked"}
                 )
-                work.audit(Actor(username, current.role), "auth.login", subject)
-                issued = IssuedToken(token, now + self.token_lifetime, username, current.role)
-            locked = current.locked
+            locked_until = current.locked_until_utc
         if issued is not None:
             return issued
-        if locked:
-            self._forget_tokens()
-            raise Forbidden(locked_message)
+        if locked_until is not None and locked_until > now:
+            raise Forbidden(self._locked_message(locked_until))
         raise Unauthorized("wrong username or password")
+
+    @staticmethod
+    def _locked_message(until: dt.datetime) -> str:
+        return (
+            f"the account is locked after {MAX_FAILED_LOGINS} failed logins until {until:%Y-%m-%d %H:%M} UTC "
+            "(a supervisor can unlock it sooner); tokens already issued still work"
+        )
+
+    def record_throttled(self, rejected: Mapping[tuple[str, str], int]) -> None:
+        """Audit the login attempts refused by the throttle since the last call, in one entry."""
+        if not rejected:
+            return
+        attempts = [
+            {"username_tried": username, "client": client, "refused": count}
+            for (username, client), count in sorted(rejected.items())
+        ]
+        with self._transaction() as work:
+            work.audit(ANONYMOUS, "auth.throttled", "auth", {"attempts": attempts})
+
+    def logout(self, actor: Actor) -> None:
+        """Revoke the token the actor is using."""
+        with self._transaction() as work:
+            if actor.token_digest is not None:
+                work.session.execute(delete(Token).where(Token.token_hash == actor.token_digest))
+            work.audit(actor, "auth.logout", f"user:{actor.username}")
+        self._forget_tokens()
+
+    def sessions(self, actor: Actor, username: str | None = None) -> list[dict[str, Any]]:
+        """Active tokens: the actor's own, or (a supervisor) anyone's, or one user's."""
+        everyone = actor.may(Permission.MANAGE_USERS)
+        now = self.clock.utc_now()
+        query = (
+            select(Token.token_hash, Token.issued_utc, Token.expires_utc, Token.client_addr, User.username)
+            .join(User, User.id == Token.user_id)
+            .where(Token.expires_utc > now)
+            .order_by(Token.issued_utc)
+        )
+        if not everyone:
+            query = query.where(User.username == actor.username)
+        elif username is not None:
+            query = query.where(User.username == username)
+        with self.database.read() as session:
+            rows = session.execute(query).all()
+        return [
+            {
+                "id": row.token_hash[:16],
+                "username": row.username,
+                "issued_at_utc": row.issued_utc,
+                "expires_at_utc": row.expires_utc,
+                "client": row.client_addr,
+                "current": row.token_hash == actor.token_digest,
+            }
+            for row in rows
+        ]
+
+    def revoke_session(self, actor: Actor, session_id: str) -> None:
+        """Revoke one token by its id (the first 16 hex digits of its hash): one's own, or any (a supervisor)."""
+        if len(session_id) != 16 or any(c not in "0123456789abcdef" for c in session_id):
+            raise NotFound(f"no session {session_id!r}")
+        with self._transaction() as work:
+            row = work.session.execute(
+                select(Token.token_hash, User.username)
+                .join(User, User.id == Token.user_id)
+                .where(Token.token_hash.startswith(session_id, autoescape=True))
+            ).first()
+            if row is None or (row.username != actor.username and not actor.may(Permission.MANAGE_USERS)):
+                raise NotFound(f"no session {session_id!r}")
+            work.session.execute(delete(Token).where(Token.token_hash == row.token_hash))
+            work.audit(actor, "auth.revoke", f"user:{row.username}", {"session": session_id})
+        self._forget_tokens()
 
     def _forget_tokens(self) -> None:
         with self._tokens_lock:
@@ -541,7 +909,7 @@ class Desk:
         return cached[0]
 
     def authenticate(self, token: str) -> Actor:
-        """The actor a bearer token stands for; expired, unknown or locked → Unauthorized."""
+        """The actor a bearer token stands for; expired or unknown → Unauthorized, disabled → Forbidden."""
         digest = security.token_hash(token)
         now = self.clock.utc_now()
         cached = self._tokens.get(digest)
@@ -550,15 +918,16 @@ class Desk:
         else:
             with self.database.read() as session:
                 row = session.execute(
-                    select(Token.expires_utc, User.username, User.role, User.locked)
+                    select(Token.expires_utc, User.username, User.role, User.disabled, User.must_change_password)
                     .join(User, User.id == Token.user_id)
                     .where(Token.token_hash == digest)
                 ).first()
             if row is None:
-                raise Unauthorized("unknown token: log in at /api/v1/auth/token")
-            if row.locked:
-                raise Unauthorized("the account is locked")
-            actor, expires = Actor(row.username, row.role), row.expires_utc
+                raise Unauthorized("unknown or revoked token: log in at /api/v1/auth/token")
+            if row.disabled:
+                raise Forbidden("the account is disabled")
+            actor = Actor(row.username, row.role, row.must_change_password, digest)
+            expires = row.expires_utc
             with self._tokens_lock:
                 if len(self._tokens) >= TOKEN_CACHE_SIZE:
                     self._tokens.clear()
@@ -571,6 +940,8 @@ class Desk:
         """Audit a refused attempt and return the error to raise."""
         with self._transaction() as work:
             work.audit(actor, "access.denied", f"user:{actor.username}", {"wanted": permission.value})
+        if actor.must_change_password:
+            return Forbidden("change your password first: POST /api/v1/auth/password")
         try:
             self._require(actor, permission)
         except Forbidden as error:
@@ -579,13 +950,25 @@ class Desk:
 
     # -- intake --
 
-    def intake(self, actor: Actor, request: Mapping[str, Any]) -> dict[str, Any]:
-        """Record a detainer and decide it under the policy in force on the day it was received."""
+    def intake(self, actor: Actor, request: Mapping[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        """Record a detainer and decide it under the policy in force on the day it was received.
+
+        With an idempotency key, a retry with the same body gets the first answer back (`replayed`
+        set) and a different body under the same key is refused (409). The same booking and ICE
+        detainer number a second time is refused (409, naming the detainer that has them)."""
+        try:
+            return self._intake(actor, request, idempotency_key)
+        except IntegrityError:
+            # A concurrent twin (PostgreSQL) committed first: now the checks below see it.
+            return self._intake(actor, request, idempotency_key)
+
+    def _intake(self, actor: Actor, request: Mapping[str, Any], idempotency_key: str | None) -> dict[str, Any]:
         self._require(actor, Permission.CREATE_DETAINER)
         for field in INTAKE_FIELDS:
             if request.get(field) in (None, ""):
                 raise InvalidInput(field, "is required")
         booking_ref = str(request["booking_ref"])
+        detainer_number = str(request["detainer_number"])
         received_at = _check_calendar(request["received_at"], "received_at")
         facts = {key: value for key, value in request.items() if key not in INTAKE_FIELDS}
         if facts.get("case_id") is None:
@@ -597,8 +980,31 @@ class Desk:
         if record["release_eligible_at"] is not None:
             _check_calendar(record["release_eligible_at"], "release_eligible_at")
 
+        request_hash = None
+        if idempotency_key is not None:
+            request_hash = hashlib.sha256(audit.canonical_json(_jsonable(request)).encode("utf-8")).hexdigest()
         with self._transaction() as work:
             self._check_initialized(work.session)
+            if idempotency_key is not None:
+                first = work.connection.execute(
+                    SELECT_IDEMPOTENT, {"username": actor.username, "key": idempotency_key}
+                ).first()
+                if first is not None:
+                    if first.request_hash != request_hash:
+                        raise Conflict(
+                            "this Idempotency-Key was used for a different detainer "
+                            f"(detainer {first.detainer_id}); use a new key for a new request",
+                            existing_id=first.detainer_id,
+                        )
+                    return {**json.loads(first.response), "replayed": True}
+            existing = work.connection.execute(
+                SELECT_SAME_DETAINER, {"booking_ref": booking_ref, "detainer_number": detainer_number}
+            ).scalar()
+            if existing is not None:
+                raise Conflict(
+                    f"detainer {existing} already records ICE detainer {detainer_number} for booking {booking_ref}",
+                    existing_id=existing,
+                )
             policy = self.policy_in_force(work.connection, received_at.date())
             if policy is None:
                 first = work.connection.execute(select(func.min(PERIODS.c.effective_from))).scalar()
@@ -610,6 +1016,7 @@ class Desk:
             result = evaluate_case(policy, record)
             row: dict[str, Any] = {
                 "booking_ref": booking_ref,
+                "detainer_number": detainer_number,
                 "case_id": record["case_id"],
                 "issuing_office": str(request["issuing_office"]),
                 "received_at": received_at,
@@ -638,9 +1045,23 @@ class Desk:
                 "detainer.create",
                 f"detainer:{row['id']}",
                 {"policy_id": policy.id, "decision": row["decision"], "rule": row["rule"]},
+                [("detainer", row)],
             )
             self._notify_ice(work, row, policy, actor)
-        return detainer_summary(row, self.clock.local_now())
+            summary = detainer_summary(row, self.clock.local_now())
+            if idempotency_key is not None:
+                work.connection.execute(
+                    INSERT_IDEMPOTENT,
+                    {
+                        "username": actor.username,
+                        "key": idempotency_key,
+                        "request_hash": request_hash,
+                        "detainer_id": row["id"],
+                        "response": audit.canonical_json(_jsonable(summary)),
+                        "created_utc": self.clock.utc_now(),
+                    },
+                )
+        return summary
 
     def _notify_ice(self, work: _Work, detainer: Mapping[str, Any], policy: Policy, actor: Actor) -> None:
         """Record the notice to ICE that the policy requires for this decision, if any."""
@@ -661,8 +1082,8 @@ class Desk:
             "duty": policy.notice.citation,
             "message": message,
         }
-        self._event(work, detainer["id"], actor, "ice_notified", self.clock.local_now(), details)
-        work.audit(actor, "ice.notify", f"detainer:{detainer['id']}", {"decision": decision})
+        event = self._event(work, detainer["id"], actor, "ice_notified", self.clock.local_now(), details)
+        work.audit(actor, "ice.notify", f"detainer:{detainer['id']}", {"decision": decision}, [("event", event)])
 
     # -- reading --
 
@@ -713,11 +1134,12 @@ class Desk:
         if not reason.strip():
             raise InvalidInput("reason", "a review needs a written reason")
         with self._transaction() as work:
-            detainer = self._detainer(work, detainer_id)
+            # Locked (PostgreSQL): the row digest written below must be of the row as it then is.
+            detainer = self._detainer(work, detainer_id, lock=True)
             if detainer["decision"] != "review":
                 how = f"by {detainer['reviewed_by']}" if detainer["reviewed_by"] else "automatically"
                 raise Conflict(f"detainer {detainer_id} was already decided {how}: {detainer['decision']}")
-            policy = load_policy(detainer["policy_id"])
+            policy = self._policy(work.connection, detainer["policy_id"])
             changes = {
                 "decision": decision,
                 "review_reason": reason.strip(),
@@ -742,17 +1164,31 @@ class Desk:
                 "detainer.review",
                 f"detainer:{detainer_id}",
                 {"decision": decision, "hold_until": changes["hold_until"]},
+                [("detainer", detainer)],
             )
             self._notify_ice(work, detainer, policy, actor)
         return detainer_summary(detainer, self.clock.local_now())
 
     # -- custody events --
 
-    def record_event(self, actor: Actor, detainer_id: int, kind: str, at: dt.datetime) -> dict[str, Any]:
-        """Release eligibility (starts the hold clock), pickup by ICE, or release."""
+    def record_event(
+        self,
+        actor: Actor,
+        detainer_id: int,
+        kind: str,
+        at: dt.datetime,
+        override_reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Release eligibility (starts the hold clock), pickup by ICE, or release.
+
+        Ordering rules (422 naming the rule): no custody event before the detainer was received
+        (`no-event-before-receipt`); no pickup by ICE before release eligibility is recorded and
+        reached (`no-pickup-before-release-eligibility`) unless flagged as an override with a reason."""
         self._require(actor, Permission.RECORD_EVENT)
         if kind not in EVENT_KINDS:
             raise InvalidInput("event", f"must be one of: {', '.join(EVENT_KINDS)}")
+        if override_reason is not None and not override_reason.strip():
+            raise InvalidInput("override_reason", "an override needs a written reason")
         _check_calendar(at, "at")
         with self._transaction() as work:
             detainer = self._detainer(work, detainer_id, lock=True)
@@ -761,32 +1197,54 @@ class Desk:
                     f"custody of detainer {detainer_id} already ended: {detainer['custody'].replace('_', ' ')} "
                     f"at {detainer['custody_ended_at']:%Y-%m-%d %H:%M}"
                 )
+            if at < detainer["received_at"]:
+                raise InvalidInput(
+                    "at",
+                    f"rule no-event-before-receipt: a custody event cannot precede the detainer's receipt "
+                    f"({detainer['received_at']:%Y-%m-%d %H:%M})",
+                    rule="no-event-before-receipt",
+                )
             details: dict[str, Any] = {}
             if kind == "release_eligible":
-                changes = self._release_eligible(detainer, at)
+                changes = self._release_eligible(work, detainer, at)
                 details = {**changes, "previous_release_eligible_at": detainer["release_eligible_at"]}
             elif kind == "picked_up_by_ice":
                 self._check_transfer(detainer, at)
+                eligible = detainer["release_eligible_at"]
+                if eligible is None or at < eligible:
+                    if override_reason is None:
+                        when = "is not recorded" if eligible is None else f"is {eligible:%Y-%m-%d %H:%M}"
+                        raise InvalidInput(
+                            "at",
+                            f"rule no-pickup-before-release-eligibility: release eligibility {when}; a pickup "
+                            "before it needs override_reason (a written reason, recorded and audited)",
+                            rule="no-pickup-before-release-eligibility",
+                        )
+                    details = {"override": "no-pickup-before-release-eligibility", "reason": override_reason.strip()}
                 changes = {"custody": "picked_up_by_ice", "custody_ended_at": at}
             else:
                 changes = {"custody": "released", "custody_ended_at": at}
             work.connection.execute(update(DETAINERS).where(DETAINERS.c.id == detainer_id).values(changes))
             detainer.update(changes)
             event = self._event(work, detainer_id, actor, kind, at, details)
-            work.audit(actor, "detainer.event", f"detainer:{detainer_id}", {"event": kind, "at": at})
+            audited: dict[str, Any] = {"event": kind, "at": at}
+            if "override" in details:
+                audited["override"] = details["override"]
+            work.audit(
+                actor, "detainer.event", f"detainer:{detainer_id}", audited, [("detainer", detainer), ("event", event)]
+            )
         view = detainer_summary(detainer, self.clock.local_now())
         view["event"] = _event_view(event)
         return view
 
-    @staticmethod
-    def _release_eligible(detainer: Mapping[str, Any], at: dt.datetime) -> dict[str, Any]:
+    def _release_eligible(self, work: _Work, detainer: Mapping[str, Any], at: dt.datetime) -> dict[str, Any]:
         previous = detainer["release_eligible_at"]
         if previous is not None and at >= previous:
             raise Conflict(
                 f"release eligibility is already recorded for {previous:%Y-%m-%d %H:%M}; a later time would "
                 "move the hold deadline later, and a hold is never extended past hold_until"
             )
-        policy = load_policy(detainer["policy_id"])
+        policy = self._policy(work.connection, detainer["policy_id"])
         return {"release_eligible_at": at, "hold_until": _hold_deadline(policy, detainer["decision"], at)}
 
     @staticmethod
@@ -823,16 +1281,28 @@ class Desk:
 
     def _flag(self, work: _Work, actor: Actor, overdue: list[dict[str, Any]]) -> int:
         now = self.clock.local_now()
-        fresh = [detainer for detainer in overdue if detainer["overdue_flagged_at"] is None]
-        for detainer in fresh:
+        rows: list[tuple[str, Mapping[str, Any]]] = []
+        flagged = []
+        for detainer in overdue:
+            if detainer["overdue_flagged_at"] is not None:
+                continue
+            # Conditional: of two server processes flagging at once, one flags each detainer.
+            changed = work.connection.execute(
+                update(DETAINERS)
+                .where(DETAINERS.c.id == detainer["id"], DETAINERS.c.overdue_flagged_at.is_(None))
+                .values(overdue_flagged_at=now)
+            ).rowcount
+            if changed != 1:
+                continue
             detainer["overdue_flagged_at"] = now
-            work.connection.execute(
-                update(DETAINERS).where(DETAINERS.c.id == detainer["id"]).values(overdue_flagged_at=now)
+            event = self._event(
+                work, detainer["id"], actor, "hold_overdue", now, {"deadline": custody_deadline(detainer)}
             )
-            self._event(work, detainer["id"], actor, "hold_overdue", now, {"deadline": custody_deadline(detainer)})
-        if fresh:
-            work.audit(actor, "holds.flag_overdue", "holds", {"detainers": [d["id"] for d in fresh]})
-        return len(fresh)
+            rows += [("detainer", detainer), ("event", event)]
+            flagged.append(detainer["id"])
+        if flagged:
+            work.audit(actor, "holds.flag_overdue", "holds", {"detainers": flagged}, rows)
+        return len(flagged)
 
     def overdue_holds(self, actor: Actor) -> list[dict[str, Any]]:
         """People still in custody past what their detainer allows, flagged, the longest overdue first."""
@@ -873,9 +1343,37 @@ class Desk:
 
     # -- audit --
 
-    def verify_audit(self) -> audit.ChainReport:
+    def _key(self) -> audit.AuditKey:
+        if self.audit_key is None:
+            raise audit.AuditKeyError("checking the audit chain needs the audit key (--audit-key)")
+        return self.audit_key
+
+    def verify_audit(self, anchors: list[Mapping[str, Any]] = ()) -> audit.ChainReport:  # type: ignore[assignment]
+        """The whole chain, every tracked row against it, and each anchor given (kept elsewhere)."""
+        key = self._key()
         with self.database.read() as session:
-            return audit.verify_chain(session)
+            return audit.verify_chain(session, key, anchors=anchors)
+
+    def anchor(self) -> dict[str, Any]:
+        """The signed head of the chain now (sequence, hash, time), to keep somewhere else."""
+        with self.database.read() as session:
+            return audit.current_anchor(session, self._key(), self.clock.utc_now())
+
+    def adopt_audit_key(self, key: audit.AuditKey, actor: Actor = SYSTEM) -> None:
+        """Start keying the chain of a desk made before audit keys: the chain from the next entry on
+        is keyed, and one entry records a digest of every row as it stands (the baseline)."""
+        with self.database.read() as session:
+            head = session.execute(select(audit.HEAD.c.seq)).scalar_one()
+        if key.keyed_from_seq != head + 1:
+            raise Conflict(f"the key must start at entry {head + 1} (the chain's next entry)")
+        self.audit_key = key
+        with self._transaction() as work:
+            rows = [
+                (kind, row)
+                for kind, table in audit.TRACKED.items()
+                for row in work.connection.execute(select(table)).mappings()
+            ]
+            work.audit(actor, "audit.keyed", "audit", {"from_seq": key.keyed_from_seq}, rows)
 
     def audit_entries(self, actor: Actor, after_seq: int, limit: int) -> list[dict[str, Any]]:
         self._require(actor, Permission.READ_AUDIT)
