@@ -51,10 +51,10 @@ def test_the_lab_compares_two_policies_for_fairfield_county(server, page):
     fairfield = page.locator(f'#choropleth path[data-fips="{FAIRFIELD}"]')
     assert fairfield.get_attribute("fill") != "#d9d9d9"
     assert page.locator("#choropleth path").count() == 8
+    # The charts of the HTML report, drawn by Plotly once the page's scripts ran, each with its CSV.
+    page.wait_for_selector(".plot[data-drawn] .main-svg")
     page.get_by_label("Metric").select_option("transfers_to_ice")
     page.wait_for_selector("#choropleth .map-title:has-text('Transfers to ICE')")
-    # The charts of the HTML report, drawn by Plotly, each with its CSV.
-    page.wait_for_selector(".plot[data-drawn] .main-svg")
     assert page.locator("figure.chart").count() >= 6
     csv = page.request.get(server.url + page.locator("figure.chart a[download]").first.get_attribute("href"))
     assert csv.ok and csv.text().startswith("policy,metric,median,low,high")

@@ -104,7 +104,7 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
         policy_choices()
         model_fingerprint()
         search_places("a")
-        queue.resume()
+        queue.start()
         yield
         queue.close()
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import queue
 import shutil
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,14 +101,20 @@ class JobStore:
             )
             return cursor.rowcount == 1
 
-    def retry(self, key: str) -> None:
-        """A failed job back in the queue."""
+    def retry(self, key: str) -> bool:
+        """A failed job back in the queue; False if it had not failed."""
         with self._connect() as connection:
-            connection.execute(
+            cursor = connection.execute(
                 "UPDATE jobs SET status = 'queued', done = 0, error = NULL, created = ?, started = NULL, "
                 "finished = NULL WHERE key = ? AND status = 'failed'",
                 (time.time(), key),
             )
+            return cursor.rowcount == 1
+
+    def requeue_running(self) -> None:
+        """Jobs a stopped server left running go back to the queue, keeping their place."""
+        with self._connect() as connection:
+            connection.execute("UPDATE jobs SET status = 'queued', done = 0, started = NULL WHERE status = 'running'")
 
     def get(self, key: str) -> Job | None:
         with self._connect() as connection:
@@ -213,7 +220,7 @@ def run_job(data_dir: Path, key: str, runner: Runner) -> None:
     """Run one job (in the worker process): progress and results into the store, or the error."""
     store = JobStore(data_dir)
     job = store.get(key)
-    if job is None or job.status == "done":
+    if job is None or job.status != "queued":  # sent twice, or answered already
         return
     store.start(key)
     request = job.request
@@ -236,58 +243,89 @@ def run_job(data_dir: Path, key: str, runner: Runner) -> None:
     store.finish(key)
 
 
+def _serve(data_dir: Path, runner: Runner, inbox: multiprocessing.Queue, parent: int) -> None:
+    """The worker process: run the jobs sent, in order, until told to stop or the server is gone."""
+    while True:
+        try:
+            key = inbox.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return
+            continue
+        if key is None:
+            return
+        run_job(data_dir, key, runner)
+
+
 class JobQueue:
-    """Submits jobs to one worker process, in order; the store holds their state."""
+    """Sends jobs to one worker process, in the order they were asked; the store holds their state.
+
+    If the worker dies (killed, out of memory), the job it was running fails with that reason, and a
+    new worker takes the jobs still queued.
+    """
 
     def __init__(self, store: JobStore, runner: Runner) -> None:
         self.store = store
         self.runner = runner
         self._lock = threading.Lock()
-        self._executor: ProcessPoolExecutor | None = None
+        # spawn: the server's threads (and any lock they hold) are not copied into the worker.
+        self._context = multiprocessing.get_context("spawn")
+        self._inbox: multiprocessing.Queue | None = None
+        self._worker: multiprocessing.process.BaseProcess | None = None
+        self._closing = False
 
-    def _pool(self) -> ProcessPoolExecutor:
-        if self._executor is None:
-            # spawn: the server's threads (and any lock they hold) are not copied into the worker.
-            self._executor = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return self._executor
+    def start(self) -> None:
+        """Start the worker; jobs a stopped server left queued or running are run (again), oldest first."""
+        with self._lock:
+            self.store.requeue_running()
+            self._start_worker()
+
+    def _start_worker(self) -> None:
+        inbox = self._context.Queue()
+        worker = self._context.Process(
+            target=_serve, args=(self.store.data_dir, self.runner, inbox, os.getpid()), name="securecomm-lab-worker"
+        )
+        worker.start()
+        self._inbox, self._worker = inbox, worker
+        threading.Thread(target=self._watch, args=(worker,), daemon=True).start()
+        for job in self.store.waiting():
+            inbox.put(job.key)
+
+    def _watch(self, worker: multiprocessing.process.BaseProcess) -> None:
+        worker.join()
+        with self._lock:
+            if self._closing or worker is not self._worker:
+                return
+            for job in self.store.waiting():
+                if job.status == "running":
+                    self.store.finish(job.key, f"the worker process stopped (exit code {worker.exitcode})")
+            self._start_worker()
 
     def submit(self, request: LabRequest) -> Job:
-        """The job that answers the request: found, or queued now."""
+        """The job that answers the request: found, or queued now (a failed one is queued again)."""
         with self._lock:
             job = self.store.get(request.key)
-            if job is not None and job.status == "failed":
-                self.store.retry(request.key)
-                self._send(request.key)
-            elif self.store.add(request):
-                self._send(request.key)
+            queued = self.store.retry(request.key) if job is not None and job.status == "failed" else False
+            if job is None:
+                queued = self.store.add(request)
+            if queued and self._inbox is not None:
+                self._inbox.put(request.key)
             found = self.store.get(request.key)
         assert found is not None
         return found
 
-    def resume(self) -> None:
-        """Send the jobs a stopped server left waiting, oldest first."""
+    def close(self, grace: float = 2.0) -> None:
+        """Stop the worker: at once if idle, after `grace` seconds otherwise (its job runs again at the next start)."""
         with self._lock:
-            for job in self.store.waiting():
-                self._send(job.key)
-
-    def _send(self, key: str) -> None:
-        future = self._pool().submit(run_job, self.store.data_dir, key, self.runner)
-        future.add_done_callback(lambda done: self._after(key, done))
-
-    def _after(self, key: str, future: Future[None]) -> None:
-        error = future.exception()
-        if error is None:
+            self._closing = True
+            worker, inbox = self._worker, self._inbox
+            self._worker = self._inbox = None
+        if worker is None or inbox is None:
             return
-        # The worker process itself died (killed, out of memory): the job says so, and a new worker
-        # takes the next one.
-        self.store.finish(key, f"the worker stopped: {type(error).__name__}: {error}")
-        with self._lock:
-            if self._executor is not None:
-                self._executor.shutdown(wait=False, cancel_futures=False)
-                self._executor = None
-
-    def close(self) -> None:
-        with self._lock:
-            if self._executor is not None:
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = None
+        inbox.put(None)
+        worker.join(grace)
+        if worker.is_alive():
+            worker.terminate()
+            worker.join(grace)
+        inbox.close()
+        inbox.join_thread()
