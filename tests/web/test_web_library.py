@@ -22,6 +22,7 @@ def test_the_library_lists_every_policy_and_shows_its_rules_and_cases(server, pa
     assert page.locator("ol.rules li").count() >= 5
     assert "§ 54-192h" in page.locator("main").inner_text()
     assert page.locator("article.case").count() >= 5
+    assert page.locator("table.clauses tbody tr").count() >= 7  # the statute's clauses, each with its status
     screenshot(page, "policy")
 
 

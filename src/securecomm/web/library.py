@@ -20,7 +20,7 @@ from securecomm.core import schema
 from securecomm.core.cases import InputError, to_tables
 from securecomm.core.yamlfiles import load_yaml
 from securecomm.law.compiler import CompiledPolicy, compile_policy
-from securecomm.law.explain import describe_condition
+from securecomm.law.explain import clause_table, describe_condition
 from securecomm.law.loader import cases_path, library_root, load_library
 from securecomm.law.model import Policy
 
@@ -92,6 +92,7 @@ def policy_page(policy: Policy) -> dict[str, Any]:
         "policy": policy,
         "questions": questions,
         "cases": cases,
+        "clauses": clause_table(policy),
         "source": (library_root() / f"{policy.id}.yaml").read_text(encoding="utf-8"),
         "decides_cases": policy.kind != "field",
     }
