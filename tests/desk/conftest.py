@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -209,10 +210,13 @@ class ServerProcess:
     url: str | None
     port: int = 0
     process: subprocess.Popen | None = None
+    extra: list[str] = field(default_factory=list)
+    scheme: str = "http"
+    verify: str | bool = True
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v1"
+        return f"{self.scheme}://127.0.0.1:{self.port}/api/v1"
 
     def start(self) -> None:
         self.port = free_port()
@@ -228,6 +232,7 @@ class ServerProcess:
         ]
         if self.url:
             command += ["--database-url", self.url]
+        command += self.extra
         self.log = (self.data_dir / f"server-{self.port}.log").open("w")
         self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
@@ -235,7 +240,8 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the server exited: {(self.data_dir / f'server-{self.port}.log').read_text()}")
             try:
-                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                verify = ssl.create_default_context(cafile=self.verify) if isinstance(self.verify, str) else True
+                if httpx.get(f"{self.base}/health", timeout=1, verify=verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

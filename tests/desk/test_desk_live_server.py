@@ -5,6 +5,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from securecomm.desk.audit import AuditKey
 from securecomm.desk.db import open_database
@@ -112,3 +113,128 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_intake_and_the_chain_verifi
     desk = Desk(open_database(db_url), audit_key=AuditKey.load(live_server.data_dir / "audit.key"))
     assert desk.verify_audit().ok
     desk.database.dispose()
+
+
+# --- issue #13 against a real server ---------------------------------------------------------
+
+
+def test_3_a_flood_of_wrong_logins_does_not_starve_intake(live_server):
+    """8 clients sending wrong passwords (argon2 at its real cost in the server) beside intake:
+    throttled attempts are refused before any hashing, hashing has a pool of its own, and intake's
+    p99 stays low. Before, every attempt hashed on the request threads (p99 of seconds)."""
+    base = live_server.base
+    token = live_server.token("intake")
+    stop = threading.Event()
+    flood_statuses: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def flood(worker: int) -> None:
+        with httpx.Client(timeout=30) as client:
+            attempt = 0
+            while not stop.is_set():
+                attempt += 1
+                username = "supervisor" if worker % 2 else f"guess{worker}-{attempt}"
+                response = client.post(f"{base}/auth/token", json={"username": username, "password": f"nope {attempt}"})
+                with lock:
+                    flood_statuses[response.status_code] = flood_statuses.get(response.status_code, 0) + 1
+
+    latencies: list[float] = []
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+        for number in range(20):  # warm up
+            client.post(f"{base}/detainers", json=intake_body(900_000 + number))
+        floods = [threading.Thread(target=flood, args=(worker,)) for worker in range(8)]
+        for thread in floods:
+            thread.start()
+        time.sleep(1.0)
+        deadline = time.monotonic() + 5
+        number = 0
+        while time.monotonic() < deadline:
+            number += 1
+            started = time.perf_counter()
+            response = client.post(f"{base}/detainers", json=intake_body(number))
+            latencies.append(time.perf_counter() - started)
+            assert response.status_code == 201, response.text
+        stop.set()
+        for thread in floods:
+            thread.join()
+    latencies.sort()
+    p99 = latencies[int(0.99 * len(latencies))]
+    assert flood_statuses.get(429, 0) > 0, flood_statuses
+    assert not any(status >= 500 and status != 503 for status in flood_statuses), flood_statuses
+    assert p99 < 0.25, (p99, len(latencies), flood_statuses)
+
+
+def test_5_6_size_limit_before_the_body_headers_and_anchor_at_shutdown(live_server):
+    import http.client
+    import json as json_module
+
+    connection = http.client.HTTPConnection("127.0.0.1", live_server.port, timeout=10)
+    connection.putrequest("POST", "/api/v1/detainers")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(200 * 1024 * 1024))
+    connection.endheaders()  # not one byte of the 200 MB body is sent
+    response = connection.getresponse()
+    assert response.status == 413
+    assert response.getheader("x-content-type-options") == "nosniff"
+    connection.close()
+    health = httpx.get(f"{live_server.base}/health")
+    assert health.headers["x-frame-options"] == "DENY" and health.headers["cache-control"] == "no-store"
+    assert httpx.get(f"http://127.0.0.1:{live_server.port}/docs").status_code == 404
+    assert httpx.get(f"http://127.0.0.1:{live_server.port}/openapi.json").status_code == 401
+
+    anchors_file = live_server.data_dir / "audit-anchors.jsonl"
+    token = live_server.token("intake")
+    httpx.post(f"{live_server.base}/detainers", json=intake_body(1), headers={"Authorization": f"Bearer {token}"})
+    live_server.stop()
+    last = json_module.loads(anchors_file.read_text().splitlines()[-1])
+    key = AuditKey.load(live_server.data_dir / "audit.key")
+    desk = Desk(open_database(live_server.url or f"sqlite:///{live_server.data_dir / 'desk.sqlite3'}"), audit_key=key)
+    report = desk.verify_audit([last])
+    assert report.ok and report.entries == last["seq"], (report, last)
+    desk.database.dispose()
+
+
+def test_5_serve_speaks_tls_with_certfile_and_keyfile(tmp_path, sqlite_url):
+    import ssl
+    import subprocess as sp
+
+    from .conftest import ServerProcess, initialize_desk
+
+    data_dir = tmp_path / "desk"
+    initialize_desk(sqlite_url, key_path=data_dir / "audit.key").database.dispose()
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    sp.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server = ServerProcess(
+        data_dir, None, extra=["--certfile", str(cert), "--keyfile", str(key)], scheme="https", verify=str(cert)
+    )
+    server.start()
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        response = httpx.get(f"{server.base}/health", verify=context)
+        assert response.status_code == 200
+        assert response.headers["strict-transport-security"].startswith("max-age=")
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{server.port}/api/v1/health", timeout=3)
+    finally:
+        server.stop()

@@ -18,7 +18,9 @@ EXAMPLES = {GenerationMode.POSITIVE: 50, GenerationMode.NEGATIVE: 30}
 
 
 @pytest.fixture
-def seeded(sqlite_desk):
+def seeded(make_desk, sqlite_url):
+    # The spec served without login (a test desk's setting; in production it needs a token).
+    sqlite_desk = make_desk(sqlite_url, public_docs=True)
     # Something to find: detainers of every kind, so that ids 1-4 exist and the queue is not empty.
     sqlite_desk.intake(final_order=True, release_eligible_at="2014-03-06T17:00:00")
     sqlite_desk.intake(public_safety_risk=False)
