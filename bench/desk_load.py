@@ -6,7 +6,12 @@ detainers and --reviewers reviewers working the review queue, all over keep-aliv
 connections to 127.0.0.1. Prints requests/s and p50/p99 latency beside the target.
 Target (issue #7): ≥ 300 intakes/s with p99 < 100 ms on a 2-core machine with SQLite.
 
-    .venv/bin/python bench/desk_load.py [--seconds 20] [--clients 8] [--reviewers 1]
+`--flood 8` (issue #13) first runs without a flood, then again with 8 more clients sending wrong
+passwords in a loop, and prints intake under the flood beside the unflooded run (target: ≥ 70 %,
+p99 < 100 ms). `--workers 2 --database-url postgresql+psycopg://…` runs two server processes
+and then checks that the audit chain is still one unbroken sequence.
+
+    .venv/bin/python bench/desk_load.py [--seconds 20] [--clients 8] [--reviewers 1] [--flood 8]
 """
 
 from __future__ import annotations
@@ -26,11 +31,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from securecomm.desk.audit import AuditKey
 from securecomm.desk.db import database_url, open_database
 from securecomm.desk.service import Desk
 
 TARGET_INTAKES_PER_SECOND = 300
 TARGET_P99_MS = 100
+TARGET_FLOODED_SHARE = 0.70
 MAX_SECONDS = 60
 PASSWORD = "bench password 123"
 
@@ -85,6 +92,7 @@ def random_detainer(rng: random.Random, number: int) -> dict:
     """Facts in proportions that send about a quarter of the cases to review."""
     facts: dict = {
         "booking_ref": f"L-{number:08d}",
+        "detainer_number": f"D-{number:08d}",
         "received_at": "2014-03-05T09:00:00",
         "issuing_office": "ERO Hartford",
         "release_eligible_at": "2014-03-06T17:00:00" if rng.random() < 0.5 else None,
@@ -115,13 +123,19 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="concurrent intake connections")
     parser.add_argument("--reviewers", type=int, default=1, help="concurrent reviewer connections")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
+    parser.add_argument("--flood", type=int, default=0, help="clients flooding wrong logins (a second run)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (more than 1: PostgreSQL)")
     args = parser.parse_args()
     seconds = min(max(args.seconds, 1.0), MAX_SECONDS)
+    if args.flood:
+        seconds = min(seconds, MAX_SECONDS / 2)  # two runs, within the bound
 
     with tempfile.TemporaryDirectory(prefix="desk-bench-") as directory:
         data_dir = Path(directory)
         url = database_url(data_dir, args.database_url)
-        desk = Desk(open_database(url))
+        key = AuditKey.generate()
+        key.write(data_dir / "audit.key")
+        desk = Desk(open_database(url), audit_key=key)
         desk.initialize(
             jurisdiction="Connecticut",
             policy_id="ct/trust-act-2013",
@@ -134,16 +148,39 @@ def main() -> None:
 
         port = free_port()
         command = [sys.executable, "-m", "securecomm", "serve", "--data-dir", str(data_dir), "--port", str(port)]
+        command += ["--workers", str(args.workers)]
         if args.database_url:
             command += ["--database-url", args.database_url]
         log = (data_dir / "server.log").open("w")
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
         try:
-            run(port, seconds, args.clients, args.reviewers, url, server.pid)
+            baseline = run(port, seconds, args.clients, args.reviewers, url, server.pid)
+            if args.flood:
+                print()
+                flooded = run(port, seconds, args.clients, args.reviewers, url, server.pid, flood=args.flood)
+                share = flooded[0] / baseline[0] if baseline[0] else 0.0
+                share_ok, p99_ok = share >= TARGET_FLOODED_SHARE, flooded[1] < TARGET_P99_MS
+                print(
+                    f"flood of {args.flood} wrong-login clients: intake {flooded[0]:.0f}/s = {share * 100:.0f}% of "
+                    f"{baseline[0]:.0f}/s unflooded (target ≥ {TARGET_FLOODED_SHARE * 100:.0f}% "
+                    f"[{'met' if share_ok else 'MISSED'}]), p99 {flooded[1]:.1f} ms (target < {TARGET_P99_MS} ms "
+                    f"[{'met' if p99_ok else 'MISSED'}])"
+                )
         finally:
             server.terminate()
             server.wait(timeout=30)
             log.close()
+        checked = Desk(open_database(url), audit_key=key)
+        report = checked.verify_audit()
+        with checked.database.read() as session:
+            from sqlalchemy import text
+
+            seqs = session.execute(text("SELECT count(*), min(seq), max(seq) FROM audit_log")).one()
+        print(
+            f"audit chain after the run: {report.describe()}; {seqs[0]} entries numbered {seqs[1]}…{seqs[2]} "
+            f"({'one unbroken sequence' if report.ok and seqs[0] == seqs[2] else 'BROKEN'})"
+        )
+        checked.database.dispose()
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -155,7 +192,10 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(port: int, seconds: float, clients: int, reviewers: int, url: str, server_pid: int) -> None:
+def run(
+    port: int, seconds: float, clients: int, reviewers: int, url: str, server_pid: int, flood: int = 0
+) -> tuple[float, float]:
+    """One timed run; returns (intakes/s, intake p99 in ms)."""
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -176,7 +216,7 @@ def run(port: int, seconds: float, clients: int, reviewers: int, url: str, serve
     def intake_loop(worker: int) -> None:
         rng = random.Random(worker)
         connection = Connection(port, intake_token)
-        number = worker * 10_000_000
+        number = worker * 10_000_000 + (5_000_000 if flood else 0)
         while not stop.is_set():
             number += 1
             status, _, elapsed = connection.request("POST", "/detainers", random_detainer(rng, number))
@@ -197,8 +237,21 @@ def run(port: int, seconds: float, clients: int, reviewers: int, url: str, serve
                 status, _, elapsed = connection.request("POST", f"/detainers/{item['id']}/review", decision)
                 reviews[worker].add(elapsed, status)
 
+    flood_samples = [Samples() for _ in range(flood)]
+
+    def flood_loop(worker: int) -> None:
+        connection = Connection(port)
+        attempt = 0
+        while not stop.is_set():
+            attempt += 1
+            username = "chief" if worker % 2 else f"guess-{worker}-{attempt}"
+            body = {"username": username, "password": f"wrong password {attempt}"}
+            status, _, elapsed = connection.request("POST", "/auth/token", body)
+            flood_samples[worker].add(elapsed, status)
+
     threads = [threading.Thread(target=intake_loop, args=(worker,)) for worker in range(clients)]
     threads += [threading.Thread(target=review_loop, args=(worker,)) for worker in range(reviewers)]
+    threads += [threading.Thread(target=flood_loop, args=(worker,)) for worker in range(flood)]
     started, cpu_before = time.perf_counter(), cpu_seconds(server_pid)
     for thread in threads:
         thread.start()
@@ -218,8 +271,18 @@ def run(port: int, seconds: float, clients: int, reviewers: int, url: str, serve
     p50, p99 = percentile(intake.latencies, 0.50) * 1000, percentile(intake.latencies, 0.99) * 1000
 
     print(
-        f"desk load: {elapsed:.1f} s on loopback, {clients} intake + {reviewers} reviewer connections, {url.split(':')[0]}"
+        f"desk load: {elapsed:.1f} s on loopback, {clients} intake + {reviewers} reviewer connections"
+        + (f" + {flood} wrong-login flooders" if flood else "")
+        + f", {url.split(':')[0]}"
     )
+    if flood:
+        flooded = Samples()
+        for samples in flood_samples:
+            flooded.merge(samples)
+        print(
+            f"  flood logins      {len(flooded.latencies) / elapsed:8.0f} attempts/s  "
+            f"(statuses {dict(sorted(flooded.statuses.items()))})"
+        )
     print(f"  all requests      {requests / elapsed:8.0f} requests/s ({requests} requests)")
     print(
         f"  intakes           {rate:8.0f} intakes/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
@@ -252,6 +315,7 @@ def run(port: int, seconds: float, clients: int, reviewers: int, url: str, serve
     errors += sum(count for status, count in review.statuses.items() if status not in (200, 409))
     if errors:
         print(f"unexpected statuses: {errors}")
+    return rate, p99
 
 
 if __name__ == "__main__":
