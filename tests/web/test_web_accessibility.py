@@ -61,3 +61,17 @@ def test_the_map_picks_a_county_by_keyboard(server, page):
     assert page.locator("#place").input_value() == "09009"
     screenshot(page, "lab-county-map-picked")
     assert axe_violations(page) == []
+
+
+@pytest.mark.parametrize("path", ["/lab", "/policies/try", "/policies/ct/trust-act-2013", RUN])
+def test_pages_fit_a_tablet(server, browser, path):
+    context = browser.new_context(viewport={"width": 820, "height": 1180}, has_touch=True)
+    tablet = context.new_page()
+    tablet.goto(server.url + path)
+    if path == RUN:
+        tablet.wait_for_selector("table.comparison", timeout=180_000)
+        tablet.wait_for_selector(".plot[data-drawn] .main-svg")
+        screenshot(tablet, "results-tablet")
+    overflow = tablet.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    context.close()
+    assert overflow <= 0  # wide tables scroll inside their own region, not the page

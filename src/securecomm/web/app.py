@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import polars as pl
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.middleware.gzip import GZipMiddleware
@@ -109,7 +110,9 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
         queue.close()
 
     app = FastAPI(title="securecomm lab", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    templates = Jinja2Templates(directory=str(PACKAGE / "templates"))
+    # Autoescape every template (they end in .html.j2, which select_autoescape's default would miss).
+    loader = jinja2.FileSystemLoader(str(PACKAGE / "templates"))
+    templates = Jinja2Templates(env=jinja2.Environment(loader=loader, autoescape=True))
     templates.env.filters["number"] = _number
     templates.env.filters["signed"] = _signed
     templates.env.globals.update(place_label=place_label, canvas=CANVAS)
@@ -194,7 +197,7 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
     def _permalink(request: Request, job: Job) -> str:
         return f"{request.base_url}lab/compare?{job.request.query()}"
 
-    @cache
+    @lru_cache(maxsize=64)
     def _results(key: str) -> Results:
         return store.load(key)
 
@@ -214,7 +217,7 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
             "metrics": choropleth.metric_choices(),
         }
 
-    @cache
+    @lru_cache(maxsize=256)
     def _map(key: str, policy: str, metric: str) -> choropleth.Choropleth:
         results = _results(key)
         return choropleth.build(results.counties, policy, metric, results.request.start.year)

@@ -189,8 +189,17 @@ def resolve_place_text(text: str) -> str:
         return candidates[0][0]
     if candidates:
         shown = "; ".join(label for _, label in candidates[:8])
-        raise ValueError(f"“{cleaned}” matches {len(candidates)} places; choose one: {shown}.")
-    raise ValueError(f"No state or county is called “{cleaned}” ({code_error}).")
+        more = f" and {len(candidates) - 8} more" if len(candidates) > 8 else ""
+        raise ValueError(
+            f"“{cleaned}” matches {len(candidates)} places: {shown}{more}. Add the state (“{candidates[0][1].split(' (')[0]}”) "
+            "or give the five-digit code."
+        )
+    if any(character.isdigit() for character in cleaned):
+        raise ValueError(code_error[0].upper() + code_error[1:] + ".")
+    raise ValueError(
+        f"No state or county is called “{cleaned}”: write a state (Connecticut or CT), a county with its state "
+        "(Fairfield County, CT), a five-digit county FIPS code (09001), or US."
+    )
 
 
 # --- the form ------------------------------------------------------------------------------------

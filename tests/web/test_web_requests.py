@@ -1,0 +1,88 @@
+"""The lab's question read from a form, its cache key, the job store; pages escape what visitors type.
+(No browser: the app's routes through Starlette's test client, without starting the job worker.)"""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import parse_qs
+
+from fastapi.testclient import TestClient
+
+from securecomm.web import create_app
+from securecomm.web.jobs import JobStore
+from securecomm.web.lab import LabRequest, parse_request, resolve_place_text
+
+FORM = {
+    "place": ["Fairfield County, CT"],
+    "start": ["2012-01-01"],
+    "end": ["2012-12-31"],
+    "policies": ["ct/trust-act-2013", "us/ice-request"],
+    "baseline": ["us/ice-request"],
+    "replications": ["3"],
+    "seed": ["11"],
+}
+
+
+def test_a_form_becomes_a_question_with_the_baseline_first():
+    request, errors = parse_request(FORM)
+    assert errors == {}
+    assert request == LabRequest(
+        "09001",
+        dt.date(2012, 1, 1),
+        dt.date(2012, 12, 31),
+        ("us/ice-request", "ct/trust-act-2013"),
+        "us/ice-request",
+        3,
+        11,
+    )
+    # The same question however it is typed has the same key; another seed, another key.
+    same, _ = parse_request({**FORM, "place": ["09001"], "policies": ["us/ice-request", "ct/trust-act-2013"]})
+    other, _ = parse_request({**FORM, "seed": ["12"]})
+    assert same.key == request.key != other.key
+    assert parse_request(parse_qs(request.query()))[0] == request  # the permanent link asks it again
+
+
+def test_every_bad_field_is_named_in_words():
+    _, errors = parse_request(
+        {
+            "place": ["Washington County"],
+            "start": ["2013-02-30"],
+            "end": ["2007-01-01"],
+            "policies": ["us/ice-request", "no/such-policy"],
+            "baseline": ["historical"],
+            "replications": ["50"],
+            "seed": ["x"],
+        }
+    )
+    assert set(errors) == {"place", "start", "end", "policies", "baseline", "replications", "seed"}
+    assert "“Washington County” matches 30 places" in errors["place"]
+    assert "not a date" in errors["start"]
+    assert "from 1 to 20" in errors["replications"]
+
+
+def test_places_by_name_or_code():
+    assert resolve_place_text("Connecticut") == "CT"
+    assert resolve_place_text("fairfield county, ct") == "09001"
+    assert resolve_place_text("ct, 36061") == "CT,36061"
+    assert resolve_place_text("US") == "US"
+
+
+def test_a_question_is_queued_once(tmp_path):
+    store = JobStore(tmp_path)
+    request, _ = parse_request(FORM)
+    assert store.add(request) is True
+    assert store.add(request) is False
+    job = store.get(request.key)
+    assert (job.status, job.done, job.total, job.request) == ("queued", 0, 3, request)
+    store.finish(request.key, "ValueError: bad")
+    assert store.retry(request.key) is True and store.get(request.key).status == "queued"
+
+
+def test_what_visitors_type_is_escaped(tmp_path):
+    client = TestClient(create_app(tmp_path))
+    page = client.get("/lab/compare", params={"place": "<script>alert(1)</script>"})
+    assert page.status_code == 422
+    assert "<script>alert(1)" not in page.text and "&lt;script&gt;alert(1)" in page.text
+    tried = client.get("/policies/try", params={"case_json": '{"case_id": "<b>x</b>"}'})
+    assert "<b>x</b>" not in tried.text and "&lt;b&gt;x&lt;/b&gt;" in tried.text
+    assert client.get("/lab/runs/0123/progress").status_code == 404
