@@ -19,7 +19,7 @@ PLACE, START, END = "AZ", "2010-01-01", "2012-12-31"
 
 def targets_csv(rows):
     lines = [
-        f"{id},fit,{metric},{channel},{PLACE},{start},{end},1,approx,0.05,,synthetic,https://example.org,"
+        f"{id},fit,{metric},{channel},{PLACE},,{start},{end},1,approx,0.05,relative,,synthetic,https://example.org,"
         for id, metric, channel, start, end in rows
     ]
     return parse_targets("\n".join([HEADER, *lines]))
@@ -247,10 +247,10 @@ def test_the_default_parameters_are_the_calibrated_ones():
 def test_calibrate_cli(tmp_path):
     path = tmp_path / "targets.csv"
     rows = [
-        "m,fit,ident_matches,secure_communities,NM,2011-01-01,2011-12-31,4000,approx,0.2,,s,https://example.org,",
-        "d,fit,detainers_issued,all,NM,2011-01-01,2011-12-31,3000,approx,0.2,,s,https://example.org,",
-        "r,fit,removals,secure_communities,NM,2011-01-01,2011-12-31,700,approx,0.2,,s,https://example.org,",
-        "h,holdout,removals,secure_communities,NM,2012-01-01,2012-12-31,700,approx,0.2,,s,https://example.org,",
+        "m,fit,ident_matches,secure_communities,NM,,2011-01-01,2011-12-31,4000,approx,0.2,relative,,s,https://example.org,",
+        "d,fit,detainers_issued,all,NM,,2011-01-01,2011-12-31,3000,approx,0.2,relative,,s,https://example.org,",
+        "r,fit,removals,secure_communities,NM,,2011-01-01,2011-12-31,700,approx,0.2,relative,,s,https://example.org,",
+        "h,holdout,removals,secure_communities,NM,,2012-01-01,2012-12-31,700,approx,0.2,relative,,s,https://example.org,",
     ]
     path.write_text("\n".join([HEADER, *rows]) + "\n")
     out = tmp_path / "overlay.yaml"

@@ -10,13 +10,31 @@ from securecomm.cli import app
 from securecomm.model.replications import Runner
 
 HEADER = ",".join(TARGET_COLUMNS)
-JSON_KEYS = {"id", "metric", "place", "start", "end", "published", "model_median", "low", "high", "rel_error", "within"}
+JSON_KEYS = {
+    "id",
+    "metric",
+    "place",
+    "place_name",
+    "start",
+    "end",
+    "published",
+    "model_median",
+    "low",
+    "high",
+    "comparison",
+    "tolerance",
+    "tolerance_unit",
+    "rel_error",
+    "within",
+}
 
 
-def target(id="t", published="100", comparison="approx", tolerance="0.2", series="", start="2010-01-01"):
+def target(
+    id="t", published="100", comparison="approx", tolerance="0.2", series="", start="2010-01-01", unit="relative"
+):
     line = (
-        f"{id},fit,removals,secure_communities,US,{start},{start[:4]}-12-31,{published},{comparison},{tolerance},{series},"
-        "a source,https://example.org,"
+        f"{id},fit,removals,secure_communities,US,,{start},{start[:4]}-12-31,{published},{comparison},{tolerance},"
+        f"{unit},{series},a source,https://example.org,"
     )
     return parse_targets(f"{HEADER}\n{line}\n")[0]
 
@@ -63,10 +81,10 @@ def test_series_correlation_and_summary():
 def fairfield_targets(tmp_path_factory):
     path = tmp_path_factory.mktemp("targets") / "fairfield.csv"
     rows = [
-        "ff_matches,holdout,ident_matches,secure_communities,09001,2010-06-29,2011-06-30,5000,approx,0.2,,a source,https://example.org,",
-        "ff_removals,holdout,removals,secure_communities,09001,2010-06-29,2012-12-31,1000,approx,0.2,,a source,https://example.org,",
-        "ff_detainers,holdout,detainers_issued,all,09001,2011-01-01,2011-12-31,2000,approx,0.2,,a source,https://example.org,",
-        "ct_counties,holdout,counties_activated,secure_communities,CT,2008-10-27,2012-12-31,8,approx,0.2,,a source,https://example.org,",
+        "ff_matches,holdout,ident_matches,secure_communities,09001,,2010-06-29,2011-06-30,5000,approx,0.2,relative,,a source,https://example.org,",
+        "ff_removals,holdout,removals,secure_communities,09001,,2010-06-29,2012-12-31,1000,approx,0.2,relative,,a source,https://example.org,",
+        "ff_detainers,holdout,detainers_issued,all,09001,,2011-01-01,2011-12-31,2000,approx,0.2,relative,,a source,https://example.org,",
+        "ct_counties,holdout,counties_activated,secure_communities,CT,,2008-10-27,2012-12-31,8,approx,0.2,relative,,a source,https://example.org,",
     ]
     path.write_text("\n".join([HEADER, *rows]) + "\n")
     return path

@@ -170,21 +170,14 @@ def apply_multipliers(
 # --- the fit ---------------------------------------------------------------------------------
 
 
-def relative_errors(targets: Sequence[Target], values: Mapping[str, float]) -> np.ndarray:
-    """Relative error of each target; a lower bound (`at_least`) has none when the model is above it."""
-    errors = []
-    for target in targets:
-        error = (values[target.id] - target.published) / target.published
-        if target.comparison == "at_least":
-            error = min(error, 0.0)
-        errors.append(error)
-    return np.array(errors)
+def misfits(targets: Sequence[Target], values: Mapping[str, float]) -> np.ndarray:
+    """Each target's error in units of its tolerance (Target.misfit)."""
+    return np.array([target.misfit(values[target.id]) for target in targets])
 
 
 def loss(targets: Sequence[Target], values: Mapping[str, float], exponent: float = 2) -> float:
-    """Mean of |relative error / tolerance| ** exponent over the targets."""
-    scaled = relative_errors(targets, values) / np.array([t.tolerance for t in targets])
-    return float(np.mean(np.abs(scaled) ** exponent))
+    """Mean of |error / tolerance| ** exponent over the targets."""
+    return float(np.mean(np.abs(misfits(targets, values)) ** exponent))
 
 
 @dataclass(frozen=True)
@@ -341,13 +334,12 @@ def _least_squares(
     low = np.array([d.low for d in dims])
     high = np.array([d.high for d in dims])
     half_range = (high - low) / 2
-    tolerance = np.array([t.tolerance for t in targets])
 
     def residuals(x: np.ndarray) -> np.ndarray:
         values = surrogate.values(apply_multipliers(sources, dims, x, "candidate"))
         if ratios is not None:
             values = {key: value * ratios.get(key, 1.0) for key, value in values.items()}
-        misfit = relative_errors(targets, values) / tolerance
+        misfit = misfits(targets, values)
         misfit = np.sign(misfit) * np.abs(misfit) ** (exponent / 2)
         return np.concatenate([np.nan_to_num(misfit, nan=1e3), math.sqrt(prior_weight) * (x - 1) / half_range])
 

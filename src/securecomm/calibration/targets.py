@@ -1,6 +1,7 @@
 """Published figures as targets, and the model's value of each.
 
-`calibration/targets.csv` holds one published figure per row: its value, the place and period it
+`calibration/targets.csv` holds one published figure per row (`place_targets.csv`, in the same
+columns, the published figures of states, counties and cities): its value, the place and period it
 covers, the metric it is compared with, the channel (Secure Communities alone, or every ICE
 route), the source, a tolerance, and whether calibration may fit it (`fit`) or it is held out
 for validation (`holdout`). `calibration/settings.yaml` holds the settings of calibration and
@@ -36,6 +37,10 @@ from securecomm.model.metrics import METRICS, REPORTED, SECURE_COMMUNITIES_ONLY,
 
 USES = ("fit", "holdout")
 COMPARISONS = ("approx", "at_least")
+# How a target's tolerance is read: `relative` (|model − published| ≤ tolerance × published),
+# `factor` (published ÷ tolerance ≤ model ≤ published × tolerance) or `points` (a share:
+# |model − published| ≤ tolerance).
+TOLERANCE_UNITS = ("relative", "factor", "points")
 TARGET_CHANNELS = ("secure_communities", "all")
 TARGET_COLUMNS = (
     "id",
@@ -43,11 +48,13 @@ TARGET_COLUMNS = (
     "metric",
     "channel",
     "place",
+    "place_name",
     "start",
     "end",
     "published",
     "comparison",
     "tolerance",
+    "tolerance_unit",
     "series",
     "source",
     "url",
@@ -78,11 +85,13 @@ class Target:
     metric: str
     channel: str
     place: str
+    place_name: str
     start: dt.date
     end: dt.date
     published: float
     comparison: str
     tolerance: float
+    tolerance_unit: str
     series: str
     source: str
     url: str
@@ -94,6 +103,21 @@ class Target:
 
     def counties(self) -> list[str]:
         return resolve_place(self.place)
+
+    def misfit(self, value: float) -> float:
+        """The model's error in units of the tolerance, signed: within it when |misfit| ≤ 1. A lower
+        bound (`at_least`) has none when the model is above it."""
+        if self.tolerance_unit == "points":
+            error = (value - self.published) / self.tolerance
+        elif self.tolerance_unit == "factor":
+            error = math.log(value / self.published) / math.log(self.tolerance) if value > 0 else -math.inf
+        else:
+            error = (value - self.published) / self.published / self.tolerance
+        return min(error, 0.0) if self.comparison == "at_least" else error
+
+    def within(self, value: float) -> bool:
+        """Whether a model value is within the target's tolerance (at its edge included)."""
+        return abs(self.misfit(value)) <= 1 + 1e-9
 
 
 @dataclass(frozen=True)
@@ -151,6 +175,7 @@ def parse_targets(text: str, name: str = "targets.csv") -> list[Target]:
             ("metric", TARGET_METRICS),
             ("channel", TARGET_CHANNELS),
             ("comparison", COMPARISONS),
+            ("tolerance_unit", TOLERANCE_UNITS),
         ):
             if row[column] not in allowed:
                 raise TargetError(f"{where}: {column} {row[column]!r} is not one of {', '.join(allowed)}")
@@ -172,6 +197,8 @@ def parse_targets(text: str, name: str = "targets.csv") -> list[Target]:
         tolerance = _number(row["tolerance"], f"{where} tolerance")
         if published <= 0 or tolerance <= 0:
             raise TargetError(f"{where}: published value and tolerance must be positive")
+        if row["tolerance_unit"] == "factor" and tolerance <= 1:
+            raise TargetError(f"{where}: a tolerance factor must be above 1")
         targets.append(
             Target(
                 id=row["id"],
@@ -179,11 +206,13 @@ def parse_targets(text: str, name: str = "targets.csv") -> list[Target]:
                 metric=row["metric"],
                 channel=row["channel"],
                 place=row["place"].strip().upper(),
+                place_name=row["place_name"],
                 start=start,
                 end=end,
                 published=published,
                 comparison=row["comparison"],
                 tolerance=tolerance,
+                tolerance_unit=row["tolerance_unit"],
                 series=row["series"],
                 source=row["source"],
                 url=row["url"],
@@ -199,6 +228,12 @@ def load_targets(path: Path | None = None) -> list[Target]:
     """The shipped targets table (calibration/targets.csv), or another file of the same columns."""
     chosen = path or data_path("targets.csv")
     return parse_targets(chosen.read_text(encoding="utf-8"), chosen.name)
+
+
+def load_place_targets() -> list[Target]:
+    """The shipped place targets (calibration/place_targets.csv, built by scripts/build_place_targets.py
+    from published place figures; its provenance and the rows skipped are in place_targets.yaml)."""
+    return load_targets(data_path("place_targets.csv"))
 
 
 @cache
@@ -328,11 +363,13 @@ def place_figure_targets(place: str, start: dt.date, end: dt.date) -> list[Targe
                     metric=metric,
                     channel=channel,
                     place=place,
+                    place_name="",
                     start=start,
                     end=end,
                     published=math.nan,
                     comparison="approx",
                     tolerance=math.nan,
+                    tolerance_unit="relative",
                     series="",
                     source="",
                     url="",

@@ -51,12 +51,16 @@ class Score:
             "id": t.id,
             "metric": t.metric,
             "place": t.place,
+            "place_name": t.place_name,
             "start": t.start.isoformat(),
             "end": t.end.isoformat(),
             "published": _plain(t.published),
             "model_median": _plain(self.model_median),
             "low": _plain(self.low),
             "high": _plain(self.high),
+            "comparison": t.comparison,
+            "tolerance": t.tolerance,
+            "tolerance_unit": t.tolerance_unit,
             "rel_error": round(self.rel_error, 4),
             "within": self.within,
         }
@@ -87,13 +91,13 @@ def _plain(value: float) -> float | int:
 
 
 def score(target: Target, values: Sequence[float]) -> Score:
-    """Median and 90% band of a target's model values, its relative error and whether it is within
-    tolerance: |error| ≤ tolerance for an approximate figure, error ≥ −tolerance for a lower bound."""
+    """Median and 90% band of a target's model values, its relative error and whether the median is
+    within the target's tolerance (Target.within)."""
     summary = band(values)
     rel_error = (summary["median"] - target.published) / target.published
-    lower_bound = target.comparison == "at_least"
-    within = rel_error >= -target.tolerance if lower_bound else abs(rel_error) <= target.tolerance
-    return Score(target, summary["median"], summary["low"], summary["high"], rel_error, bool(within))
+    return Score(
+        target, summary["median"], summary["low"], summary["high"], rel_error, target.within(summary["median"])
+    )
 
 
 def series_results(scores: Sequence[Score], checks: Sequence[SeriesCheck]) -> list[SeriesResult]:

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from securecomm.calibration.targets import TargetError, load_targets
-from securecomm.calibration.validate import Scorecard, validate
+from securecomm.calibration.targets import Target, TargetError, load_place_targets, load_targets
+from securecomm.calibration.validate import Score, Scorecard, validate
 from securecomm.cli.common import (
     SchedulerOption,
     WorkersOption,
@@ -25,6 +25,57 @@ from securecomm.cli.common import (
 )
 
 
+def error_text(s: Score) -> str:
+    """A score's error beside its tolerance, in the tolerance's own terms."""
+    t = s.target
+    bound = t.comparison == "at_least"
+    if t.tolerance_unit == "points":
+        difference = s.model_median - t.published
+        return f"{difference:+.2f} ({'≥ −' if bound else '±'}{t.tolerance:.2f})"
+    if t.tolerance_unit == "factor":
+        ratio = s.model_median / t.published
+        return f"×{ratio:.2f} ({'≥ ÷' if bound else '÷/×'}{t.tolerance:g})"
+    return f"{s.rel_error:+.1%} ({'≥ −' if bound else '±'}{t.tolerance:.0%})"
+
+
+def published_text(target: Target) -> str:
+    bound = "≥ " if target.comparison == "at_least" else ""
+    return bound + format_count(target.published)
+
+
+def render_places(card: Scorecard, console: Console) -> None:
+    """The place scorecard: per place and figure, published vs the model's median and band."""
+    table = Table(
+        title=f"Place scorecard — {card.replications} replications (seed {card.seed}), parameters: {card.parameters}"
+    )
+    for column in ("place", "figure", "period", "published", "model median", "90% band", "error (tolerance)", ""):
+        justify = "right" if column in ("published", "model median", "90% band", "error (tolerance)") else "left"
+        table.add_column(column, justify=justify, overflow="fold")
+    previous = None
+    for s in sorted(card.scores, key=lambda s: (s.target.place == "US", s.target.place_name, s.target.end)):
+        t = s.target
+        if previous is not None and t.place_name != previous:
+            table.add_section()
+        table.add_row(
+            f"{t.place_name} ({t.place})" if t.place_name != previous else "",
+            t.metric,
+            f"{t.start} → {t.end}",
+            published_text(t),
+            format_count(s.model_median),
+            f"{format_count(s.low)} – {format_count(s.high)}",
+            error_text(s),
+            "[green]✓[/]" if s.within else "[red]✗[/]",
+        )
+        previous = t.place_name
+    console.print(table)
+    local = [s for s in card.scores if s.target.place != "US"]
+    console.print(
+        f"[bold]{card.within} of {len(card.scores)} place figures within tolerance; "
+        f"{sum(s.within for s in local)} of {len(local)} outside the national rows[/]",
+        highlight=False,
+    )
+
+
 def render(card: Scorecard, console: Console) -> None:
     table = Table(
         title=f"Validation scorecard — {card.replications} replications (seed {card.seed}), parameters: {card.parameters}"
@@ -34,7 +85,6 @@ def render(card: Scorecard, console: Console) -> None:
         table.add_column(column, justify=justify, overflow="fold")
     for s in card.scores:
         t = s.target
-        bound = "≥ " if t.comparison == "at_least" else ""
         mark = "[green]✓[/]" if s.within else "[red]✗[/]"
         table.add_row(
             t.id,
@@ -42,12 +92,10 @@ def render(card: Scorecard, console: Console) -> None:
             t.metric + ("" if t.channel == "secure_communities" else f" ({t.channel} routes)"),
             t.place,
             f"{t.start} → {t.end}",
-            bound + format_count(t.published),
+            published_text(t),
             format_count(s.model_median),
             f"{format_count(s.low)} – {format_count(s.high)}",
-            f"{s.rel_error:+.1%} (±{t.tolerance:.0%})"
-            if t.comparison == "approx"
-            else f"{s.rel_error:+.1%} (≥ −{t.tolerance:.0%})",
+            error_text(s),
             mark,
         )
     console.print(table)
@@ -84,6 +132,14 @@ def validate_command(
             help="Only the targets of this place (US, a state, a county FIPS), and its figures over the program."
         ),
     ] = None,
+    places: Annotated[
+        bool,
+        typer.Option(
+            "--places",
+            help="The place scorecard: the published figures of states, counties and cities "
+            "(calibration/place_targets.csv) against the model.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     replications: Annotated[
         int | None, typer.Option(help="Replications, each with parameters drawn from their ranges (default: settings).")
@@ -108,7 +164,9 @@ def validate_command(
     """
     runner = runner_or_default(workers, scheduler)
     try:
-        targets = load_targets(targets_file)
+        if places and targets_file is not None:
+            raise ValueError("--places scores the shipped place targets; --targets names another table")
+        targets = load_place_targets() if places else load_targets(targets_file)
         with Progress(
             TextColumn("replications"),
             BarColumn(),
@@ -132,4 +190,7 @@ def validate_command(
     if as_json:
         sys.stdout.write(json.dumps(card.to_dict(), indent=2) + "\n")
         return
-    render(card, output_console(200))
+    if places:
+        render_places(card, output_console(200))
+    else:
+        render(card, output_console(200))
