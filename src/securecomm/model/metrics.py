@@ -558,7 +558,9 @@ def county_months(segments: pl.DataFrame, records: pl.DataFrame, end: dt.date, p
         .group_by("fips", "month")
         .agg(pl.col(metric.name).sum() for metric in _reported("segments"))
     )
-    joined = segment_counts.join(_record_months(records, end, parameters), on=["fips", "month"], how="full", coalesce=True)
+    joined = segment_counts.join(
+        _record_months(records, end, parameters), on=["fips", "month"], how="full", coalesce=True
+    )
     return (
         joined.with_columns(pl.col(name).fill_null(0) for name in REPORTED)
         .select("fips", "month", *REPORTED)
@@ -566,11 +568,12 @@ def county_months(segments: pl.DataFrame, records: pl.DataFrame, end: dt.date, p
     )
 
 
-def _as_codes(column: pl.Series, vocabulary: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """A column of names as integer codes into `vocabulary` (None: its own Enum's, or its sorted names)."""
-    if vocabulary is None:
-        vocabulary = column.dtype.categories.to_list() if isinstance(column.dtype, pl.Enum) else None
-    names = list(vocabulary) if vocabulary is not None else column.cast(pl.String).unique().sort().to_list()
+def _as_codes(column: pl.Series) -> tuple[np.ndarray, list[str]]:
+    """A column of names as integer codes into its Enum's categories (or its sorted names)."""
+    if isinstance(column.dtype, pl.Enum):
+        names = column.dtype.categories.to_list()
+    else:
+        names = column.cast(pl.String).unique().sort().to_list()
     return column.cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64), names
 
 
@@ -632,11 +635,10 @@ def totals(table: pl.DataFrame) -> dict[str, float]:
 
 def channel_totals(records: pl.DataFrame, end: dt.date, parameters: Parameters) -> dict[str, dict[str, float]]:
     """The reported record metrics per channel (zero where a metric does not exist for the channel)."""
-    channel_codes, channels = _as_codes(records.get_column("channel"), Channel.labels())
-    sums = _record_sums(records, end, channel_codes, len(channels))
-    metrics = _reported("records")
-    values = {metric.name: _metric_series(metric, sums[metric.name], parameters) for metric in metrics}
+    expressions = [metric.period_value(end, parameters) for metric in _reported("records")]
     return {
-        channel: rounded({metric.name: values[metric.name][code] for metric in metrics})
-        for code, channel in enumerate(channels)
+        channel.label: rounded(
+            records.filter(pl.col("channel") == channel.label).select(expressions).row(0, named=True)
+        )
+        for channel in Channel
     }
