@@ -47,7 +47,6 @@ from securecomm.web.lab import (
 from securecomm.web.library import blank_form, decide_everywhere, library_rows, policy_page, read_case
 
 PACKAGE = resources.files("securecomm.web")
-ONE_YEAR = "public, max-age=31536000, immutable"
 ONE_HOUR = "public, max-age=3600"
 
 
@@ -64,6 +63,7 @@ def _signed(value: float) -> str:
     return f"{value:+,.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:+,.2f}"
 
 
+@cache
 def _state_links() -> list[dict[str, str]]:
     table = counties().select("state", "state_fips", "state_name").unique().sort("state_name")
     shapes = state_shapes()
@@ -74,6 +74,7 @@ def _state_links() -> list[dict[str, str]]:
     ]
 
 
+@lru_cache(maxsize=64)
 def _county_links(state: str) -> dict[str, Any]:
     table = counties().filter(pl.col("state") == state)
     if table.is_empty():
@@ -169,7 +170,6 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
         context = {
             "state_links": _state_links(),
             "county_map": _county_links(code) if code else None,
-            "form": form_values({}),
             "focus": True,
         }
         return page(request, "_map.html.j2", context)
@@ -191,7 +191,7 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
         results = _results(job.key)
         metric = (values.get("metric") or [choropleth.DEFAULT_METRIC])[0]
         policy = (values.get("map_policy") or [results.summary.baseline])[0]
-        context.update(results_context(results, metric, policy))
+        context.update(results_context(job.key, results, metric, policy))
         return page(request, "run.html.j2", context)
 
     def _permalink(request: Request, job: Job) -> str:
@@ -201,7 +201,7 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
     def _results(key: str) -> Results:
         return store.load(key)
 
-    def results_context(results: Results, metric: str, policy: str) -> dict[str, Any]:
+    def results_context(key: str, results: Results, metric: str, policy: str) -> dict[str, Any]:
         if metric not in REPORTED:
             metric = choropleth.DEFAULT_METRIC
         if policy not in results.summary.levels:
@@ -213,7 +213,7 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
             "charts": [
                 {"chart": chart, "figure_json": chart.figure_json.replace("</", "<\\/")} for chart in results.charts
             ],
-            "map": _map(results.request.key, policy, metric),
+            "map": _map(key, policy, metric),
             "metrics": choropleth.metric_choices(),
         }
 
@@ -254,7 +254,7 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
         results = _done(key)
         job = _job(key)
         context: dict[str, Any] = {"job": job, "permalink": _permalink(request, job)}
-        context.update(results_context(results, metric, map_policy))
+        context.update(results_context(key, results, metric, map_policy))
         return page(request, "_choropleth.html.j2", context)
 
     @app.get("/lab/runs/{key}/map.csv")
