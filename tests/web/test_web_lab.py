@@ -122,3 +122,22 @@ def test_the_lab_form_works_by_keyboard_alone(server, page):
     assert "place=09001" in page.url and "seed=5" in page.url
     assert page.locator("h1").inner_text().startswith("Fairfield County, CT")
     screenshot(page, "lab-keyboard-run")
+
+
+def test_the_lab_works_without_javascript(server, browser):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{server.url}/lab?state=CT")  # the map's state link, followed as a plain link
+    page.locator('#map a[aria-label="Hartford County, CT"]').click()
+    assert page.locator("#place").input_value() == "09003"
+    page.get_by_label("Replications").fill("1")
+    page.get_by_role("button", name="Run the comparison").click()
+    for _ in range(120):
+        if page.locator("table.comparison").count():
+            break
+        assert page.locator("noscript").count() == 1  # tells the visitor to reload
+        time.sleep(1)
+        page.reload()
+    assert "Hartford County, CT" in page.locator("h1").inner_text()
+    assert page.locator('#choropleth path[data-fips="09003"]').count() == 1
+    context.close()
