@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from securecomm.core.cases import normalize_records, tables_from_records
-from securecomm.replay.profiling import IRVING, profiling_indicator
+from securecomm.model.profiling import IRVING, profiling_indicator
 from securecomm.replay.report import to_json
 from securecomm.replay.run import replay
 

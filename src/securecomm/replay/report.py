@@ -10,8 +10,8 @@ from typing import Any
 
 import polars as pl
 
+from securecomm.model.profiling import IRVING
 from securecomm.replay.actual import ACTUAL_OUTCOMES
-from securecomm.replay.profiling import IRVING
 from securecomm.replay.run import Replay
 
 DECISION_NOTE = (

@@ -21,12 +21,12 @@ import polars as pl
 from securecomm.law.compiler import compile_policy
 from securecomm.law.loader import load_policy
 from securecomm.law.model import Policy
+from securecomm.model.profiling import profiling_indicator
 from securecomm.replay.actual import ACTUAL_OUTCOMES
 from securecomm.replay.ddp import import_ddp
 from securecomm.replay.extract import import_extract
 from securecomm.replay.imported import ImportedCases
 from securecomm.replay.mapping import builtin_mapping_path, load_mapping
-from securecomm.replay.profiling import profiling_indicator
 from securecomm.replay.qa import QaStop
 
 BUILTIN_FORMATS: Final = ("ddp", "pierce")
@@ -47,7 +47,7 @@ class Replay:
     summary: pl.DataFrame
     actual: pl.DataFrame | None
     versus: pl.DataFrame | None
-    profiling: pl.DataFrame  # the profiling indicator by month (replay/profiling.py)
+    profiling: pl.DataFrame  # the profiling indicator by month (model/profiling.py)
 
 
 def import_source(source_format: str, source: Path) -> ImportedCases:

@@ -1,6 +1,7 @@
-"""The profiling indicator of replayed jail records: the share of detainers on people booked only for
-minor charges, by month of booking (and, given the place's activation date, by month around it), beside
-the pattern Gardner & Kohli found in Irving, TX.
+"""The profiling indicator of jail records — replayed ones and the detainer desk's: the share of detainers
+on people booked only for minor charges, by month of booking (and, given the place's activation date, by
+month around it), beside the pattern Gardner & Kohli found in Irving, TX. One definition for both: `replay`
+and `desk` (independent packages of one layer) call `profiling_indicator` here.
 
 "Booked only for minor charges" is the simulation's definition (model.metrics.MINOR_CHARGES): the most
 serious current charge of the booking is not a felony (a misdemeanor or an infraction) or is a traffic
