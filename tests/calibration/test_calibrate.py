@@ -1,3 +1,4 @@
+import datetime as dt
 import json
 from dataclasses import replace
 
@@ -265,3 +266,37 @@ def test_calibrate_cli(tmp_path):
     loaded = apply_overlay(load_parameters(calibrated=False), out)
     assert loaded.value("removal_probability") != load_parameters(calibrated=False).value("removal_probability")
     assert np.isfinite(document["seconds"])
+
+
+def test_field_office_pooling_recovers_known_factors(sources):
+    """Place targets made by the model at known field-office factors (El Paso 0.5 for New Mexico,
+    Philadelphia 0.75 for Delaware); the fit finds them, leaves a field office without figures (Salt
+    Lake City: Utah is simulated, but has none) at the nation, and a strong pull towards the nation
+    (partial pooling) keeps the fitted factors between the nation and the truth."""
+    spec = [{"parameter": "field_office_detainer_factor", "each_key": True}]
+    start, end = dt.date(2011, 1, 1), dt.date(2012, 12, 31)
+    dims = cal.dimensions(sources, spec, start, end, require_all=False)
+    assert len(dims) == 24 and all(d.keys and len(d.keys) == 1 for d in dims)
+    truth = {"field_office_detainer_factor[ELP]": 0.5, "field_office_detainer_factor[PHI]": 0.75}
+    true_parameters = cal.apply_multipliers(sources, dims, [truth.get(d.name, 1.0) for d in dims], "truth")
+    lines = [
+        f"{state}_{metric},fit,{metric},secure_communities,{state},,{start},{end},1,approx,1.5,factor,,s,https://example.org,"
+        for state in ("NM", "DE")
+        for metric in ("detainers_issued", "transfers_to_ice", "removals")
+    ]
+    lines.append(
+        f"ut,holdout,bookings,secure_communities,UT,,{start},{end},1,approx,0.2,relative,,s,https://example.org,"
+    )
+    placeholders = parse_targets("\n".join([HEADER, *lines]))
+    made = evaluate_targets(placeholders, *cal._simulate(true_parameters, "NM,DE,UT", start, end, seed=101))
+    targets = [replace(t, published=made[t.id]) for t in placeholders]
+    result = cal.fit(sources, targets, dims, seed=202, outer_iterations=1, prior_weight=1e-4)
+    recovered = dict(zip([d.name for d in dims], result.multipliers, strict=True))
+    for name, value in truth.items():
+        assert recovered[name] == pytest.approx(value, rel=0.1), (name, recovered[name])  # Delaware: small counts
+    assert recovered["field_office_detainer_factor[SLC]"] == pytest.approx(1.0, abs=1e-3)
+    pooled = cal.dimensions(sources, [{**spec[0], "prior_weight": 1.0}], start, end, require_all=False)
+    shrunk = cal.fit(sources, targets, pooled, seed=202, outer_iterations=1, prior_weight=1e-4)
+    shrunk_by_name = dict(zip([d.name for d in pooled], shrunk.multipliers, strict=True))
+    for name, value in truth.items():
+        assert value < shrunk_by_name[name] < 1.0

@@ -97,5 +97,6 @@ def test_the_shipped_place_targets_account_for_every_source_row():
     assert all(entry["reason"] for entry in provenance["skipped"])
     lines = {int(t.id[4:7]) for t in targets} | {entry["line"] for entry in provenance["skipped"]}
     assert lines == set(range(2, provenance["rows"] + 2))
-    assert all(t.use == "holdout" and t.tolerance_unit in ("factor", "points") for t in targets)
+    assert all(t.tolerance_unit in ("factor", "points") for t in targets)
+    assert all(t.fitted == (t.place != "US") for t in targets)
     assert first_activation(["48201"]) == dt.date(2008, 10, 27)

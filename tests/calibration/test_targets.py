@@ -172,3 +172,27 @@ def test_simulation_covers_every_target():
     assert simulation_place(targets) == "09001,36061"
     assert simulation_period(targets) == (dt.date(2010, 1, 1), dt.date(2012, 5, 31))
     assert simulation_place([*targets, *parse_targets("\n".join([HEADER, row(place="US")]))]) == "US"
+
+
+def test_the_removal_lag_moves_removals_at_an_early_date_and_not_the_total():
+    """Removals published at a date count those completed by then (dated by `removal_at`): a longer
+    lag from ICE custody to removal lowers the count at an early date and leaves the total."""
+    from securecomm.calibration.fit import _simulate
+    from securecomm.model.parameters import load_parameters
+
+    base = load_parameters()
+    lag = base.value("removal_lag_days")
+    slower = base.replace_values({"removal_lag_days": ((None, {**lag, "median": lag["median"] * 4}),)}, "slower")
+    text = "\n".join(
+        [
+            HEADER,
+            row(id="early", place="NM", start="2011-01-01", end="2011-03-31"),
+            row(id="total", place="NM", start="2011-01-01", end="2017-12-31"),
+        ]
+    )
+    targets = parse_targets(text)
+    start, end = dt.date(2011, 1, 1), dt.date(2011, 6, 30)
+    before = evaluate_targets(targets, *_simulate(base, "NM", start, end, 3))
+    after = evaluate_targets(targets, *_simulate(slower, "NM", start, end, 3))
+    assert after["early"] < 0.85 * before["early"]
+    assert after["total"] == before["total"]

@@ -147,3 +147,17 @@ def test_validate_on_a_local_cluster_gives_the_in_process_numbers(fairfield_targ
     assert json.loads(in_process.stdout) == json.loads(json.dumps(on_cluster.to_dict()))
     row = on_cluster.to_dict()["targets"][0]
     assert row["low"] < row["high"]  # the replications differ: there is something to get wrong
+
+
+def test_a_place_shows_its_field_offices_fit():
+    from securecomm.calibration.targets import load_all_targets
+    from securecomm.calibration.validate import field_office_fits
+    from securecomm.model.parameters import load_parameters
+
+    fits = {fit.office: fit for fit in field_office_fits("06085,06087,17031", load_parameters(), load_all_targets())}
+    assert set(fits) == {"SFR", "CHI"}
+    assert fits["SFR"].counties == 2 and fits["CHI"].counties == 1
+    # Santa Clara, Santa Cruz, Monterey, the Bay Area counties: place figures in San Francisco's area
+    assert fits["SFR"].place_figures >= 10
+    assert fits["SFR"].low == pytest.approx(0.25) and fits["SFR"].high == pytest.approx(1.75)
+    assert fits["SFR"].to_dict()["office"] == "SFR"

@@ -7,8 +7,12 @@ detainer form's limit and the county's time zone), which moves only hold hours a
 crossing a change of the clocks now lasts its real hours, one more or one fewer than the wall clock
 shows (CT 2011–13: 244342.75 → 244347.63 hold hours). The medians were re-pinned when each parameter
 came to draw its replication value from a stream of its own (issue 12 item 11 added age at booking, which
-would otherwise have shifted every parameter drawn after it): the same spread, other draws. A change that
-moves them must be a deliberate change of the model, said so in its commit, and re-pinned here.
+would otherwise have shifted every parameter drawn after it): the same spread, other draws. Re-pinned once
+for ICE by field office (issue 16 item 2): each replication now draws the field office's factor on
+detainers per match (field_office_detainer_factor, source value 1, range ×0.25–×1.75) for New Haven's
+field office (BOS) — 1795 → 1209 detainers in the median of 3; the single run (source value 1) does not
+move. A change that moves them must be a deliberate change of the model, said so in its commit, and
+re-pinned here.
 """
 
 import datetime as dt
@@ -43,9 +47,9 @@ CONNECTICUT_2011_2013_SEED_7 = {
 
 # New Haven County, 2012-2014, 3 replications, seed 5: medians of a few metrics per policy.
 NEW_HAVEN_MEDIANS = {
-    "us/ice-request": {"detainers_issued": 1795, "detainers_honored": 1795, "hold_hours": 74482.79, "removals": 713},
-    "historical": {"detainers_issued": 1795, "detainers_honored": 949, "hold_hours": 43952.19, "removals": 446},
-    "ct/trust-act-2013": {"detainers_issued": 1795, "detainers_honored": 1457, "hold_hours": 58248.91, "removals": 650},
+    "us/ice-request": {"detainers_issued": 1209, "detainers_honored": 1209, "hold_hours": 58773.06, "removals": 467},
+    "historical": {"detainers_issued": 1209, "detainers_honored": 622, "hold_hours": 31126.47, "removals": 282},
+    "ct/trust-act-2013": {"detainers_issued": 1209, "detainers_honored": 974, "hold_hours": 52339.77, "removals": 424},
 }
 
 

@@ -46,8 +46,8 @@ from securecomm.calibration.surrogate import REWEIGHTED, Surrogate, saturated
 from securecomm.calibration.targets import (
     Target,
     evaluate_targets,
+    load_all_targets,
     load_settings,
-    load_targets,
     simulation_period,
     simulation_place,
 )
@@ -73,6 +73,7 @@ class Dimension:
     keys: tuple[str, ...] | None
     low: float
     high: float
+    prior_weight: float | None = None  # the pull towards the source value (None: the settings' prior_weight)
 
 
 def dimensions(
@@ -81,7 +82,7 @@ def dimensions(
     """The multipliers of a dimension spec (calibration/settings.yaml), for a fit over [start, end]."""
     result = []
     for spec in specs:
-        unknown = set(spec) - {"parameter", "each_date", "keys"}
+        unknown = set(spec) - {"parameter", "each_date", "each_key", "keys", "prior_weight"}
         name = spec.get("parameter")
         if unknown or name not in sources.by_name:
             raise CalibrationError(f"dimension {dict(spec)}: unknown parameter or keys {sorted(unknown)}")
@@ -97,16 +98,22 @@ def dimensions(
         except ValueError as error:
             raise CalibrationError(f"dimension {name}: {error}") from None
         key_label = f"[{','.join(keys)}]" if keys else ""
-        if spec.get("each_date"):
+        weight = float(spec["prior_weight"]) if "prior_weight" in spec else None
+        if spec.get("each_key"):
+            if spec.get("each_date") or keys or len(sources[name].dated_values) != 1:
+                raise CalibrationError(f"dimension {name}: each_key needs one undated mapping and no keys or each_date")
+            for key in sources[name].value:
+                result.append(Dimension(f"{name}[{key}]", name, None, (key,), low, high, weight))
+        elif spec.get("each_date"):
             for first, following, value in sources[name].periods():
                 if (first is not None and first > end) or (following is not None and following <= start):
                     continue  # this value is not in force during the fitted period
                 if keys and not set(keys) & set(value.get("probability", value)):
                     continue  # none of the keys in this value (an era with other labels)
                 label = f"{name}{key_label}@{first.isoformat() if first else 'all'}"
-                result.append(Dimension(label, name, (first,), keys, low, high))
+                result.append(Dimension(label, name, (first,), keys, low, high, weight))
         else:
-            result.append(Dimension(f"{name}{key_label}", name, None, keys, low, high))
+            result.append(Dimension(f"{name}{key_label}", name, None, keys, low, high, weight))
     if require_all:
         missing = {name for name, p in sources.by_name.items() if p.calibrate} - {d.parameter for d in result}
         if missing:
@@ -334,6 +341,7 @@ def _least_squares(
     low = np.array([d.low for d in dims])
     high = np.array([d.high for d in dims])
     half_range = (high - low) / 2
+    pull = np.sqrt([prior_weight if d.prior_weight is None else d.prior_weight for d in dims])
 
     def residuals(x: np.ndarray) -> np.ndarray:
         values = surrogate.values(apply_multipliers(sources, dims, x, "candidate"))
@@ -341,7 +349,7 @@ def _least_squares(
             values = {key: value * ratios.get(key, 1.0) for key, value in values.items()}
         misfit = misfits(targets, values)
         misfit = np.sign(misfit) * np.abs(misfit) ** (exponent / 2)
-        return np.concatenate([np.nan_to_num(misfit, nan=1e3), math.sqrt(prior_weight) * (x - 1) / half_range])
+        return np.concatenate([np.nan_to_num(misfit, nan=1e3), pull * (x - 1) / half_range])
 
     solution = least_squares(residuals, np.clip(start, low, high), bounds=(low, high), method="trf")
     return solution.x, int(solution.nfev)
@@ -357,7 +365,7 @@ def calibrate(
 ) -> CalibrationResult:
     """Fit the parameters marked `calibrate: true` to the `fit` targets, with calibration/settings.yaml's settings."""
     settings = load_settings().calibrate
-    chosen = [t for t in (targets if targets is not None else load_targets()) if t.fitted]
+    chosen = [t for t in (targets if targets is not None else load_all_targets()) if t.fitted]
     if not chosen:
         raise CalibrationError("no target is marked 'fit'")
     sources = load_parameters(calibrated=False)

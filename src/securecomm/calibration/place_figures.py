@@ -33,7 +33,7 @@ from functools import cache
 
 import polars as pl
 
-from securecomm.core.places import activation_date, counties, resolve_place
+from securecomm.core.places import NATION, activation_date, counties, resolve_place
 from securecomm.model.metrics import SHARES
 
 FIGURE_COLUMNS = ("place_name", "fips", "start", "end", "metric", "value", "unit", "source", "quote")
@@ -208,8 +208,9 @@ def _conflicting(a: dict[str, str], b: dict[str, str]) -> bool:
 
 
 def read_place_figures(text: str, name: str = "figures.csv") -> tuple[list[dict[str, str]], list[Skipped]]:
-    """Rows of the targets table (calibration/targets.TARGET_COLUMNS, all `holdout`) and the rows skipped
-    with their reason."""
+    """Rows of the targets table (calibration/targets.TARGET_COLUMNS) and the rows skipped with their
+    reason. A place's figure is `fit` (calibration fits the field offices to it); a national one is
+    `holdout` (calibration/targets.csv holds the nation's)."""
     reader = csv.DictReader(io.StringIO(text))
     if tuple(reader.fieldnames or ()) != FIGURE_COLUMNS:
         raise PlaceFigureError(f"{name}: the columns must be {', '.join(FIGURE_COLUMNS)}; got {reader.fieldnames}")
@@ -241,7 +242,7 @@ def read_place_figures(text: str, name: str = "figures.csv") -> tuple[list[dict[
                 line,
                 {
                     "id": f"line{line:03d}_{row['metric']}",
-                    "use": "holdout",
+                    "use": "holdout" if codes == [NATION] else "fit",
                     "metric": metric,
                     "channel": "secure_communities",
                     "place": ",".join(codes),

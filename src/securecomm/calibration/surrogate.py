@@ -35,11 +35,18 @@ REWEIGHTED = (
     iafis.RECORD_RATIO,
     other_routes.RATE,
     issuance.ERAS,
+    issuance.FIELD_OFFICE_FACTOR,
     jail.PICKUP_PROBABILITY,
     removal.BY_STATUS,
 )
 # The Bernoulli stages simulated at certainty and reweighted afterwards.
-SATURATED = (issuance.ERAS, jail.PICKUP_PROBABILITY, removal.BY_STATUS, removal.LEVEL_1_PROBABILITY)
+SATURATED = (
+    issuance.ERAS,
+    issuance.FIELD_OFFICE_FACTOR,
+    jail.PICKUP_PROBABILITY,
+    removal.BY_STATUS,
+    removal.LEVEL_1_PROBABILITY,
+)
 # The one segment count that a reweighted parameter moves, and the chance that moves it.
 FINGERPRINTS_CHECKED = "fingerprints_checked"
 
@@ -79,7 +86,8 @@ class Surrogate:
     base: Parameters  # the (unsaturated) parameters the population was drawn with
     # One row per cell, the inputs of the stages' probability functions: status, sc (an IDENT
     # match), activated, with_conviction (a prior conviction), booking_day and release_day (each the
-    # first day of the value in force of the dated parameters read on that day), issuance_label, level_1.
+    # first day of the value in force of the dated parameters read on that day), issuance_label,
+    # field_office (the county's ICE area of responsibility), level_1.
     cells: pl.DataFrame
     targets: list[Target]
     constants: dict[str, float]  # targets evaluated on the segments (stocks, segment counts)
@@ -116,6 +124,7 @@ class Surrogate:
                 "other_route_day": base.value_starts(other_routes.RATE, booking_days),
                 "era_day": base.value_starts(issuance.ERAS, booking_days),
                 "issuance_label": frame.get_column("issuance_label").fill_null(""),  # "": no label, no detainer
+                "field_office": issuance.field_offices_of(frame.get_column("fips_code")),
                 "level_1": frame.get_column("ice_level") == lesc.LEVEL_1,
                 "release_day": base.value_starts(jail.PICKUP_PROBABILITY, release_days),
             }
@@ -185,7 +194,10 @@ class Surrogate:
         era_days = cells.get_column("era_day").to_numpy()
         labels = cells.get_column("issuance_label")
         labels = labels.cast(pl.Enum(labels.unique().sort().to_list()))
-        issue = np.where(sc, issuance.detainer_probability(era_days, labels, candidate), 1.0)
+        chance = issuance.detainer_probability(era_days, labels, candidate) * issuance.field_office_factor(
+            cells.get_column("field_office"), candidate
+        )
+        issue = np.where(sc, np.minimum(chance, 1.0), 1.0)
         pickup = jail.pickup_probability(cells.get_column("release_day").to_numpy(), candidate)
         removed = removal.removal_chance(
             cells.get_column("status").to_numpy(), cells.get_column("level_1").to_numpy(), candidate

@@ -236,6 +236,12 @@ def load_place_targets() -> list[Target]:
     return load_targets(data_path("place_targets.csv"))
 
 
+def load_all_targets(path: Path | None = None) -> list[Target]:
+    """What calibration fits and holds out: the national targets and the place targets, or only the
+    table `path` if given."""
+    return load_targets(path) if path is not None else [*load_targets(), *load_place_targets()]
+
+
 @cache
 def load_settings() -> Settings:
     """calibration/settings.yaml: the program period, series checks, validation and calibration settings."""

@@ -24,16 +24,19 @@ from securecomm.calibration.targets import (
     Target,
     TargetError,
     evaluate_targets,
+    load_all_targets,
     load_settings,
     load_targets,
     place_figure_targets,
     simulation_period,
     simulation_place,
 )
-from securecomm.core.places import resolve_place
+from securecomm.core.places import NATION, resolve_place
+from securecomm.core.places import counties as county_table
 from securecomm.model.parameters import Parameters, load_parameters
 from securecomm.model.replications import HISTORICAL, ReplicationPlan, ReplicationProgress, Runner, band
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
+from securecomm.model.stages.issuance import FIELD_OFFICE_FACTOR
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,62 @@ def series_results(scores: Sequence[Score], checks: Sequence[SeriesCheck]) -> li
 
 
 @dataclass(frozen=True)
+class FieldOfficeFit:
+    """How far to trust the model in a place: its ICE field office's factor on detainers per match
+    (model/parameters/issuance.yaml), and the place figures of that field office calibration fitted."""
+
+    office: str
+    counties: int  # of the place's counties in this field office
+    factor: float
+    low: float
+    high: float
+    place_figures: int  # fitted place targets whose counties all lie in this field office
+
+    @property
+    def at_bound(self) -> bool:
+        return math.isclose(self.factor, self.low) or math.isclose(self.factor, self.high)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "office": self.office,
+            "counties": self.counties,
+            "factor": round(self.factor, 4),
+            "range": [round(self.low, 4), round(self.high, 4)],
+            "at_bound": self.at_bound,
+            "place_figures": self.place_figures,
+        }
+
+
+def field_office_fits(place: str, parameters: Parameters, targets: Sequence[Target]) -> list[FieldOfficeFit]:
+    """The field offices of a place's counties, each with its fitted factor, range and the place
+    figures (among `targets`, those marked `fit`) that informed it."""
+    offices = dict(county_table().select("fips", "aor").iter_rows())
+    mine: dict[str, int] = {}
+    for county in resolve_place(place):
+        mine[offices[county]] = mine.get(offices[county], 0) + 1
+    informing: dict[str, int] = {}
+    for target in targets:
+        covered = {offices[county] for county in target.counties()}
+        if target.fitted and target.place != NATION and len(covered) == 1:
+            (office,) = covered
+            informing[office] = informing.get(office, 0) + 1
+    factor = parameters[FIELD_OFFICE_FACTOR]
+    source = load_parameters(calibrated=False)[FIELD_OFFICE_FACTOR]
+    low, high = source.bounds().multipliers()
+    return [
+        FieldOfficeFit(
+            office,
+            count,
+            factor.value[office],
+            source.value[office] * low,
+            source.value[office] * high,
+            informing.get(office, 0),
+        )
+        for office, count in sorted(mine.items(), key=lambda item: -item[1])
+    ]
+
+
+@dataclass(frozen=True)
 class Scorecard:
     scores: list[Score]
     series: list[SeriesResult]
@@ -124,6 +183,7 @@ class Scorecard:
     place_figures: dict[str, dict[str, float]] | None = None
     place: str | None = None
     program: tuple[dt.date, dt.date] | None = None
+    field_offices: list[FieldOfficeFit] | None = None
 
     @property
     def within(self) -> int:
@@ -147,6 +207,7 @@ class Scorecard:
                 "start": self.program[0].isoformat(),
                 "end": self.program[1].isoformat(),
                 "figures": self.place_figures,
+                "field_offices": [fit.to_dict() for fit in self.field_offices or []],
             }
         return document
 
@@ -178,10 +239,13 @@ def validate(
     runner: Runner | None = None,
     progress: ReplicationProgress | None = None,
 ) -> Scorecard:
-    """The scorecard of every target (of `place`'s targets, and its figures over the program, if given),
-    its replications on `runner` (by default, as many local workers as calibration/settings.yaml says)."""
+    """The scorecard of every target (of `place`'s targets, and its figures over the program and its
+    field offices' fit, if given), its replications on `runner` (by default, as many local workers as
+    calibration/settings.yaml says). Without `targets`, the national targets, and with a place the
+    place targets too."""
     settings = load_settings()
-    chosen = list(targets if targets is not None else load_targets())
+    everyone = list(targets if targets is not None else load_all_targets() if place else load_targets())
+    chosen = everyone
     figures: list[Target] = []
     program = (settings.program_start, settings.program_end)
     if place is not None:
@@ -220,4 +284,5 @@ def validate(
         place_figures,
         place.strip().upper() if place else None,
         program if place else None,
+        field_office_fits(place, base, everyone) if place else None,
     )

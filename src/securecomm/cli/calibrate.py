@@ -14,7 +14,7 @@ from rich.table import Table
 
 from securecomm.calibration.fit import CalibrationError, calibrate
 from securecomm.calibration.overlay import provenance, write_overlay
-from securecomm.calibration.targets import TargetError, load_targets
+from securecomm.calibration.targets import TargetError, load_all_targets
 from securecomm.cli.common import (
     SchedulerOption,
     WorkersOption,
@@ -53,7 +53,7 @@ def calibrate_command(
     """
     runner = runner_or_default(workers, scheduler)
     try:
-        all_targets = load_targets(targets_file)
+        all_targets = load_all_targets(targets_file)
         result = calibrate(
             all_targets,
             seed=seed,

@@ -121,6 +121,24 @@ def render(card: Scorecard, console: Console) -> None:
                 f"{format_count(value['low'])} – {format_count(value['high'])}",
             )
         console.print(figures)
+        for fit in card.field_offices or []:
+            informed = (
+                f"{fit.place_figures} place figure{'s' if fit.place_figures != 1 else ''} in its area to fit it to"
+                if fit.place_figures
+                else "no place figure in its area: it stays at the nation's rates"
+            )
+            if fit.factor == 1:
+                informed += " (the nation's value: not moved by the calibrated parameters)"
+            bound = (
+                " — at the bound of its range: the figures pull further than the assumed range" if fit.at_bound else ""
+            )
+            console.print(
+                f"How far to trust it: ICE field office {fit.office} ({fit.counties} of the place's counties) issues "
+                f"×{fit.factor:.2f} the nation's detainers per match (range ×{fit.low:.2f} – ×{fit.high:.2f}), "
+                f"{informed}{bound}. Place figures within tolerance: the scorecard above; the leave-one-place-out "
+                "error of counts: docs/validation.md.",
+                highlight=False,
+            )
     colour = "green" if card.within == len(card.scores) else "yellow"
     console.print(f"[bold {colour}]{card.summary()}[/]", highlight=False)
 
@@ -129,7 +147,8 @@ def validate_command(
     place: Annotated[
         str | None,
         typer.Option(
-            help="Only the targets of this place (US, a state, a county FIPS), and its figures over the program."
+            help="Only the targets of this place (US, a state, a county FIPS; national and place tables), its "
+            "figures over the program and its ICE field office's fit."
         ),
     ] = None,
     places: Annotated[
@@ -166,7 +185,7 @@ def validate_command(
     try:
         if places and targets_file is not None:
             raise ValueError("--places scores the shipped place targets; --targets names another table")
-        targets = load_place_targets() if places else load_targets(targets_file)
+        targets = load_place_targets() if places else None if targets_file is None else load_targets(targets_file)
         with Progress(
             TextColumn("replications"),
             BarColumn(),

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from securecomm.core import schema
+from securecomm.core.places import counties
 from securecomm.core.schema import NONCITIZEN_STATUSES, STATUSES
 from securecomm.core.yamlfiles import PolicyFileError, YMap, YSeq, line_of, load_yaml
 
@@ -65,6 +66,7 @@ QUANTITY_UNITS = (
     "per noncitizen booking",
     "USD per person-day",
 )
+FIELD_OFFICES: tuple[str, ...] = tuple(sorted(counties().get_column("aor").unique()))
 # The breakdowns a parameter's `breakdown` may list, outermost first: the keys of each mapping.
 BREAKDOWNS: dict[str, tuple[str, ...]] = {
     "status": STATUSES,
@@ -78,6 +80,7 @@ BREAKDOWNS: dict[str, tuple[str, ...]] = {
     "lognormal": ("median", "sigma", "max"),  # truncated at `max`, in the unit of the median
     "fbi_record": ("with_known_conviction", "without_known_conviction"),
     "age_band": ("14_15", "16_17", "18_34", "35_64"),  # years A_B, A to B inclusive
+    "field_office": FIELD_OFFICES,  # ICE ERO areas of responsibility (core/places: a county's `aor`)
 }
 
 
@@ -222,6 +225,7 @@ SPEC: dict[str, Spec] = {
     "lesc_removable_probability": Spec("lesc", ("status_and_fbi_record",)),
     "issuance_eras": Spec("issuance", ("issuance_label",)),
     "detainer_form_eras": Spec("issuance", ("detainer_form",)),
+    "field_office_detainer_factor": Spec("issuance", ("field_office",)),
     "days_to_release_eligibility": Spec("release", ("level", "lognormal")),
     "ice_pickup_probability": Spec("hold", ()),
     "pickup_share_of_hold": Spec("hold", ()),

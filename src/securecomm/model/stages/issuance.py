@@ -3,19 +3,22 @@
 Each era's federal criteria are a classification in the rules engine — SC levels until
 the Dec 21, 2012 detainer guidance, the guidance's criteria until the PEP priorities of
 Nov 20, 2014 (effective Jan 5, 2015) — and the parameters give the chance of a detainer
-for each label of the era. Detainers by other routes are already issued.
+for each label of the era, times the factor of the county's field office (its area of
+responsibility). Detainers by other routes are already issued.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from functools import cache
 
 import numpy as np
 import polars as pl
 
 from securecomm.core import schema
 from securecomm.core.cases import CaseTables
+from securecomm.core.places import counties
 from securecomm.core.schema import Channel
 from securecomm.model.parameters import Parameters
 from securecomm.model.stages.codes import as_enum, draw_codes
@@ -23,6 +26,7 @@ from securecomm.model.stages.lesc import OFFENSE_LEVELS, classify
 from securecomm.model.stages.state import State, Streams, drawn_before
 
 ERAS = "issuance_eras"
+FIELD_OFFICE_FACTOR = "field_office_detainer_factor"
 
 
 def _in_era(days: np.ndarray, start: dt.date | None, end: dt.date | None) -> np.ndarray:
@@ -45,6 +49,21 @@ def detainer_probability(booking_days: np.ndarray, labels: pl.Series, parameters
         by_code = np.array([era["probability"].get(label, 0.0) for label in categories] + [0.0])
         probability[mask] = by_code[codes[mask]]
     return probability
+
+
+@cache
+def _office_of_county() -> dict[str, str]:
+    return dict(counties().select("fips", "aor").iter_rows())
+
+
+def field_offices_of(fips: pl.Series) -> pl.Series:
+    """The ICE field office (area of responsibility) of each record's county."""
+    return fips.cast(pl.String).replace_strict(_office_of_county(), return_dtype=pl.String)
+
+
+def field_office_factor(offices: pl.Series, parameters: Parameters) -> np.ndarray:
+    """The field office's factor on the chance of a detainer, for each record's field office."""
+    return offices.replace_strict(parameters.value(FIELD_OFFICE_FACTOR), return_dtype=pl.Float64).to_numpy()
 
 
 def era_labels(
@@ -83,7 +102,9 @@ def issue(state: State, parameters: Parameters, rng: Streams) -> State:
     known = {OFFENSE_LEVELS: state.records.get_column("ice_level")}
     labels = era_labels(drawn_before(state.cases, "the cases"), booking_days, eligible, parameters, known)
     draw = rng["issuance"].random(booking_days.size)
-    issued = eligible & (draw < detainer_probability(booking_days, labels, parameters))
+    offices = field_offices_of(state.records.get_column("fips"))
+    probability = detainer_probability(booking_days, labels, parameters) * field_office_factor(offices, parameters)
+    issued = eligible & (draw < np.minimum(probability, 1.0))
     records = state.records.with_columns(
         issuance_label=labels.cast(pl.String), detainer_issued=pl.Series(issued | ~secure_communities)
     )
