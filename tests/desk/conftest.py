@@ -143,14 +143,21 @@ class DeskUnderTest:
 
 
 def initialize_desk(
-    url: str, clock: FixedClock | None = None, policy: str = "ct/trust-act-2013", key_path: Path | None = None
+    url: str,
+    clock: FixedClock | None = None,
+    policy: str = "ct/trust-act-2013",
+    key_path: Path | None = None,
+    place: str | None = None,
 ) -> Desk:
-    """A desk with its audit key (written to key_path, for a server process to read, if given)."""
+    """A desk with its audit key (written to key_path, for a server process to read, if given); its
+    place defaults to the policy's."""
     key = AuditKey.generate()
     if key_path is not None:
         key.write(key_path)
     desk = Desk(open_database(url), clock=clock, audit_key=key)
-    desk.initialize(jurisdiction="Connecticut", policy_id=policy, admin_username="supervisor", admin_password=PASSWORD)
+    desk.initialize(
+        jurisdiction="Connecticut", policy_id=policy, admin_username="supervisor", admin_password=PASSWORD, place=place
+    )
     for role in ROLES:
         if role != "supervisor":
             desk.add_user(role, PASSWORD, role)
@@ -162,9 +169,9 @@ def make_desk():
     """Build desks on given URLs (closed at the end of the test)."""
     made: list[DeskUnderTest] = []
 
-    def build(url: str, policy: str = "ct/trust-act-2013", **app_options) -> DeskUnderTest:
+    def build(url: str, policy: str = "ct/trust-act-2013", place: str | None = None, **app_options) -> DeskUnderTest:
         clock = FixedClock()
-        desk = initialize_desk(url, clock, policy)
+        desk = initialize_desk(url, clock, policy, place=place)
         app = create_app(
             desk.database,
             clock=clock,

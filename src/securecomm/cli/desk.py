@@ -142,10 +142,19 @@ def init(
     start: Annotated[
         str | None, typer.Option("--from", help="The date the policy applies from (default: its effective date).")
     ] = None,
+    place: Annotated[
+        str | None,
+        typer.Option(help="Where the jail is: a county FIPS (09009) or a state code (default: the policy's places)."),
+    ] = None,
+    time_zone: Annotated[
+        str | None,
+        typer.Option(help="The jail's IANA time zone, when its place keeps several (default: the place's one)."),
+    ] = None,
     url: DatabaseUrl = None,
     audit_key: AuditKeyPath = None,
 ) -> None:
-    """Create the desk's database, its audit key, its first policy and a supervisor."""
+    """Create the desk's database, its audit key, its first policy and a supervisor. The desk's local
+    times are wall-clock times in the place's time zone."""
     from securecomm.desk.audit import AuditKey
 
     effective_from = _date(start, "--from")
@@ -170,6 +179,8 @@ def init(
                 admin_username=admin_user,
                 admin_password=password,
                 effective_from=effective_from,
+                place=place,
+                time_zone=time_zone,
                 actor=_cli_actor(),
             ),
         )
@@ -177,7 +188,11 @@ def init(
         pending.unlink(missing_ok=True)
         raise
     pending.rename(key_path)
-    errors.print(f"desk initialized for {jurisdiction} under {policy}; supervisor {admin_user!r}", highlight=False)
+    where, zone = desk.place_and_zone()
+    errors.print(
+        f"desk initialized for {jurisdiction} ({where}, times in {zone}) under {policy}; supervisor {admin_user!r}",
+        highlight=False,
+    )
     errors.print(
         f"audit key written to {key_path}: back it up and keep it away from the database's administrators",
         highlight=False,
@@ -285,6 +300,56 @@ def set_policy(
     _run("set-policy", lambda: desk.set_policy(policy, effective_from, _cli_actor()))
     for row in desk.describe()["policies"]:
         errors.print(f"from {row['effective_from']}: {row['policy_id']}", highlight=False)
+
+
+@desk_app.command("show")
+def show(
+    data_dir: DataDir,
+    on: Annotated[str | None, typer.Option(help="The day (YYYY-MM-DD; default: today).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as GET /api/v1/desk and /api/v1/policy.")] = False,
+    url: DatabaseUrl = None,
+) -> None:
+    """The desk's place, time zone and dated policies, and the policy in force on a day as the desk
+    decides under it: every layer (the stricter outcome governs) and its text clause by clause."""
+    from rich.table import Table
+
+    from securecomm.desk.audit import canonical_json
+
+    day = _date(on, "--on")
+    desk = _desk(data_dir, url, need_key=False)
+    described: dict = {}
+    in_force: dict = {}
+
+    def read() -> None:
+        described.update(desk.describe())
+        in_force.update(desk.policy_in_force_view(day))
+
+    _run("show", read)
+    if as_json:
+        sys.stdout.write(canonical_json({"desk": described, "policy": in_force}) + "\n")
+        return
+    console = Console()
+    zone = described["time_zone"] or "the zone of the policy's places (a desk made before time zones)"
+    console.print(
+        f"[bold]{described['jurisdiction']}[/] ({described['place'] or 'place not recorded'}; local times in {zone})",
+        highlight=False,
+    )
+    for period in described["policies"]:
+        console.print(f"from {period['effective_from']}: {' + '.join(period['layers'])}", highlight=False)
+    console.print(f"\n[bold]In force on {in_force['on']}[/]: {in_force['combination']}", highlight=False)
+    for layer in in_force["layers"]:
+        console.print(
+            f"\n[bold]{layer['title']}[/] ({layer['policy_id']}, {layer['level']}, {layer['status']}, from "
+            f"{layer['effective']}); hold: {layer['hold'] or 'none'}",
+            highlight=False,
+        )
+        table = Table("Clause", "Status", "Text", "Note", "Applied by", show_lines=True)
+        for clause in layer["clauses"]:
+            text = f"“{clause['text']}”" if clause["quoted"] else f"(paraphrase) {clause['text']}"
+            table.add_row(
+                clause["citation"], clause["status_phrase"], text, clause["note"], ", ".join(clause["applied_by"])
+            )
+        console.print(table)
 
 
 @desk_app.command("verify-audit")

@@ -66,6 +66,8 @@ T = TypeVar("T")
 API = "/api/v1"
 MAX_ID = 2**63 - 1
 LOCAL_DATETIME_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$"
+# A time the jail gives: its wall clock, or a time with a UTC offset (converted to the jail's zone).
+JAIL_DATETIME_PATTERN = LOCAL_DATETIME_PATTERN[:-1] + r"(Z|[+-][0-9]{2}:[0-9]{2})?$"
 
 
 # --- field types ---------------------------------------------------------------------------
@@ -100,6 +102,20 @@ def _local_datetime(value: Any) -> dt.datetime:
     return parsed
 
 
+def _jail_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and re.fullmatch(JAIL_DATETIME_PATTERN, value):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"is not a real date and time: {value!r}") from None
+        if parsed.tzinfo is not None and abs(parsed.utcoffset() or dt.timedelta()) >= dt.timedelta(hours=24):
+            raise ValueError(f"has no real UTC offset: {value!r}")
+        return parsed
+    raise ValueError("must be a date-time like 2014-03-06T17:00:00 (the jail's zone) or 2014-03-06T17:00:00-05:00")
+
+
 Text = Annotated[str, AfterValidator(_text)]
 LocalDateTime = Annotated[
     dt.datetime,
@@ -110,6 +126,21 @@ LocalDateTime = Annotated[
             "pattern": LOCAL_DATETIME_PATTERN,
             "description": "local wall-clock time of the jail, no zone",
             "examples": ["2014-03-06T17:00:00"],
+        }
+    ),
+]
+
+
+JailDateTime = Annotated[
+    dt.datetime,
+    BeforeValidator(_jail_datetime),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": JAIL_DATETIME_PATTERN,
+            "description": "the jail's wall-clock time, read in its jurisdiction's time zone; or a time with a "
+            "UTC offset, converted to that zone",
+            "examples": ["2014-03-06T17:00:00", "2014-03-06T17:00:00-05:00"],
         }
     ),
 ]
@@ -156,10 +187,14 @@ DetainerIntake = create_model(
         Annotated[Text, Field(max_length=64)],
         Field(description="ICE's number for this detainer; with booking_ref it names one detainer (twice → 409)"),
     ),
-    received_at=(LocalDateTime, Field(description="when the detainer reached the jail (local time)")),
+    received_at=(JailDateTime, Field(description="when the detainer reached the jail")),
     issuing_office=(Annotated[Text, Field(max_length=200)], Field(description="the ICE office that issued it")),
     case_id=(Annotated[Text, Field(max_length=200)] | None, Field(None, description="defaults to booking_ref")),
-    release_eligible_at=(LocalDateTime | None, Field(None, description="when the person would otherwise go free")),
+    release_eligible_at=(JailDateTime | None, Field(None, description="when the person would otherwise go free")),
+    time_zone=(
+        str | None,
+        Field(None, max_length=64, description="the jail's IANA zone; if given, it must be the desk's own"),
+    ),
     age=(int | None, Field(None, ge=0, le=130, strict=True)),
     current_charges=(list[Charge], Field(default_factory=list, max_length=100)),
     convictions=(list[Conviction], Field(default_factory=list, max_length=200)),
@@ -180,7 +215,7 @@ class ReviewRequest(Strict):
 
 class EventRequest(Strict):
     event: Literal["release_eligible", "picked_up_by_ice", "released"]
-    at: LocalDateTime
+    at: JailDateTime
     override_reason: Annotated[Text, Field(max_length=4000)] | None = Field(
         None,
         description="only to override an ordering rule (a pickup before release eligibility): the written reason",
@@ -252,8 +287,13 @@ class DetainerSummary(BaseModel):
     citation: str
     explanation: str
     review: Review | None
+    decided_by: str | None = Field(description="the layer whose answer governs (law.layers)")
+    layers: str | None = Field(description="what every layer in force answered, broadest first")
+    time_zone: str | None = Field(description="the IANA zone of this detainer's local times")
     release_eligible_at: LocalDateTime | None
     hold_until: LocalDateTime | None
+    hold_until_utc: LocalDateTime | None = Field(description="the hold's deadline as a UTC instant")
+    hold_citation: str | None = Field(description="the limit that set the deadline: a layer's hold or the form's")
     custody: Literal["in_custody", "released", "picked_up_by_ice"]
     custody_ended_at: LocalDateTime | None
     overdue: bool
@@ -274,8 +314,15 @@ class DetainerDetail(DetainerSummary):
     events: list[EventView]
 
 
+class IntakeResult(DetainerSummary):
+    times_read_in_zone: list[str] = Field(
+        description="the times given without a UTC offset, read in the jurisdiction's zone (time_zone)"
+    )
+
+
 class EventResult(DetainerSummary):
     event: EventView
+    times_read_in_zone: list[str]
 
 
 class OverdueHold(DetainerSummary):
@@ -321,11 +368,43 @@ class PolicyPeriodView(BaseModel):
     effective_from: dt.date
     hold: str | None
     notifies_ice_of: list[str]
+    layers: list[str]
 
 
 class DeskView(BaseModel):
     jurisdiction: str
+    place: str | None
+    time_zone: str | None
     policies: list[PolicyPeriodView]
+
+
+class ClauseView(BaseModel):
+    citation: str
+    text: str
+    quoted: bool
+    status: Literal["modelled", "approximated", "not_modelled", "reconstructed"]
+    status_phrase: str
+    note: str
+    applied_by: list[str]
+
+
+class LayerView(BaseModel):
+    policy_id: str
+    title: str
+    level: str
+    effective: dt.date | None
+    status: str
+    hold: str | None
+    hold_citation: str | None
+    notifies_ice_of: list[str]
+    clauses: list[ClauseView]
+
+
+class PolicyInForce(BaseModel):
+    on: dt.date
+    policy_id: str
+    combination: str
+    layers: list[LayerView]
 
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -659,13 +738,21 @@ def create_app(
         """The jurisdiction and its dated list of policies."""
         return DeskView.model_validate(desk.describe())
 
+    @app.get(f"{API}/policy", tags=["service"], responses=_errors(401, 403))
+    def policy_in_force(
+        _actor: Annotated[Actor, Depends(requires(Permission.READ_DESK))],
+        on: Annotated[dt.date | None, Query(description="the day (default: today, the jail's date)")] = None,
+    ) -> PolicyInForce:
+        """The policy in force on a day as the desk decides under it: every layer, clause by clause."""
+        return PolicyInForce.model_validate(desk.policy_in_force_view(on))
+
     # The busy routes return plain dicts for FastAPI to check against response_model once, rather
     # than a model it would dump and check again.
     @app.post(
         f"{API}/detainers",
         status_code=201,
         tags=["detainers"],
-        response_model=DetainerSummary,
+        response_model=IntakeResult,
         responses=_errors(401, 403, 409),
     )
     async def create_detainer(

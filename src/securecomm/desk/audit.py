@@ -166,10 +166,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Columns added after rows were already in the chain (migration 0003). A row's digest includes them only
+# when they hold a value, so a row written before they existed (null there) keeps its digest, while a
+# value written into one outside the desk, or one cleared, still changes the digest.
+LATER_COLUMNS: dict[str, frozenset[str]] = {
+    "desk": frozenset({"place", "time_zone"}),
+    "detainer": frozenset({"time_zone", "hold_until_utc", "hold_citation", "decided_by", "layers"}),
+}
+
+
 def row_digest(key: AuditKey, kind: str, row: Mapping[str, Any]) -> str:
-    """The keyed digest of a row's full content (all the table's columns, as stored)."""
+    """The keyed digest of a row's full content (all the table's columns, as stored; a column of
+    `LATER_COLUMNS` only when it is not null)."""
     table = TRACKED[kind]
-    content = {column.name: _plain(row[column.name]) for column in table.columns}
+    later = LATER_COLUMNS.get(kind, frozenset())
+    content = {
+        column.name: _plain(row[column.name])
+        for column in table.columns
+        if column.name not in later or row[column.name] is not None
+    }
     return key.mac(f"row:{kind}:" + canonical_json(content))
 
 

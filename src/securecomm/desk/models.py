@@ -29,6 +29,11 @@ class DeskSettings(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     jurisdiction: Mapped[str] = mapped_column(String(200))
     created_utc: Mapped[dt.datetime] = mapped_column(DateTime)
+    # Where the jail is (a county FIPS or a state code, core.places) and the IANA zone of its clock:
+    # every local time of the desk is a wall-clock time in this zone (migration 0003; null on a desk
+    # made before it, whose times are read in the zone of the policy's own places, if it keeps one).
+    place: Mapped[str | None] = mapped_column(String(200), default=None)
+    time_zone: Mapped[str | None] = mapped_column(String(64), default=None)
 
 
 class PolicyPeriod(Base):
@@ -108,6 +113,14 @@ class Detainer(Base):
     reviewed_utc: Mapped[dt.datetime | None] = mapped_column(DateTime)
     release_eligible_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     hold_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Migration 0003: the zone of the detainer's local times, the hold's deadline as a UTC instant, the
+    # limit that set it (the policy's hold or the detainer form's), the layer whose answer governs and
+    # what every layer in force answered (law.layers).
+    time_zone: Mapped[str | None] = mapped_column(String(64), default=None)
+    hold_until_utc: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+    hold_citation: Mapped[str | None] = mapped_column(String(300), default=None)
+    decided_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    layers: Mapped[str | None] = mapped_column(Text, default=None)
     # in_custody until the person is released or picked up by ICE (custody_ended_at).
     custody: Mapped[str] = mapped_column(String(20), default="in_custody")
     custody_ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

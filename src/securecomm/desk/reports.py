@@ -4,6 +4,10 @@ Counts only — no personal data — so auditors and the public may read it. The
 detainers *received* in the quarter (by local date); what happened to them since is counted
 as of the moment the report is made (`as_of`), so an open hold counts its hours so far.
 JSON is the source; CSV (one row per number) and a printable HTML page are views of it.
+
+The profiling indicator (issue #15) is `model.profiling.profiling_indicator` — the one definition
+replay uses too — on the quarter's cases by month received, beside Irving's pattern, which is
+descriptive (its caveat travels with it).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import csv
 import datetime as dt
 import html
 import io
+import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -19,16 +24,26 @@ from importlib import resources
 from string import Template
 from typing import Any
 
+import polars as pl
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from securecomm.core.cases import to_tables
+from securecomm.core.places import activation_date, resolve_place
 from securecomm.desk.models import DeskSettings, Detainer, Event, PolicyPeriod
 from securecomm.law.holdclock import CALENDAR_YEARS
 from securecomm.law.loader import load_policy
+from securecomm.model.profiling import IRVING, profiling_indicator
 
 QUARTER_PATTERN = r"^[0-9]{4}Q[1-4]$"
 DECISIONS = ("honor", "decline", "review")
-CSV_COLUMNS = ("quarter", "section", "policy_id", "rule", "citation", "detainer_form", "metric", "value")
+CSV_COLUMNS = ("quarter", "section", "policy_id", "rule", "citation", "detainer_form", "month", "metric", "value")
+PROFILING_COUNTS = ("detainers", "with_charges", "minor_only", "minor_only_share")
+PROFILING_DEFINITION = (
+    "Detainers on people booked only for minor charges: the most serious current charge is not a felony, or is "
+    "a traffic offense (the simulation's MINOR_CHARGES); cases without a current charge are left out of the "
+    "share. By the month the detainer was received."
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,62 @@ def _tally(rows: list[Detainer]) -> dict[str, int]:
     }
 
 
+def _activation(place: str | None) -> dt.date | None:
+    """The day Secure Communities began in the desk's place, when all its counties share one."""
+    if place is None:
+        return None
+    try:
+        dates = {activation_date(fips) for fips in resolve_place(place)}
+    except ValueError:
+        return None
+    return dates.pop() if len(dates) == 1 else None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def profiling(rows: list[Detainer], place: str | None) -> dict[str, Any]:
+    """The profiling indicator of the quarter's detainers, by month received, with Irving's pattern
+    beside it (descriptive: the reference, its status and caveat)."""
+    cases = [{**json.loads(row.facts), "case_id": f"detainer:{row.id}"} for row in rows]
+    activation = _activation(place)
+    by_month = profiling_indicator(
+        to_tables(cases, "case"), pl.Series([row.received_at for row in rows], dtype=pl.Datetime("us")), activation
+    )
+    months = [
+        {**month, "month": month["month"].isoformat(), "minor_only_share": _round(month["minor_only_share"])}
+        for month in by_month.iter_rows(named=True)
+    ]
+    with_charges = sum(month["with_charges"] for month in months)
+    minor = sum(month["minor_only"] for month in months)
+    return {
+        "definition": PROFILING_DEFINITION,
+        "activation": activation.isoformat() if activation else None,
+        "quarter": {
+            "detainers": len(rows),
+            "with_charges": with_charges,
+            "minor_only": minor,
+            "minor_only_share": _share(minor, with_charges),
+        },
+        "by_month": months,
+        "reference": {
+            "label": "Irving, TX (descriptive reference, not a benchmark)",
+            "descriptive": True,
+            "share": IRVING.share,
+            "study": IRVING.study,
+            "population": IRVING.population,
+            "status": IRVING.status,
+            "caveat": IRVING.caveat,
+            "url": IRVING.url,
+        },
+    }
+
+
+def _round(share: float | None) -> float | None:
+    return None if share is None else round(share, 4)
+
+
 def quarterly_report(session: Session, quarter: Quarter, as_of: dt.datetime) -> dict[str, Any]:
     """The report for one quarter as a JSON-ready dict (datetimes as ISO text)."""
     settings = session.get(DeskSettings, 1)
@@ -100,7 +171,8 @@ def quarterly_report(session: Session, quarter: Quarter, as_of: dt.datetime) -> 
     by_rule: dict[tuple[str, str, str], list[Detainer]] = defaultdict(list)
     by_form: dict[str, list[Detainer]] = defaultdict(list)
     for row in rows:
-        by_rule[(row.policy_id, row.rule, row.citation)].append(row)
+        # The layer that decided (a detainer recorded before layers: the desk's policy, the only one then).
+        by_rule[(row.decided_by or row.policy_id, row.rule, row.citation)].append(row)
         by_form[row.detainer_form or "not stated"].append(row)
 
     holds = {
@@ -161,6 +233,7 @@ def quarterly_report(session: Session, quarter: Quarter, as_of: dt.datetime) -> 
             {"detainer_form": form, **_tally(group)} for form, group in sorted(by_form.items(), key=lambda x: x[0])
         ],
         "holds": holds,
+        "profiling": profiling(rows, settings.place if settings else None),
     }
 
 
@@ -198,6 +271,31 @@ def report_csv(report: dict[str, Any]) -> str:
             )
     for metric, value in report["holds"].items():
         writer.writerow({"quarter": quarter, "section": "holds", "metric": metric, "value": value})
+    indicator = report["profiling"]
+    for metric in PROFILING_COUNTS:
+        writer.writerow(
+            {"quarter": quarter, "section": "profiling", "metric": metric, "value": indicator["quarter"][metric]}
+        )
+    for month in indicator["by_month"]:
+        for metric in PROFILING_COUNTS:
+            writer.writerow(
+                {
+                    "quarter": quarter,
+                    "section": "profiling_by_month",
+                    "month": month["month"],
+                    "metric": metric,
+                    "value": month[metric],
+                }
+            )
+    writer.writerow(
+        {
+            "quarter": quarter,
+            "section": "profiling_reference",
+            "citation": f"{indicator['reference']['label']}: {indicator['reference']['study']}",
+            "metric": "minor_only_share",
+            "value": indicator["reference"]["share"],
+        }
+    )
     return buffer.getvalue()
 
 
@@ -244,4 +342,41 @@ def report_html(report: dict[str, Any]) -> str:
             [[r["detainer_form"], *[r[c] for c in counts]] for r in report["by_form"]],
         ),
         holds=_table(["", "Value"], [[_label(k), v] for k, v in report["holds"].items()]),
+        profiling=_profiling_html(report["profiling"]),
+    )
+
+
+def _profiling_html(indicator: dict[str, Any]) -> str:
+    reference = indicator["reference"]
+    months = _table(
+        ["Month received", "Months from activation", "Detainers", "With a current charge", "Minor only", "Share"],
+        [
+            [
+                month["month"][:7],
+                "—" if month["months_from_activation"] is None else month["months_from_activation"],
+                month["detainers"],
+                month["with_charges"],
+                month["minor_only"],
+                "—" if month["minor_only_share"] is None else f"{month['minor_only_share']:.1%}",
+            ]
+            for month in indicator["by_month"]
+        ],
+    )
+    quarter = indicator["quarter"]
+    share = "—" if quarter["minor_only_share"] is None else f"{quarter['minor_only_share']:.1%}"
+    return (
+        f"<p>{html.escape(indicator['definition'])}</p>"
+        + _table(
+            ["", "Value"],
+            [
+                ["Detainers received", quarter["detainers"]],
+                ["With a current charge", quarter["with_charges"]],
+                ["Booked only for minor charges", quarter["minor_only"]],
+                ["Share of those with a charge", share],
+            ],
+        )
+        + months
+        + f'<p class="reference"><strong>{html.escape(reference["label"])}: {reference["share"]:.0%}</strong> — '
+        f"{html.escape(reference['population'])}. {html.escape(reference['study'])}. "
+        f"<em>{html.escape(reference['caveat'])}</em></p>"
     )

@@ -2,9 +2,12 @@
 
 Every operation is one database transaction that ends with its audit entry. Decisions come
 from the rules engine alone: the case facts are checked by `securecomm.core.cases` and decided by
-`securecomm.law.per_case.evaluate_case` under the policy of the desk's dated list that is
-in force on the day the detainer was received; hold deadlines come from `securecomm.law.holdclock`
-and the policy's own hold.
+`securecomm.law.per_case.evaluate_layers` under the policy of the desk's dated list that is in
+force on the day the detainer was received, together with every policy it narrows that is in force
+that day (`law.loader.layers_of`: a department's policy applies on top of the statute; the stricter
+outcome governs). Hold deadlines are the engine's: the earlier of each layer's hold and the detainer
+form's (an I-247N asks for notice only: no hold), counted on the jurisdiction's clock in its own
+time zone (the desk's place, `core.places`), so clock hours are real hours across daylight saving.
 
 The hold never outlives its deadline: release eligibility may only be recorded once (or moved
 earlier), a reviewer's later "honor" counts the hold from the original release eligibility,
@@ -19,17 +22,20 @@ import json
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
+import numpy as np
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from securecomm.core.cases import InputError, normalize_records
+from securecomm.core.cases import InputError, normalize_records, to_tables
+from securecomm.core.places import time_zones
 from securecomm.core.yamlfiles import PolicyFileError, load_yaml
 from securecomm.desk import audit, reports, security
 from securecomm.desk.db import Database
@@ -45,9 +51,12 @@ from securecomm.desk.models import (
 )
 from securecomm.desk.security import DEFAULT_TOKEN_LIFETIME, LOCK_DURATION, MAX_FAILED_LOGINS, Permission, Role
 from securecomm.law import holdclock
-from securecomm.law.loader import UnknownPolicyError, load_policy, parse_policy, policy_ids
+from securecomm.law.compiler import compile_policy
+from securecomm.law.explain import clause_table
+from securecomm.law.layers import combine_case, layer_label
+from securecomm.law.loader import UnknownPolicyError, layers_of, load_forms, load_policy, parse_policy, policy_ids
 from securecomm.law.model import Policy
-from securecomm.law.per_case import evaluate_case
+from securecomm.law.per_case import evaluate_layers
 
 EVENT_KINDS = ("release_eligible", "picked_up_by_ice", "released")
 REVIEW_DECISIONS = ("honor", "decline")
@@ -149,14 +158,25 @@ def cli_actor(name: str) -> Actor:
     return Actor(f"cli:{name}", Role.SUPERVISOR.value)
 
 
-def _check_calendar(value: dt.datetime, field: str) -> dt.datetime:
+def _in_calendar(value: dt.datetime, field: str) -> dt.datetime:
     # The hold clock knows the federal holidays of these years only.
     if value.year not in holdclock.CALENDAR_YEARS:
         first, last = holdclock.CALENDAR_YEARS.start, holdclock.CALENDAR_YEARS.stop - 1
         raise InvalidInput(field, f"must fall in the years {first}–{last}, not {value.year}")
-    if value.tzinfo is not None:
-        raise InvalidInput(field, "must be a local time with no zone (the jail's wall clock)")
     return value
+
+
+def _wall_clock(value: dt.datetime, field: str, zone: str | None) -> dt.datetime:
+    """A time of custody as the jail's wall clock in its zone: a time with a UTC offset is converted to
+    the zone; one without is read in it as it is."""
+    _in_calendar(value, field)  # first: a conversion from far outside the calendar could overflow
+    if value.tzinfo is None:
+        return value
+    if zone is None:
+        raise InvalidInput(
+            field, "this desk has no time zone (made before issue #12): give the jail's local time, no UTC offset"
+        )
+    return _in_calendar(value.astimezone(ZoneInfo(zone)).replace(tzinfo=None), field)
 
 
 def _jsonable(value: Any) -> Any:
@@ -169,10 +189,41 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _hold_deadline(policy: Policy, decision: str, release_eligible_at: dt.datetime | None) -> dt.datetime | None:
-    if decision != "honor" or release_eligible_at is None or policy.hold is None:
-        return None
-    return holdclock.hold_until(release_eligible_at, policy.hold.hours, policy.hold.counting)
+def _naive_utc(moment: dt.datetime | None) -> dt.datetime | None:
+    return None if moment is None else moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _hold(layers: Sequence[Policy], record: Mapping[str, Any], decision: str) -> dict[str, Any]:
+    """The hold of a detainer whose decision in force is `decision`, from its release eligibility
+    (`record`, normalized, with the desk's zone): after a review or a release time recorded later.
+
+    The engine's own deadlines (`CompiledPolicy.holds`: the earlier of a layer's hold and the form's,
+    none for a notice-only form, in the zone's real hours), one per layer were the jail to honor,
+    combined as `law.layers` combines layers: the earliest deadline wins."""
+    hold: dict[str, Any] = {"hold_until": None, "hold_until_utc": None, "hold_citation": None}
+    if decision != "honor" or record["release_eligible_at"] is None:
+        return hold
+    tables = to_tables([dict(record)], "case")
+    honored = np.ones(1, dtype=bool)
+    rows = [
+        {
+            "case_id": record["case_id"],
+            "policy_id": layer.id,
+            "decision": "honor",
+            "rule": "review",
+            "citation": "",
+            "explanation": "",
+            **{series.name: series[0] for series in compile_policy(layer).holds(tables, honored)},
+        }
+        for layer in layers
+    ]
+    earliest = combine_case(layers, rows)
+    hold.update(
+        hold_until=earliest["hold_until"],
+        hold_until_utc=_naive_utc(earliest["hold_until_utc"]),
+        hold_citation=earliest["hold_citation"],
+    )
+    return hold
 
 
 def custody_deadline(detainer: Mapping[str, Any]) -> dt.datetime | None:
@@ -220,6 +271,37 @@ def _parse_policy_text(text: str, policy_id: str, display: str) -> Policy:
         return parse_policy(load_yaml(path, display), policy_id, display)
 
 
+def _place_zone(place: str, time_zone: str | None) -> str:
+    """The zone of the desk's clock: the one its place keeps, or the one given among the place's zones."""
+    try:
+        zones = time_zones([place])
+    except ValueError as error:
+        raise InvalidInput("place", str(error)) from None
+    if time_zone is None:
+        if len(zones) != 1:
+            raise InvalidInput(
+                "time_zone", f"{place} keeps several time zones ({', '.join(sorted(zones))}): give the jail's"
+            )
+        return next(iter(zones))
+    if time_zone not in zones:
+        raise InvalidInput("time_zone", f"{time_zone} is not a zone of {place} ({', '.join(sorted(zones))})")
+    return time_zone
+
+
+def _record(detainer: Mapping[str, Any], release_eligible_at: dt.datetime | None) -> dict[str, Any]:
+    """A detainer's case facts as normalized at intake, with release eligibility as it now stands."""
+    (record,) = normalize_records([(f"detainer {detainer['id']}", json.loads(detainer["facts"]))])
+    record["release_eligible_at"] = release_eligible_at
+    return record
+
+
+def _without_offset(value: Any) -> bool:
+    """A time given without a UTC offset: read in the jurisdiction's zone (the answer says so)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return isinstance(value, dt.datetime) and value.tzinfo is None
+
+
 # --- views (plain data handed to the API and the CLI) --------------------------------------
 
 
@@ -248,8 +330,13 @@ def detainer_summary(detainer: Mapping[str, Any], now: dt.datetime) -> dict[str,
         "citation": detainer["citation"],
         "explanation": detainer["explanation"],
         "review": review,
+        "decided_by": detainer["decided_by"],
+        "layers": detainer["layers"],
+        "time_zone": detainer["time_zone"],
         "release_eligible_at": detainer["release_eligible_at"],
         "hold_until": detainer["hold_until"],
+        "hold_until_utc": detainer["hold_until_utc"],
+        "hold_citation": detainer["hold_citation"],
         "custody": detainer["custody"],
         "custody_ended_at": detainer["custody_ended_at"],
         "overdue": detainer["custody"] == "in_custody" and deadline is not None and now > deadline,
@@ -370,7 +457,8 @@ class Desk:
         self.clock = clock or SystemClock()
         self.token_lifetime = token_lifetime
         self.audit_key = audit_key
-        self._initialized = False
+        # The desk's place and zone once read (they never change after `initialize`).
+        self._place: tuple[str | None, str | None] | None = None
         self._policies: dict[str, Policy] = {}
         self._tokens: dict[str, tuple[Actor, dt.datetime, float]] = {}
         self._tokens_lock = threading.Lock()
@@ -440,11 +528,19 @@ class Desk:
         with self.database.read() as session:
             return session.get(DeskSettings, 1) is not None
 
-    def _check_initialized(self, session: Session) -> None:
-        # Once set up, a desk stays set up: ask the database only until it says so.
-        if not self._initialized:
-            self._settings(session)
-            self._initialized = True
+    def place_and_zone(self) -> tuple[str | None, str | None]:
+        """The desk's place and the IANA zone of its clock (None on a desk made before issue #12);
+        NotInitialized before `initialize`. Read once: they never change."""
+        if self._place is None:
+            with self.database.read() as session:
+                settings = self._settings(session)
+                self._place = (settings.place, settings.time_zone)
+        return self._place
+
+    def _layers(self, connection: Connection, policy_id: str, received: dt.date) -> list[Policy]:
+        """The layers that decide a detainer received on a day: the desk's policy in force and,
+        broadest first, every policy it narrows in force that day (`law.loader.layers_of`)."""
+        return layers_of(self._policy(connection, policy_id), received)
 
     # -- set-up --
 
@@ -456,24 +552,41 @@ class Desk:
         admin_username: str,
         admin_password: str,
         effective_from: dt.date | None = None,
+        place: str | None = None,
+        time_zone: str | None = None,
         actor: Actor = SYSTEM,
     ) -> None:
-        """Create the desk: its jurisdiction, first policy and a supervisor."""
+        """Create the desk: its jurisdiction, its place and time zone, first policy and a supervisor.
+
+        `place` (a county FIPS or a state code) defaults to the policy's own places; `time_zone` to the
+        one zone of the place's counties (needed when they keep several)."""
         if not jurisdiction.strip():
             raise InvalidInput("jurisdiction", "must be non-empty text")
         policy = _load_library_policy(policy_id)
         start = effective_from or policy.effective
         if start is None:
             raise InvalidInput("from", f"{policy_id} has no effective date: give the date it applies from")
+        place = (place or ",".join(policy.jurisdiction.places)).strip().upper()
+        time_zone = _place_zone(place, time_zone)
         self._check_new_user(admin_username, admin_password, Role.SUPERVISOR.value)
         password_hash = security.hash_password(admin_password)
         with self._transaction() as work:
             if work.session.get(DeskSettings, 1) is not None:
                 raise Conflict("this desk is already initialized")
-            settings = DeskSettings(id=1, jurisdiction=jurisdiction.strip(), created_utc=self.clock.utc_now())
+            settings = DeskSettings(
+                id=1,
+                jurisdiction=jurisdiction.strip(),
+                created_utc=self.clock.utc_now(),
+                place=place,
+                time_zone=time_zone,
+            )
             work.session.add(settings)
             work.audit(
-                actor, "desk.init", "desk", {"jurisdiction": jurisdiction.strip()}, [work.orm_row("desk", settings)]
+                actor,
+                "desk.init",
+                "desk",
+                {"jurisdiction": jurisdiction.strip(), "place": place, "time_zone": time_zone},
+                [work.orm_row("desk", settings)],
             )
             self._add_period(work, policy, start, actor)
             self._add_user(work, admin_username, password_hash, Role.SUPERVISOR.value, actor)
@@ -553,7 +666,8 @@ class Desk:
         return settings
 
     def describe(self) -> dict[str, Any]:
-        """The jurisdiction and the dated list of policies (no personal data)."""
+        """The jurisdiction, its place and time zone, and the dated list of policies, each with the
+        layers it decides with on its first day (no personal data)."""
         with self.database.read() as session:
             settings = self._settings(session)
             periods = session.execute(select(PolicyPeriod).order_by(PolicyPeriod.effective_from)).scalars().all()
@@ -567,9 +681,60 @@ class Desk:
                         "effective_from": period.effective_from,
                         "hold": policy.hold.describe() if policy.hold else None,
                         "notifies_ice_of": sorted(policy.notice.decisions) if policy.notice else [],
+                        "layers": [layer_label(layer) for layer in layers_of(policy, period.effective_from)],
                     }
                 )
-            return {"jurisdiction": settings.jurisdiction, "policies": rows}
+            return {
+                "jurisdiction": settings.jurisdiction,
+                "place": settings.place,
+                "time_zone": settings.time_zone,
+                "policies": rows,
+            }
+
+    def policy_in_force_view(self, day: dt.date | None = None) -> dict[str, Any]:
+        """The policy in force on a day (default: today, local) as the desk decides under it: every
+        layer in force that day, broadest first, each with its hold, notice duty and its text clause by
+        clause (`law.explain.clause_table`: quoted or paraphrased, what the code does with each)."""
+        day = day or self.clock.local_now().date()
+        with self.database.read() as session:
+            self._settings(session)
+            policy = self.policy_in_force(session.connection(), day)
+        if policy is None:
+            raise InvalidInput("on", f"no policy of this desk is in force on {day.isoformat()}", location="query")
+        layers = layers_of(policy, day)
+        return {
+            "on": day,
+            "policy_id": policy.id,
+            "combination": (
+                "Every layer decides; the stricter outcome governs: decline beats review beats honor, and when "
+                "every layer honors, the earliest hold deadline wins (law.layers)."
+            ),
+            "layers": [
+                {
+                    "policy_id": layer.id,
+                    "title": layer.title,
+                    "level": layer.layer.level,
+                    "effective": layer.effective,
+                    "status": layer.status,
+                    "hold": layer.hold.describe() if layer.hold else None,
+                    "hold_citation": layer.hold.citation if layer.hold else None,
+                    "notifies_ice_of": sorted(layer.notice.decisions) if layer.notice else [],
+                    "clauses": [
+                        {
+                            "citation": row.citation,
+                            "text": row.text,
+                            "quoted": row.quoted,
+                            "status": row.status,
+                            "status_phrase": row.status_phrase,
+                            "note": row.note,
+                            "applied_by": list(row.applied_by),
+                        }
+                        for row in clause_table(layer)
+                    ],
+                }
+                for layer in layers
+            ],
+        }
 
     def policy_in_force(self, connection: Connection, day: dt.date) -> Policy | None:
         policy_id = connection.execute(SELECT_POLICY_IN_FORCE, {"day": day}).scalar()
@@ -969,22 +1134,29 @@ class Desk:
                 raise InvalidInput(field, "is required")
         booking_ref = str(request["booking_ref"])
         detainer_number = str(request["detainer_number"])
-        received_at = _check_calendar(request["received_at"], "received_at")
+        _place, zone = self.place_and_zone()
+        received_at = _wall_clock(request["received_at"], "received_at", zone)
         facts = {key: value for key, value in request.items() if key not in INTAKE_FIELDS}
         if facts.get("case_id") is None:
             facts["case_id"] = booking_ref
+        if facts.get("time_zone") not in (None, zone):
+            raise InvalidInput("time_zone", f"this desk's times are in {zone}, its jurisdiction's zone")
+        # The engine reads the case's times in the desk's zone (a desk made before zones: the policy's own).
+        facts["time_zone"] = zone
         try:
             (record,) = normalize_records([(f"detainer {booking_ref}", facts)])
         except InputError as error:
             raise InvalidInput(error.field or "body", str(error)) from None
+        read_in_zone = [
+            field for field in ("received_at", "release_eligible_at") if _without_offset(request.get(field))
+        ]
         if record["release_eligible_at"] is not None:
-            _check_calendar(record["release_eligible_at"], "release_eligible_at")
+            record["release_eligible_at"] = _wall_clock(record["release_eligible_at"], "release_eligible_at", zone)
 
         request_hash = None
         if idempotency_key is not None:
             request_hash = hashlib.sha256(audit.canonical_json(_jsonable(request)).encode("utf-8")).hexdigest()
         with self._transaction() as work:
-            self._check_initialized(work.session)
             if idempotency_key is not None:
                 first = work.connection.execute(
                     SELECT_IDEMPOTENT, {"username": actor.username, "key": idempotency_key}
@@ -1013,7 +1185,8 @@ class Desk:
                     f"no policy of this desk is in force on {received_at.date().isoformat()}"
                     + (f" (the first starts {first.isoformat()}; see `securecomm desk set-policy`)" if first else ""),
                 )
-            result = evaluate_case(policy, record)
+            layers = layers_of(policy, received_at.date())
+            result = evaluate_layers(layers, record)
             row: dict[str, Any] = {
                 "booking_ref": booking_ref,
                 "detainer_number": detainer_number,
@@ -1033,6 +1206,11 @@ class Desk:
                 "reviewed_utc": None,
                 "release_eligible_at": record["release_eligible_at"],
                 "hold_until": result["hold_until"],
+                "time_zone": result["time_zone"],
+                "hold_until_utc": _naive_utc(result["hold_until_utc"]),
+                "hold_citation": result["hold_citation"],
+                "decided_by": result["policy_id"],
+                "layers": result["layers"],
                 "custody": "in_custody",
                 "custody_ended_at": None,
                 "overdue_flagged_at": None,
@@ -1044,11 +1222,17 @@ class Desk:
                 actor,
                 "detainer.create",
                 f"detainer:{row['id']}",
-                {"policy_id": policy.id, "decision": row["decision"], "rule": row["rule"]},
+                {
+                    "policy_id": policy.id,
+                    "decided_by": row["decided_by"],
+                    "decision": row["decision"],
+                    "rule": row["rule"],
+                },
                 [("detainer", row)],
             )
-            self._notify_ice(work, row, policy, actor)
+            self._notify_ice(work, row, layers, actor)
             summary = detainer_summary(row, self.clock.local_now())
+            summary["times_read_in_zone"] = read_in_zone
             if idempotency_key is not None:
                 work.connection.execute(
                     INSERT_IDEMPOTENT,
@@ -1063,23 +1247,36 @@ class Desk:
                 )
         return summary
 
-    def _notify_ice(self, work: _Work, detainer: Mapping[str, Any], policy: Policy, actor: Actor) -> None:
-        """Record the notice to ICE that the policy requires for this decision, if any."""
+    def _notify_ice(self, work: _Work, detainer: Mapping[str, Any], layers: Sequence[Policy], actor: Actor) -> None:
+        """Record the notice to ICE that any layer in force requires for this decision, if one does."""
         decision = detainer["decision"]
-        if policy.notice is None or decision not in policy.notice.decisions:
+        duties = [layer.notice for layer in layers if layer.notice is not None and decision in layer.notice.decisions]
+        if not duties:
             return
         hold_until = detainer["hold_until"]
-        if decision == "honor":
-            until = f" until {hold_until:%Y-%m-%d %H:%M}" if hold_until else ""
-            hold = policy.hold.describe() if policy.hold else "the policy's maximum"
-            message = f"Detainer honored: the person will be held for up to {hold}{until}."
-        else:
+        form = load_forms().get(detainer["detainer_form"] or "")
+        if decision != "honor":
             message = "Detainer declined: the person will not be held beyond release."
+        elif form is not None and not form.detention:
+            message = f"Detainer honored as a request for notice only ({form.citation}): no hold beyond release."
+        elif hold_until is not None:
+            message = (
+                f"Detainer honored: the person will be held until {hold_until:%Y-%m-%d %H:%M} "
+                f"({detainer['time_zone'] or 'local time'}) at the latest ({detainer['hold_citation']})."
+            )
+        else:
+            limits = [layer.hold.describe() for layer in layers if layer.hold is not None]
+            limits += [form.describe()] if form is not None else []
+            message = (
+                "Detainer honored: from release eligibility the person will be held no longer than "
+                + "; ".join(limits)
+                + "."
+            )
         details = {
             "decision": decision,
             "hold_until": hold_until,
             "issuing_office": detainer["issuing_office"],
-            "duty": policy.notice.citation,
+            "duty": "; ".join(duty.citation for duty in duties),
             "message": message,
         }
         event = self._event(work, detainer["id"], actor, "ice_notified", self.clock.local_now(), details)
@@ -1139,14 +1336,14 @@ class Desk:
             if detainer["decision"] != "review":
                 how = f"by {detainer['reviewed_by']}" if detainer["reviewed_by"] else "automatically"
                 raise Conflict(f"detainer {detainer_id} was already decided {how}: {detainer['decision']}")
-            policy = self._policy(work.connection, detainer["policy_id"])
+            layers = self._layers(work.connection, detainer["policy_id"], detainer["received_at"].date())
             changes = {
                 "decision": decision,
                 "review_reason": reason.strip(),
                 "reviewed_by": actor.username,
                 "reviewed_utc": self.clock.utc_now(),
                 # The hold runs from release eligibility, not from the review: a late decision never lengthens it.
-                "hold_until": _hold_deadline(policy, decision, detainer["release_eligible_at"]),
+                **_hold(layers, _record(detainer, detainer["release_eligible_at"]), decision),
             }
             # The condition on the current decision makes the check and the change one step: of two
             # reviewers racing on PostgreSQL, the second's UPDATE waits, re-reads and matches nothing.
@@ -1166,7 +1363,7 @@ class Desk:
                 {"decision": decision, "hold_until": changes["hold_until"]},
                 [("detainer", detainer)],
             )
-            self._notify_ice(work, detainer, policy, actor)
+            self._notify_ice(work, detainer, layers, actor)
         return detainer_summary(detainer, self.clock.local_now())
 
     # -- custody events --
@@ -1189,7 +1386,9 @@ class Desk:
             raise InvalidInput("event", f"must be one of: {', '.join(EVENT_KINDS)}")
         if override_reason is not None and not override_reason.strip():
             raise InvalidInput("override_reason", "an override needs a written reason")
-        _check_calendar(at, "at")
+        _place, zone = self.place_and_zone()
+        read_in_zone = ["at"] if _without_offset(at) else []
+        at = _wall_clock(at, "at", zone)
         with self._transaction() as work:
             detainer = self._detainer(work, detainer_id, lock=True)
             if detainer["custody"] != "in_custody":
@@ -1235,6 +1434,7 @@ class Desk:
             )
         view = detainer_summary(detainer, self.clock.local_now())
         view["event"] = _event_view(event)
+        view["times_read_in_zone"] = read_in_zone
         return view
 
     def _release_eligible(self, work: _Work, detainer: Mapping[str, Any], at: dt.datetime) -> dict[str, Any]:
@@ -1244,19 +1444,23 @@ class Desk:
                 f"release eligibility is already recorded for {previous:%Y-%m-%d %H:%M}; a later time would "
                 "move the hold deadline later, and a hold is never extended past hold_until"
             )
-        policy = self._policy(work.connection, detainer["policy_id"])
-        return {"release_eligible_at": at, "hold_until": _hold_deadline(policy, detainer["decision"], at)}
+        layers = self._layers(work.connection, detainer["policy_id"], detainer["received_at"].date())
+        return {"release_eligible_at": at, **_hold(layers, _record(detainer, at), detainer["decision"])}
 
     @staticmethod
     def _check_transfer(detainer: Mapping[str, Any], at: dt.datetime) -> None:
         if detainer["decision"] != "honor":
             state = "declined" if detainer["decision"] == "decline" else "awaiting review"
             raise Conflict(f"detainer {detainer['id']} is {state}: the person may not be handed to ICE on it")
-        hold_until = detainer["hold_until"]
-        if hold_until is not None and at > hold_until:
+        deadline = custody_deadline(detainer)
+        if deadline is not None and at > deadline:
+            if detainer["hold_until"] is None:  # honored without a hold: a form asking for notice only
+                raise Conflict(
+                    f"the detainer authorizes no hold ({detainer['hold_citation']}); after release eligibility at "
+                    f"{deadline:%Y-%m-%d %H:%M} the person must be released, not handed to ICE"
+                )
             raise Conflict(
-                f"the hold ended at {hold_until:%Y-%m-%d %H:%M}; after it the person must be released, "
-                "not handed to ICE"
+                f"the hold ended at {deadline:%Y-%m-%d %H:%M}; after it the person must be released, not handed to ICE"
             )
 
     # -- overdue holds --
