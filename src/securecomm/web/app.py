@@ -9,7 +9,7 @@ SVG drawn on the server (`geo`, `choropleth`).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import cache, lru_cache
 from importlib import resources
@@ -48,6 +48,14 @@ from securecomm.web.library import blank_form, decide_everywhere, library_rows, 
 
 PACKAGE = resources.files("securecomm.web")
 ONE_HOUR = "public, max-age=3600"
+# Scripts only from this server's files (no inline script: each chart's figure is JSON data beside it);
+# Plotly sets inline styles. Nothing is framed or fetched from elsewhere.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 @cache
@@ -118,6 +126,13 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
     templates.env.filters["signed"] = _signed
     templates.env.globals.update(place_label=place_label, canvas=CANVAS)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
     app.mount("/assets", StaticFiles(directory=str(PACKAGE / "static")), name="assets")
 
     def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
