@@ -113,6 +113,7 @@ def _records():
             "removed": [True, False, False, True, True],
             "removal_at": [at(2011, 1, 2), None, None, at(2011, 2, 1), at(2010, 7, 1)],
             "ice_level": ["non_criminal", "non_criminal", "level_3", "level_1", "level_1"],
+            "removal_level": ["non_criminal", "non_criminal", "level_3", "level_1", "level_1"],
         }
     )
 

@@ -43,6 +43,7 @@ def _records() -> pl.DataFrame:
             "removed": [True, False, False, False, True, False],
             "removal_at": [AT(2013, 2, 20), None, None, None, AT(2013, 4, 1), None],
             "ice_level": ["level_3", "level_2", "level_1", "non_criminal", "non_criminal", "level_2"],
+            "removal_level": ["level_3", "level_2", "level_1", "non_criminal", "non_criminal", "level_2"],
             "known_convictions": [1, 2, 3, 0, 0, 2],
         },
         schema_overrides={"most_serious_charge_level": pl.Enum(schema.LEVELS)},

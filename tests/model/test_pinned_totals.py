@@ -11,8 +11,11 @@ would otherwise have shifted every parameter drawn after it): the same spread, o
 for ICE by field office (issue 16 item 2): each replication now draws the field office's factor on
 detainers per match (field_office_detainer_factor, source value 1, range ×0.25–×1.75) for New Haven's
 field office (BOS) — 1795 → 1209 detainers in the median of 3; the single run (source value 1) does not
-move. A change that moves them must be a deliberate change of the model, said so in its commit, and
-re-pinned here.
+move. Re-pinned once for convictions at removal (issue 16 item 2c): ICE counts a removal at the record at
+removal, so a current charge convicted before removal (current_charge_conviction_before_removal, 0.35)
+moves removals from non-criminal to Levels 2–3 (CT 2011–13: non-criminal 908 → 581, Level 2 549 → 681,
+Level 3 288 → 483); removals, and everything before them, do not move. A change that moves them must be
+a deliberate change of the model, said so in its commit, and re-pinned here.
 """
 
 import datetime as dt
@@ -36,9 +39,9 @@ CONNECTICUT_2011_2013_SEED_7 = {
     "transfers_to_ice": 5025,
     "removals": 2818,
     "removals_level1": 1073,
-    "removals_level2": 549,
-    "removals_level3": 288,
-    "removals_noncriminal": 908,
+    "removals_level2": 681,
+    "removals_level3": 483,
+    "removals_noncriminal": 581,
     "removals_no_record_or_first_offense": 1221,
     "us_citizens_held": 24,
     "jail_cost_usd": 845035.55,

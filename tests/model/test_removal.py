@@ -42,3 +42,23 @@ def test_only_the_transferred_are_removed_after_their_transfer(parameters):
     ):
         group = unauthorized & (level_1 == flag)
         assert removed[group].mean() == pytest.approx(expected, abs=0.03)
+
+
+def test_a_current_charge_convicted_before_removal_sets_the_level_at_removal(parameters):
+    """Issue 16: ICE counts a removal at the record at removal. A removed person without a conviction
+    whose felony (misdemeanor) charge ended in a conviction counts at Level 2 (Level 3), with the
+    parameter's chance; records with a level, those not removed and infractions keep theirs."""
+    import polars as pl
+
+    from securecomm.model.stages.removal import CONVICTED_BEFORE_REMOVAL, level_at_removal
+
+    count = 40_000
+    ice_level = pl.Series(["non_criminal", "non_criminal", "non_criminal", "level_3"] * (count // 4))
+    charge = pl.Series(["felony", "misdemeanor", "infraction", "felony"] * (count // 4))
+    removed = np.tile([True, True, True, True, False, False, False, False], count // 8)
+    levels = level_at_removal(ice_level, charge, removed, parameters, np.random.default_rng(3)).to_numpy()
+    chance = parameters.value(CONVICTED_BEFORE_REMOVAL)
+    assert set(levels[0::8]) == {"level_2", "non_criminal"} and set(levels[1::8]) == {"level_3", "non_criminal"}
+    assert np.mean(levels[0::8] == "level_2") == pytest.approx(chance, abs=0.02)
+    assert set(levels[2::8]) == {"non_criminal"} and set(levels[3::8]) == {"level_3"}
+    assert set(levels[4::8]) == set(levels[5::8]) == set(levels[6::8]) == {"non_criminal"}

@@ -140,7 +140,8 @@ def _jail_decision(decision: str) -> pl.Expr:
 
 
 def _removed_at_level(level: str) -> pl.Expr:
-    return REMOVED & (pl.col("ice_level") == level)
+    """Removals at an offense level of the record at removal (ICE's counts; model/stages/removal.py)."""
+    return REMOVED & (pl.col("removal_level") == level)
 
 
 _REGISTRY = (
@@ -409,7 +410,7 @@ _REGISTRY = (
         unit="people",
         stage="removal",
         dated_by="removal_at",
-        selects=REMOVED & (pl.col("ice_level") != "non_criminal"),
+        selects=REMOVED & (pl.col("removal_level") != "non_criminal"),
         counted_to_period_end=True,
         reported=False,
     ),
@@ -420,7 +421,7 @@ _REGISTRY = (
         unit="people",
         stage="removal",
         dated_by="removal_at",
-        selects=REMOVED & pl.col("ice_level").is_in(["non_criminal", "level_3"]),
+        selects=REMOVED & pl.col("removal_level").is_in(["non_criminal", "level_3"]),
         reported=False,
     ),
     Metric(

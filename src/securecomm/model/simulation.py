@@ -92,6 +92,7 @@ RECORD_COLUMNS = (
     "transfer_at",
     "removed",
     "removal_at",
+    "removal_level",
 )
 StageProgress = Callable[[str], None]
 

@@ -231,6 +231,7 @@ SPEC: dict[str, Spec] = {
     "pickup_share_of_hold": Spec("hold", ()),
     "removal_probability": Spec("removal", ("status",)),
     "level_1_removal_probability": Spec("removal", ()),
+    "current_charge_conviction_before_removal": Spec("removal", ()),
     "removal_lag_days": Spec("removal", ("lognormal",)),
     "us_citizen_spouse_or_child_share": Spec("removal", ()),
     "immigration_hearing_share": Spec("removal", ()),

@@ -1,7 +1,8 @@
 """Stage 8 — ICE custody and removal: a person transferred to ICE is removed, granted
 relief or released (Level 1 records, detained and barred from most relief, are nearly
 always removed); citizens wrongly transferred are released. Removal follows transfer
-by a lognormal lag."""
+by a lognormal lag. ICE counts a removal at the offense level of the record at removal: a
+current charge that ended in a conviction before removal counts."""
 
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ from securecomm.model.stages.state import State, Streams
 
 BY_STATUS = "removal_probability"
 LEVEL_1_PROBABILITY = "level_1_removal_probability"
+CONVICTED_BEFORE_REMOVAL = "current_charge_conviction_before_removal"
+NON_CRIMINAL = "non_criminal"
+# The level a first conviction on the current charge gives a record without one (the SC offense
+# levels, us/ice/offense-levels-2010: any felony is Level 2, a misdemeanor Level 3; an infraction is
+# no crime). An aggravated felony (Level 1) cannot be told from the charge's category: Level 2.
+FIRST_CONVICTION_LEVEL = {"felony": "level_2", "misdemeanor": "level_3"}
 
 
 def removal_chance(status_codes: np.ndarray, level_1: np.ndarray, parameters: Parameters) -> np.ndarray:
@@ -46,15 +53,40 @@ def remove(
     return removed, np.where(removed, removal_at, np.datetime64("NaT"))
 
 
+def level_at_removal(
+    ice_level: pl.Series, charge_level: pl.Series, removed: np.ndarray, parameters: Parameters, rng: np.random.Generator
+) -> pl.Series:
+    """ICE's offense level of each record at removal, the one its removal counts use: the level at the
+    IDENT match, except that a removed person without a conviction whose current charge (a felony or a
+    misdemeanor) ended in a conviction before removal has that first conviction's level."""
+    levels = ice_level.cast(pl.String)
+    first = charge_level.cast(pl.String).replace_strict(FIRST_CONVICTION_LEVEL, default=None)
+    draw = rng.random(levels.len())
+    convicted = (
+        removed
+        & (levels == NON_CRIMINAL).to_numpy()
+        & first.is_not_null().to_numpy()
+        & (draw < parameters.value(CONVICTED_BEFORE_REMOVAL))
+    )
+    return pl.Series("removal_level", np.where(convicted, first.to_numpy(), levels.to_numpy()), dtype=pl.String)
+
+
 def draw_removals(state: State, parameters: Parameters, rng: Streams) -> State:
-    """The stage: who among those transferred to ICE is removed, and when (`removed`, `removal_at`)."""
+    """The stage: who among those transferred to ICE is removed, when (`removed`, `removal_at`), and
+    the offense level ICE counts the removal at (`removal_level`)."""
+    ice_level = state.records.get_column("ice_level")
     removed, removal_at = remove(
         state.column("status"),
-        (state.records.get_column("ice_level") == lesc.LEVEL_1).to_numpy(),
+        (ice_level == lesc.LEVEL_1).to_numpy(),
         state.column("transferred"),
         state.column("transfer_at"),
         parameters,
         rng["removal"],
     )
-    records = state.records.with_columns(removed=removed, removal_at=pl.Series(removal_at, dtype=pl.Datetime("us")))
+    level = level_at_removal(
+        ice_level, state.records.get_column("most_serious_charge_level"), removed, parameters, rng["removal"]
+    )
+    records = state.records.with_columns(
+        removed=removed, removal_at=pl.Series(removal_at, dtype=pl.Datetime("us")), removal_level=level
+    )
     return replace(state, records=records)
