@@ -102,18 +102,13 @@ def model_fingerprint() -> str:
 class PolicyChoice:
     id: str
     title: str
-    jurisdiction: str
 
 
 @cache
 def policy_choices() -> tuple[PolicyChoice, ...]:
     """`historical` and every jail (detainer) policy of the library."""
-    library = [
-        PolicyChoice(policy.id, policy.title, policy.jurisdiction.name)
-        for policy in load_library()
-        if policy.kind == "detainer"
-    ]
-    return (PolicyChoice(HISTORICAL, "Each county's real policies on their real dates", "—"), *library)
+    library = [PolicyChoice(policy.id, policy.title) for policy in load_library() if policy.kind == "detainer"]
+    return (PolicyChoice(HISTORICAL, "Each county's real policies on their real dates"), *library)
 
 
 # --- places by name or code --------------------------------------------------------------------
