@@ -86,3 +86,13 @@ def test_what_visitors_type_is_escaped(tmp_path):
     tried = client.get("/policies/try", params={"case_json": '{"case_id": "<b>x</b>"}'})
     assert "<b>x</b>" not in tried.text and "&lt;b&gt;x&lt;/b&gt;" in tried.text
     assert client.get("/lab/runs/0123/progress").status_code == 404
+
+
+def test_a_job_is_started_once(tmp_path):
+    store = JobStore(tmp_path)
+    request, _ = parse_request(FORM)
+    store.add(request)
+    assert store.start(request.key) is True
+    assert store.start(request.key) is False  # a second worker finds it taken
+    store.requeue_running()  # a server that stopped with it running
+    assert store.get(request.key).status == "queued"

@@ -137,11 +137,14 @@ class JobStore:
             ).fetchone()
         return int(count)
 
-    def start(self, key: str) -> None:
+    def start(self, key: str) -> bool:
+        """Mark a queued job running; False if it was not queued (another worker took it, or it is done)."""
         with self._connect() as connection:
-            connection.execute(
-                "UPDATE jobs SET status = 'running', done = 0, started = ? WHERE key = ?", (time.time(), key)
+            cursor = connection.execute(
+                "UPDATE jobs SET status = 'running', done = 0, started = ? WHERE key = ? AND status = 'queued'",
+                (time.time(), key),
             )
+            return cursor.rowcount == 1
 
     def progress(self, key: str, done: int) -> None:
         with self._connect() as connection:
@@ -220,9 +223,8 @@ def run_job(data_dir: Path, key: str, runner: Runner) -> None:
     """Run one job (in the worker process): progress and results into the store, or the error."""
     store = JobStore(data_dir)
     job = store.get(key)
-    if job is None or job.status != "queued":  # sent twice, or answered already
+    if job is None or not store.start(key):  # sent twice, taken by another worker, or answered already
         return
-    store.start(key)
     request = job.request
     try:
         comparison = compare(
