@@ -295,6 +295,13 @@ def test_field_office_pooling_recovers_known_factors(sources):
     for name, value in truth.items():
         assert recovered[name] == pytest.approx(value, rel=0.1), (name, recovered[name])  # Delaware: small counts
     assert recovered["field_office_detainer_factor[SLC]"] == pytest.approx(1.0, abs=1e-3)
+    # Leave one place out: without New Mexico's figures, El Paso has none and returns to the nation, so
+    # the prediction of New Mexico's detainers is about twice the figure (the truth is 0.5).
+    held_out = {p.target.id: p for p in cal.leave_one_place_out(sources, result)}
+    assert set(held_out) == {t.id for t in targets}
+    nm = held_out["NM_detainers_issued"]
+    assert nm.office == "ELP" and nm.fitted == pytest.approx(nm.target.published, rel=0.1)
+    assert nm.held_out == pytest.approx(2 * nm.fitted, rel=0.1)
     pooled = cal.dimensions(sources, [{**spec[0], "prior_weight": 1.0}], start, end, require_all=False)
     shrunk = cal.fit(sources, targets, pooled, seed=202, outer_iterations=1, prior_weight=1e-4)
     shrunk_by_name = dict(zip([d.name for d in pooled], shrunk.multipliers, strict=True))

@@ -51,9 +51,12 @@ from securecomm.calibration.targets import (
     simulation_period,
     simulation_place,
 )
+from securecomm.core.places import NATION
+from securecomm.core.places import counties as county_table
 from securecomm.model.parameters import Parameters, load_parameters
 from securecomm.model.replications import IN_PROCESS, Runner
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
+from securecomm.model.stages.issuance import FIELD_OFFICE_FACTOR
 
 
 class CalibrationError(ValueError):
@@ -213,6 +216,7 @@ class CalibrationResult:
     ensemble_ratios: dict[str, float] = field(default_factory=dict)  # median over replications / point value
     ensemble_values: dict[str, float] = field(default_factory=dict)  # medians of the last round, before its refit
     loss_ensemble_expected: float = math.nan  # the loss of point value × ratio at the final fit
+    surrogate: Surrogate | None = None  # the last population's reweighting, for predictions at other multipliers
 
 
 def _simulate(parameters: Parameters, place: str, start: dt.date, end: dt.date, seed: int) -> tuple:
@@ -321,7 +325,82 @@ def fit(
             if ratios
             else math.nan
         ),
+        surrogate=surrogate,
     )
+
+
+@dataclass(frozen=True)
+class HeldOutPrediction:
+    """A place figure predicted by the joint fit and by a fit that left its place out."""
+
+    target: Target
+    office: str
+    fitted: float  # expected value at the joint fit (times the ensemble ratio, if any)
+    held_out: float  # expected value when its place's figures are left out of the fit
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.target
+        return {
+            "id": t.id,
+            "place": t.place,
+            "place_name": t.place_name,
+            "metric": t.metric,
+            "office": self.office,
+            "published": t.published,
+            "fitted": round(self.fitted, 4),
+            "held_out": round(self.held_out, 4),
+            "within_held_out": t.within(self.held_out),
+        }
+
+
+def leave_one_place_out(sources: Parameters, result: CalibrationResult) -> list[HeldOutPrediction]:
+    """Each place's fitted figures predicted without them: its field office's multiplier refitted to the
+    other targets (every other multiplier kept at the joint fit, which one place's figures barely move),
+    from the fit's own population. Places spanning several field offices are left out."""
+    from scipy.optimize import least_squares
+
+    if result.surrogate is None:
+        raise CalibrationError("the calibration result carries no population to predict from")
+    surrogate, dims, joint = result.surrogate, result.dims, np.array(result.multipliers)
+    ratios = result.ensemble_ratios
+    office_of = dict(county_table().select("fips", "aor").iter_rows())
+    index = {d.keys[0]: i for i, d in enumerate(dims) if d.parameter == FIELD_OFFICE_FACTOR and d.keys}
+
+    def values(multipliers: np.ndarray) -> dict[str, float]:
+        expected = surrogate.values(apply_multipliers(sources, dims, multipliers, "held out"))
+        return {key: value * ratios.get(key, 1.0) for key, value in expected.items()}
+
+    by_place: dict[str, list[Target]] = {}
+    for target in result.targets:
+        if target.place != NATION:
+            by_place.setdefault(target.place, []).append(target)
+    fitted_values = values(joint)
+    predictions = []
+    for place, own in by_place.items():
+        offices = {office_of[county] for target in own for county in target.counties()}
+        if len(offices) != 1 or next(iter(offices)) not in index:
+            continue
+        office = next(iter(offices))
+        position, dim = index[office], dims[index[office]]
+        rest = [t for t in result.targets if t.place != place]
+        weight = math.sqrt(result.prior_weight if dim.prior_weight is None else dim.prior_weight)
+
+        def residuals(
+            x: np.ndarray, position: int = position, rest: list = rest, dim: Dimension = dim, weight: float = weight
+        ) -> np.ndarray:
+            multipliers = joint.copy()
+            multipliers[position] = x[0]
+            misfit = misfits(rest, values(multipliers))
+            misfit = np.sign(misfit) * np.abs(misfit) ** (result.loss_exponent / 2)
+            pull = weight * (x[0] - 1) / ((dim.high - dim.low) / 2)
+            return np.append(np.nan_to_num(misfit, nan=1e3), pull)
+
+        solution = least_squares(residuals, [joint[position]], bounds=([dim.low], [dim.high]), method="trf")
+        held_out = joint.copy()
+        held_out[position] = solution.x[0]
+        predicted = values(held_out)
+        predictions += [HeldOutPrediction(t, office, fitted_values[t.id], predicted[t.id]) for t in own]
+    return predictions
 
 
 def _least_squares(

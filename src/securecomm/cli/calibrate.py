@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from securecomm.calibration.fit import CalibrationError, calibrate
+from securecomm.calibration.fit import CalibrationError, HeldOutPrediction, calibrate, leave_one_place_out
 from securecomm.calibration.overlay import provenance, write_overlay
 from securecomm.calibration.targets import TargetError, load_all_targets
 from securecomm.cli.common import (
@@ -24,7 +26,35 @@ from securecomm.cli.common import (
     output_console,
     runner_or_default,
 )
-from securecomm.model.parameters import calibrated_overlay_path
+from securecomm.model.parameters import calibrated_overlay_path, load_parameters
+
+
+def render_held_out(predictions: list[HeldOutPrediction], console: Console) -> None:
+    """Leave-one-place-out: each place figure fitted with and without its place."""
+    table = Table(title="Leave one place out: each place's figures predicted without them")
+    for column in ("place", "office", "figure", "published", "joint fit", "place left out", "error left out", ""):
+        table.add_column(column, justify="left" if column in ("place", "office", "figure") else "right")
+    for p in predictions:
+        t = p.target
+        table.add_row(
+            escape(t.place_name),
+            p.office,
+            t.metric,
+            ("≥ " if t.comparison == "at_least" else "") + format_count(t.published),
+            format_count(p.fitted),
+            format_count(p.held_out),
+            f"{p.held_out / t.published - 1:+.0%}",
+            "[green]✓[/]" if t.within(p.held_out) else "[red]✗[/]",
+        )
+    console.print(table)
+    counts = [abs(p.held_out / p.target.published - 1) for p in predictions if p.target.tolerance_unit == "factor"]
+    if counts:
+        console.print(
+            f"Median absolute error of place counts, place left out: {statistics.median(counts):.0%} "
+            f"({len(counts)} counts); within tolerance: {sum(p.target.within(p.held_out) for p in predictions)} "
+            f"of {len(predictions)} place figures",
+            highlight=False,
+        )
 
 
 def calibrate_command(
@@ -44,6 +74,13 @@ def calibrate_command(
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the fit's provenance as JSON.")] = False,
+    leave_one_out: Annotated[
+        bool,
+        typer.Option(
+            "--leave-one-out",
+            help="Also predict each place's figures with its field office refitted without them (leave-one-place-out).",
+        ),
+    ] = False,
 ) -> None:
     """Fit the parameters marked `calibrate: true` to the published figures marked `fit`.
 
@@ -65,6 +102,9 @@ def calibrate_command(
         raise fail(str(error)) from None
     path = write_overlay(result, out or calibrated_overlay_path(), all_targets)
     document = provenance(result, all_targets)
+    held_out = leave_one_place_out(load_parameters(calibrated=False), result) if leave_one_out else []
+    if leave_one_out:
+        document["leave_one_place_out"] = [prediction.to_dict() for prediction in held_out]
     if as_json:
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
         errors.print(f"wrote {path}")
@@ -103,6 +143,8 @@ def calibrate_command(
         if math.isnan(result.loss_ensemble_expected)
         else f"; median over {result.ensemble_replications} replications, expected: {result.loss_ensemble_expected:.3f}"
     )
+    if leave_one_out:
+        render_held_out(held_out, console)
     console.print(
         f"loss {result.loss_start:.3f} → {result.loss_fitted:.3f} (one simulation at the fit; "
         f"{result.loss_surrogate:.3f} expected{ensemble}) in {result.evaluations} evaluations, "
