@@ -323,7 +323,7 @@ def _column(records: pl.DataFrame, name: str, dtype: pl.DataType) -> pl.Series:
     """A column of the case table, or all null when the table does not carry it (simulated cases)."""
     if name in records.columns:
         return records.get_column(name).cast(dtype)
-    return pl.Series(name, [None] * records.height, dtype=dtype)
+    return pl.repeat(None, records.height, dtype=dtype, eager=True).alias(name)
 
 
 def _codes(column: pl.Series) -> tuple[np.ndarray, list[str]]:

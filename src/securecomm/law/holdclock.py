@@ -26,12 +26,12 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import numpy as np
-import polars as pl
 
 from securecomm.law.model import Counting
 
 MICROSECONDS_PER_HOUR = 3_600_000_000
 MICROSECONDS_PER_DAY = 24 * MICROSECONDS_PER_HOUR
+MICROSECONDS_PER_WEEK = 7 * MICROSECONDS_PER_DAY
 # The calendar covers every date a record can plausibly carry; outside it the clock refuses.
 CALENDAR_YEARS = range(1990, 2061)
 
@@ -79,7 +79,8 @@ def hold_until_many(release_eligible_at: np.ndarray, hours: int, counting: Count
     """The deadlines for many people at once (datetime64[us]; NaT stays NaT).
 
     Business hours: move a start on a non-business day to the next business day's
-    midnight, then spend whole business days and the remainder with np.busday_offset.
+    midnight, then spend whole business days and the remainder, counting business days by
+    their position in a table of them.
     """
     starts = release_eligible_at.astype("datetime64[us]")
     if counting == "clock_hours":
@@ -93,18 +94,32 @@ def hold_until_many(release_eligible_at: np.ndarray, hours: int, counting: Count
     first, last = days.min().astype(dt.date), days.max().astype(dt.date)
     _check_range(first)
     _check_range(last)
-    calendar = _business_calendar()
-    on_business_day = np.is_busday(days, busdaycal=calendar)
-    start_day = np.busday_offset(days, 0, roll="forward", busdaycal=calendar)
-    time_of_day = np.where(on_business_day, (known_starts - days).astype("int64"), 0)
-    total = time_of_day + hours * MICROSECONDS_PER_HOUR
+    time_of_day = (known_starts - days).astype("int64")
+    whole_days_at_most = (MICROSECONDS_PER_DAY + hours * MICROSECONDS_PER_HOUR) // MICROSECONDS_PER_DAY
+    business_day, on_or_after = _business_days(days.min(), days.max(), whole_days_at_most)
+    start = on_or_after[(days - days.min()).astype(np.int64)]  # the first business day on or after the day
+    on_business_day = business_day[start] == days
+    total = np.where(on_business_day, time_of_day, 0) + hours * MICROSECONDS_PER_HOUR
     # The deadline falls on the business day where the running total reaches `total`;
     # a total that ends exactly at midnight ends that day rather than opening the next.
     whole_days = (total - 1) // MICROSECONDS_PER_DAY
     remainder = total - whole_days * MICROSECONDS_PER_DAY
-    end_day = np.busday_offset(start_day, whole_days, roll="forward", busdaycal=calendar)
+    end_day = business_day[start + whole_days]
     deadlines[known] = end_day.astype("datetime64[us]") + remainder.astype("timedelta64[us]")
     return deadlines
+
+
+def _business_days(first: np.datetime64, last: np.datetime64, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """The business days from a little before `first` to `reach` business days after `last`, and for each
+    calendar day from `first` to `last` the position among them of the first business day on or after it:
+    so that a million deadlines are a few look-ups rather than a million calendar computations."""
+    margin = np.timedelta64(2 * reach + 14, "D")  # holds at least `reach` business days, holidays and all
+    calendar = np.arange(first - margin, last + margin + 1, dtype="datetime64[D]")
+    business = np.is_busday(calendar, busdaycal=_business_calendar())
+    # The position of the first business day on or after a day is the number of business days before it.
+    before = np.cumsum(business) - business
+    skipped = int(margin.astype(np.int64))
+    return calendar[business], before[skipped : skipped + int((last - first).astype(np.int64)) + 1]
 
 
 # --- in a time zone ----------------------------------------------------------------------
@@ -141,19 +156,77 @@ def hold_until_in_zone(start: dt.datetime, hours: int, counting: Counting) -> dt
         local_day, moment = next_day, day_end
 
 
-def _zoned(wall: np.ndarray, zone: str) -> pl.Series:
-    """Wall-clock times (datetime64[us]) read in `zone`: a skipped time with the earlier offset."""
-    series = pl.Series("wall", wall, dtype=pl.Datetime("us"))
-    aware = series.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-    skipped = aware.is_null() & series.is_not_null()
-    if skipped.any():
-        # U.S. clocks skip one hour: an hour earlier exists, and an hour of real time later is the
-        # moment the wall clock would have read had it not been changed yet.
-        # Only the skipped rows read `shifted`; another row an hour on from a skipped time (03:45 on the
-        # day clocks spring forward) would be skipped itself once shifted: null there, not an error.
-        shifted = (series - dt.timedelta(hours=1)).dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-        aware = pl.select(pl.when(skipped).then(shifted + dt.timedelta(hours=1)).otherwise(aware)).to_series()
-    return aware
+@cache
+def _offsets(zone: str, first_year: int, last_year: int) -> tuple[np.ndarray, np.ndarray]:
+    """The zone's UTC offsets from `first_year` through `last_year`: (starts, offsets), each offset in
+    force from its start (a UTC instant) to the next one's, both in microseconds.
+
+    Read from the zone's rules (zoneinfo, as `localize`) week by week, each change then found to the
+    microsecond by bisection, so that many times are read in the zone with a few array operations
+    rather than one look-up each. A zone's offset changes at most once in a week (a change and its
+    reversal, as daylight saving time's, are months apart)."""
+    tz = ZoneInfo(zone)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    microsecond = dt.timedelta(microseconds=1)
+
+    def offset_at(instant: int) -> int:
+        return (epoch + instant * microsecond).astimezone(tz).utcoffset() // microsecond
+
+    first = (dt.datetime(first_year, 1, 1, tzinfo=UTC) - epoch) // microsecond
+    last = (dt.datetime(last_year + 1, 1, 1, tzinfo=UTC) - epoch) // microsecond
+    starts, offsets = [first], [offset_at(first)]
+    for week in range(first + MICROSECONDS_PER_WEEK, last + MICROSECONDS_PER_WEEK, MICROSECONDS_PER_WEEK):
+        if offset_at(week) == offsets[-1]:
+            continue
+        before, after = week - MICROSECONDS_PER_WEEK, week
+        while after - before > 1:
+            middle = (before + after) // 2
+            before, after = (middle, after) if offset_at(middle) == offsets[-1] else (before, middle)
+        starts.append(after)
+        offsets.append(offset_at(after))
+    return np.array(starts, dtype=np.int64), np.array(offsets, dtype=np.int64)
+
+
+def _offsets_for(moments: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
+    """`_offsets` over the years of `moments` (known, datetime64[us]) and a year either side."""
+    first, last = (moment.astype("datetime64[Y]").astype(int) + 1970 for moment in (moments.min(), moments.max()))
+    return _offsets(zone, first - 1, last + 1)
+
+
+def utc_of_wall(wall: np.ndarray, zone: str) -> np.ndarray:
+    """Wall-clock times read in `zone` as the clock reads them (see the module notes) as UTC instants
+    (naive datetime64[us]): the start a hold's `hold_until_utc` is measured from."""
+    wall = wall.astype("datetime64[us]")
+    instants = np.full(wall.shape, np.datetime64("NaT"), dtype="datetime64[us]")
+    known = ~np.isnat(wall)
+    if not known.any():
+        return instants
+    moments = wall[known]
+    starts, offsets = _offsets_for(moments, zone)
+    local = moments.astype(np.int64)
+    # An offset governs the wall times from its start to the next change, read on its own clock. A time
+    # repeated when clocks fall back lies in two of them and is read in the first; one skipped when they
+    # spring forward lies in none and is read with the offset before the change.
+    wall_ends = np.append(starts[1:] + offsets[:-1], np.iinfo(np.int64).max)
+    period = np.searchsorted(wall_ends, local, side="right")
+    skipped = (period > 0) & (local < starts[period] + offsets[period])
+    period -= skipped
+    instants[known] = (local - offsets[period]).astype("datetime64[us]")
+    return instants
+
+
+def wall_in_zone(utc: np.ndarray, zone: str) -> np.ndarray:
+    """UTC instants (naive datetime64[us]) as wall-clock times in `zone`."""
+    utc = utc.astype("datetime64[us]")
+    walls = np.full(utc.shape, np.datetime64("NaT"), dtype="datetime64[us]")
+    known = ~np.isnat(utc)
+    if not known.any():
+        return walls
+    moments = utc[known]
+    starts, offsets = _offsets_for(moments, zone)
+    instants = moments.astype(np.int64)
+    walls[known] = (instants + offsets[np.searchsorted(starts, instants, side="right") - 1]).astype("datetime64[us]")
+    return walls
 
 
 def hold_until_many_in_zone(
@@ -165,21 +238,7 @@ def hold_until_many_in_zone(
     business day in a U.S. zone is always 24 hours long) and the deadline is then read in the zone.
     """
     if counting == "clock_hours":
-        ends = _zoned(wall, zone) + dt.timedelta(hours=hours)
+        utc = utc_of_wall(wall, zone) + np.timedelta64(hours * MICROSECONDS_PER_HOUR, "us")
     else:
-        ends = _zoned(hold_until_many(wall, hours, counting), zone)
-    local = ends.dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
-    utc = ends.dt.convert_time_zone("UTC").dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
-    return local, utc
-
-
-def utc_of_wall(wall: np.ndarray, zone: str) -> np.ndarray:
-    """Wall-clock times read in `zone` as the clock reads them (see the module notes) as UTC instants
-    (naive datetime64[us]): the start a hold's `hold_until_utc` is measured from."""
-    return _zoned(wall, zone).dt.convert_time_zone("UTC").dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
-
-
-def wall_in_zone(utc: np.ndarray, zone: str) -> np.ndarray:
-    """UTC instants (naive datetime64[us]) as wall-clock times in `zone`."""
-    series = pl.Series("utc", utc, dtype=pl.Datetime("us")).dt.replace_time_zone("UTC")
-    return series.dt.convert_time_zone(zone).dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
+        utc = utc_of_wall(hold_until_many(wall, hours, counting), zone)
+    return wall_in_zone(utc, zone), utc
