@@ -60,15 +60,13 @@ def level_at_removal(
     IDENT match, except that a removed person without a conviction whose current charge (a felony or a
     misdemeanor) ended in a conviction before removal has that first conviction's level."""
     levels = ice_level.cast(pl.String)
-    first = charge_level.cast(pl.String).replace_strict(FIRST_CONVICTION_LEVEL, default=None)
     draw = rng.random(levels.len())
-    convicted = (
-        removed
-        & (levels == NON_CRIMINAL).to_numpy()
-        & first.is_not_null().to_numpy()
-        & (draw < parameters.value(CONVICTED_BEFORE_REMOVAL))
-    )
-    return pl.Series("removal_level", np.where(convicted, first.to_numpy(), levels.to_numpy()), dtype=pl.String)
+    # Only the removed without a conviction can change level: their charges alone are looked up, and the
+    # labels stay a column (a million labels as Python strings would cost a second).
+    candidates = np.flatnonzero(removed & (levels == NON_CRIMINAL).to_numpy())
+    first = charge_level.gather(candidates).cast(pl.String).replace_strict(FIRST_CONVICTION_LEVEL, default=None)
+    convicted = first.is_not_null().to_numpy() & (draw[candidates] < parameters.value(CONVICTED_BEFORE_REMOVAL))
+    return levels.clone().scatter(candidates[convicted], first.filter(pl.Series(convicted))).alias("removal_level")
 
 
 def draw_removals(state: State, parameters: Parameters, rng: Streams) -> State:
