@@ -40,7 +40,7 @@ def test_decline_is_notified_to_ice_where_the_policy_requires_it(desk):
 
 
 def test_no_notification_where_the_policy_requires_none(make_desk, sqlite_url):
-    desk = make_desk(sqlite_url, policy="us/ice-request")
+    desk = make_desk(sqlite_url, policy="us/ice-request", place="09009")
     body = desk.intake()
     events = desk.get(f"/detainers/{body['id']}", "supervisor").json()["events"]
     assert body["decision"] == "honor"

@@ -287,13 +287,13 @@ class DetainerSummary(BaseModel):
     citation: str
     explanation: str
     review: Review | None
-    decided_by: str | None = Field(description="the layer whose answer governs (law.layers)")
-    layers: str | None = Field(description="what every layer in force answered, broadest first")
-    time_zone: str | None = Field(description="the IANA zone of this detainer's local times")
+    decided_by: str | None = Field(None, description="the layer whose answer governs (law.layers)")
+    layers: str | None = Field(None, description="what every layer in force answered, broadest first")
+    time_zone: str | None = Field(None, description="the IANA zone of this detainer's local times")
     release_eligible_at: LocalDateTime | None
     hold_until: LocalDateTime | None
-    hold_until_utc: LocalDateTime | None = Field(description="the hold's deadline as a UTC instant")
-    hold_citation: str | None = Field(description="the limit that set the deadline: a layer's hold or the form's")
+    hold_until_utc: LocalDateTime | None = Field(None, description="the hold's deadline as a UTC instant")
+    hold_citation: str | None = Field(None, description="the limit that set the deadline: a layer's hold or the form's")
     custody: Literal["in_custody", "released", "picked_up_by_ice"]
     custody_ended_at: LocalDateTime | None
     overdue: bool
@@ -315,8 +315,10 @@ class DetainerDetail(DetainerSummary):
 
 
 class IntakeResult(DetainerSummary):
+    # Defaults: an answer stored for an Idempotency-Key before migration 0003 is replayed without them.
     times_read_in_zone: list[str] = Field(
-        description="the times given without a UTC offset, read in the jurisdiction's zone (time_zone)"
+        default_factory=list,
+        description="the times given without a UTC offset, read in the jurisdiction's zone (time_zone)",
     )
 
 

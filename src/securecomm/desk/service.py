@@ -280,7 +280,8 @@ def _place_zone(place: str, time_zone: str | None) -> str:
     if time_zone is None:
         if len(zones) != 1:
             raise InvalidInput(
-                "time_zone", f"{place} keeps several time zones ({', '.join(sorted(zones))}): give the jail's"
+                "time_zone",
+                f"{place} keeps {len(zones)} time zones: give the jail's county (place) or its zone (time_zone)",
             )
         return next(iter(zones))
     if time_zone not in zones:
@@ -1319,6 +1320,45 @@ class Desk:
             now = self.clock.local_now()
             views = [detainer_summary(row, now) for row in rows]
             work.audit(actor, "review_queue.read", "review_queue", {"detainers": [row["id"] for row in rows]})
+        return views
+
+    def detainer_list(
+        self,
+        actor: Actor,
+        *,
+        custody: str | None = "in_custody",
+        decision: str | None = None,
+        review_needed: bool | None = None,
+        office: str | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """The desk's queue: detainers (in custody by default) filtered by custody, decision, whether a
+        review is awaited and issuing office (contains, any case) — overdue first, then the nearest
+        deadline, then those without one (a read of personal data: audited)."""
+        self._require(actor, Permission.READ_DETAINER)
+        query = select(DETAINERS)
+        if custody is not None:
+            query = query.where(DETAINERS.c.custody == custody)
+        if decision is not None:
+            query = query.where(DETAINERS.c.decision == decision)
+        if review_needed is not None:
+            query = query.where((DETAINERS.c.decision == "review") == review_needed)
+        if office:
+            query = query.where(func.lower(DETAINERS.c.issuing_office).contains(office.lower(), autoescape=True))
+        with self._transaction() as work:
+            rows = work.connection.execute(query.order_by(DETAINERS.c.id.desc()).limit(limit)).mappings().all()
+            now = self.clock.local_now()
+            views = [detainer_summary(row, now) for row in rows]
+            deadlines = {row["id"]: custody_deadline(row) for row in rows}
+            views.sort(
+                key=lambda view: (
+                    not view["overdue"],
+                    deadlines[view["id"]] is None,
+                    deadlines[view["id"]] or dt.datetime.max,
+                    view["id"],
+                )
+            )
+            work.audit(actor, "detainers.read", "detainers", {"detainers": [view["id"] for view in views]})
         return views
 
     # -- review --
