@@ -172,7 +172,8 @@ def test_the_reweighting_follows_the_ident_conviction_ratio(sources):
     higher = cal.apply_multipliers(sources, dims, [1.8], "higher ratio")
     expected, before = surrogate.values(higher), surrogate.values(sources)
     plain = evaluate_targets(targets, *cal._simulate(higher, PLACE, *_period(), seed=5))
-    assert expected["convicted"] > 1.1 * before["convicted"]
+    # (less than it would be by the FBI record alone: a current charge convicted before removal counts too)
+    assert expected["convicted"] > 1.05 * before["convicted"]
     assert expected["noncriminal"] < before["noncriminal"]
     assert expected["matches"] == pytest.approx(before["matches"], rel=0.005)  # the mean match probability is kept
     for target in targets:

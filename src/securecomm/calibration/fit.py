@@ -16,8 +16,9 @@ Method (docs/validation.md, "How the fit works"):
    booking ratio, other-route detainer rate, candidate over simulated). Records are grouped in
    cells that share every factor, so an evaluation is a few small dot products.
 4. `scipy.optimize.least_squares` (trust-region reflective, within the bounds) minimises the
-   sum of |relative error / tolerance| ** `loss_exponent` over the targets (4: close to minimising
-   the worst error, which is what "within tolerance" asks, while every target still counts), plus
+   sum of |error / tolerance| ** `loss_exponent` over the targets (4: close to minimising the
+   worst error, which is what "within tolerance" asks, while every target still counts; a place's
+   figures, many and noisy, `place_loss_exponent` and `place_weight` times), plus
    a small pull of every multiplier towards 1 (`prior_weight`, per half-range) that settles what
    the targets do not determine. The population is then redrawn at the fit (`outer_iterations`).
 5. What the scorecard and `compare` report is not one run at the fitted values but the median
@@ -185,9 +186,25 @@ def misfits(targets: Sequence[Target], values: Mapping[str, float]) -> np.ndarra
     return np.array([target.misfit(values[target.id]) for target in targets])
 
 
-def loss(targets: Sequence[Target], values: Mapping[str, float], exponent: float = 2) -> float:
-    """Mean of |error / tolerance| ** exponent over the targets."""
-    return float(np.mean(np.abs(misfits(targets, values)) ** exponent))
+@dataclass(frozen=True)
+class Loss:
+    """The fit's loss: the mean over targets of |error / tolerance| ** exponent, where a place's target
+    (not the nation's) takes `place_exponent` (None: the same) and counts `place_weight` times."""
+
+    exponent: float = 2
+    place_exponent: float | None = None
+    place_weight: float = 1.0
+
+    def residuals(self, targets: Sequence[Target], values: Mapping[str, float]) -> np.ndarray:
+        """Signed |misfit| ** (exponent / 2), weighted: their squares are the terms of the loss."""
+        misfit = misfits(targets, values)
+        place = np.array([t.place != NATION for t in targets], dtype=bool)
+        exponent = np.where(place, self.exponent if self.place_exponent is None else self.place_exponent, self.exponent)
+        weight = np.where(place, math.sqrt(self.place_weight), 1.0)
+        return weight * np.sign(misfit) * np.abs(misfit) ** (exponent / 2)
+
+    def __call__(self, targets: Sequence[Target], values: Mapping[str, float]) -> float:
+        return float(np.mean(self.residuals(targets, values) ** 2))
 
 
 @dataclass(frozen=True)
@@ -210,7 +227,7 @@ class CalibrationResult:
     end: dt.date
     prior_weight: float
     outer_iterations: int
-    loss_exponent: float = 2
+    objective: Loss = Loss()
     ensemble_rounds: int = 0
     ensemble_replications: int = 0
     ensemble_ratios: dict[str, float] = field(default_factory=dict)  # median over replications / point value
@@ -234,7 +251,7 @@ def fit(
     seed: int,
     outer_iterations: int,
     prior_weight: float,
-    loss_exponent: float = 2,
+    objective: Loss = Loss(),
     ensemble_rounds: int = 0,
     ensemble_replications: int = 0,
     runner: Runner = IN_PROCESS,
@@ -264,7 +281,7 @@ def fit(
             f"iteration {iteration + 1}/{outer_iterations}: fitting {len(dims)} multipliers to {len(targets)} targets"
         )
         multipliers, used = _least_squares(
-            surrogate, sources, targets, dims, multipliers, prior_weight, loss_exponent, None
+            surrogate, sources, targets, dims, multipliers, prior_weight, objective, None
         )
         evaluations += used
         surrogate_values = surrogate.values(apply_multipliers(sources, dims, multipliers, "candidate"))
@@ -288,7 +305,7 @@ def fit(
             ratios = {t.id: ensemble_values[t.id] / point[t.id] if point[t.id] else 1.0 for t in targets}
             report(f"ensemble {round_number + 1}/{ensemble_rounds}: refitting the medians")
             multipliers, used = _least_squares(
-                surrogate, sources, targets, dims, multipliers, prior_weight, loss_exponent, ratios
+                surrogate, sources, targets, dims, multipliers, prior_weight, objective, ratios
             )
             evaluations += used
         surrogate_values = surrogate.values(apply_multipliers(sources, dims, multipliers, "candidate"))
@@ -304,9 +321,9 @@ def fit(
         start_values=start_values,
         fitted_values=fitted_values,
         surrogate_values=surrogate_values,
-        loss_start=loss(targets, start_values, loss_exponent),
-        loss_fitted=loss(targets, fitted_values, loss_exponent),
-        loss_surrogate=loss(targets, surrogate_values, loss_exponent),
+        loss_start=objective(targets, start_values),
+        loss_fitted=objective(targets, fitted_values),
+        loss_surrogate=objective(targets, surrogate_values),
         evaluations=evaluations,
         seconds=time.perf_counter() - began,
         seed=seed,
@@ -315,15 +332,13 @@ def fit(
         end=end,
         prior_weight=prior_weight,
         outer_iterations=outer_iterations,
-        loss_exponent=loss_exponent,
+        objective=objective,
         ensemble_rounds=ensemble_rounds,
         ensemble_replications=ensemble_replications,
         ensemble_ratios=ratios,
         ensemble_values=ensemble_values,
         loss_ensemble_expected=(
-            loss(targets, {t.id: surrogate_values[t.id] * ratios[t.id] for t in targets}, loss_exponent)
-            if ratios
-            else math.nan
+            objective(targets, {t.id: surrogate_values[t.id] * ratios[t.id] for t in targets}) if ratios else math.nan
         ),
         surrogate=surrogate,
     )
@@ -390,8 +405,7 @@ def leave_one_place_out(sources: Parameters, result: CalibrationResult) -> list[
         ) -> np.ndarray:
             multipliers = joint.copy()
             multipliers[position] = x[0]
-            misfit = misfits(rest, values(multipliers))
-            misfit = np.sign(misfit) * np.abs(misfit) ** (result.loss_exponent / 2)
+            misfit = result.objective.residuals(rest, values(multipliers))
             pull = weight * (x[0] - 1) / ((dim.high - dim.low) / 2)
             return np.append(np.nan_to_num(misfit, nan=1e3), pull)
 
@@ -410,11 +424,11 @@ def _least_squares(
     dims: Sequence[Dimension],
     start: np.ndarray,
     prior_weight: float,
-    exponent: float,
+    objective: Loss,
     ratios: Mapping[str, float] | None,
 ) -> tuple[np.ndarray, int]:
     """Multipliers minimising the loss of the surrogate's values (times `ratios`, if given), within bounds:
-    the sum of |relative error / tolerance| ** exponent, as least squares of signed |·| ** (exponent / 2)."""
+    the objective's loss, as least squares of its residuals (Loss.residuals)."""
     from scipy.optimize import least_squares
 
     low = np.array([d.low for d in dims])
@@ -426,8 +440,7 @@ def _least_squares(
         values = surrogate.values(apply_multipliers(sources, dims, x, "candidate"))
         if ratios is not None:
             values = {key: value * ratios.get(key, 1.0) for key, value in values.items()}
-        misfit = misfits(targets, values)
-        misfit = np.sign(misfit) * np.abs(misfit) ** (exponent / 2)
+        misfit = objective.residuals(targets, values)
         return np.concatenate([np.nan_to_num(misfit, nan=1e3), pull * (x - 1) / half_range])
 
     solution = least_squares(residuals, np.clip(start, low, high), bounds=(low, high), method="trf")
@@ -457,7 +470,9 @@ def calibrate(
         seed=int(settings["seed"] if seed is None else seed),
         outer_iterations=int(settings["outer_iterations"]),
         prior_weight=float(settings["prior_weight"]),
-        loss_exponent=float(settings["loss_exponent"]),
+        objective=Loss(
+            float(settings["loss_exponent"]), float(settings["place_loss_exponent"]), float(settings["place_weight"])
+        ),
         ensemble_rounds=int(settings["ensemble_rounds"] if ensemble_rounds is None else ensemble_rounds),
         ensemble_replications=int(settings["ensemble_replications"]),
         runner=runner or Runner(workers=int(settings["workers"])),

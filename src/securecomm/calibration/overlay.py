@@ -37,7 +37,7 @@ def provenance(result: CalibrationResult, all_targets: Sequence[Target] = ()) ->
         "generated_by": "securecomm calibrate",
         "method": (
             "scipy.optimize.least_squares (trf, bounded) over multipliers of the source values, bounded by each "
-            "parameter's uncertainty range; loss = mean of |relative error / tolerance|^loss_exponent over the "
+            "parameter's uncertainty range; loss = mean of |error / tolerance|^loss_exponent over the "
             "fitting targets, plus prior_weight * ((multiplier - 1) / half-range)^2 per multiplier; targets evaluated "
             "as expected "
             "values over a saturated simulated population (reweighted), redrawn each outer iteration; one seed "
@@ -48,7 +48,9 @@ def provenance(result: CalibrationResult, all_targets: Sequence[Target] = ()) ->
         "period": [result.start.isoformat(), result.end.isoformat()],
         "outer_iterations": result.outer_iterations,
         "prior_weight": result.prior_weight,
-        "loss_exponent": result.loss_exponent,
+        "loss_exponent": result.objective.exponent,
+        "place_loss_exponent": result.objective.place_exponent,
+        "place_weight": result.objective.place_weight,
         "evaluations": result.evaluations,
         "seconds": round(result.seconds, 1),
         "versions": {"securecomm": version("securecomm"), "scipy": scipy.__version__, "numpy": np.__version__},
