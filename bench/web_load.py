@@ -1,7 +1,8 @@
 """Benchmark: the web lab on loopback — page loads, a cached comparison, 20 users at once.
 
-Starts a real `securecomm web` process on a fresh data directory (one worker process for the
-comparisons, in-process replications), then measures, all over HTTP to 127.0.0.1:
+Starts a real `securecomm serve --demo` process — the desk, its pages, the lab and the library in
+one process — on a fresh data directory (one worker process for the lab's comparisons, in-process
+replications), then measures, all over HTTP to 127.0.0.1:
 
 1. the lab page: the HTML and the files it loads (CSS, htmx, lab.js), 20 times; and, where
    Debian's chromium is installed, the browser's own load time (navigation start → load event);
@@ -143,7 +144,10 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as data:
         server = subprocess.Popen(
-            [sys.executable, "-m", "securecomm", "web", "--port", str(port), "--data-dir", str(Path(data) / "web")],
+            [
+                *(sys.executable, "-m", "securecomm", "serve", "--demo"),
+                *("--port", str(port), "--data-dir", str(Path(data) / "desk")),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -157,7 +161,7 @@ def main() -> int:
                         break
                     except httpx.TransportError:
                         if time.monotonic() > deadline or server.poll() is not None:
-                            raise RuntimeError("securecomm web did not start") from None
+                            raise RuntimeError("securecomm serve did not start") from None
                         time.sleep(0.2)
                 loads = [page_load(client) for _ in range(REPEATS)]
                 browser = browser_load(base)

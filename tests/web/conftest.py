@@ -1,5 +1,6 @@
-"""The web app on a real server (uvicorn on a free loopback port, in a thread) and Debian's chromium
-driven by Playwright. Playwright's own browser downloads fail here: `make test` installs Debian's
+"""The web app on a real server — what `securecomm serve` runs: the desk's API and pages, the lab and
+the library in one app (`web.served.serve_app`) over a fresh SQLite desk, uvicorn on a free loopback
+port in a thread — and Debian's chromium driven by Playwright. Playwright's own browser downloads fail here: `make test` installs Debian's
 chromium (the Makefile's `browser` target) and these tests launch it by path."""
 
 from __future__ import annotations
@@ -14,12 +15,21 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from argon2 import PasswordHasher
 
-from securecomm.web import create_app
+from securecomm.desk import security
+from securecomm.desk.api import create_app
+from securecomm.desk.audit import AuditKey
+from securecomm.desk.db import database_url, open_database
+from securecomm.desk.service import Desk
+from securecomm.web.served import serve_app
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "tests" / "output"
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+PASSWORD = "correct horse battery staple"
+# One user of each role, and a second intake officer (the one a supervisor disables).
+USERS = {"intake": "intake", "reviewer": "reviewer", "reviewer2": "reviewer", "auditor": "auditor", "intake2": "intake"}
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -37,13 +47,32 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def served_app(data_dir: Path):
+    """A new desk in `data_dir` (Connecticut's TRUST Act, New Haven County; a supervisor and USERS, all
+    with PASSWORD) served with its pages and the lab, as `securecomm serve` does."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = AuditKey.generate()
+    database = open_database(database_url(data_dir, None))
+    desk = Desk(database, audit_key=key)
+    desk.initialize(
+        jurisdiction="Connecticut",
+        policy_id="ct/trust-act-2013",
+        admin_username="supervisor",
+        admin_password=PASSWORD,
+        place="09009",
+    )
+    for username, role in USERS.items():
+        desk.add_user(username, PASSWORD, role)
+    return serve_app(create_app(database, audit_key=key, overdue_check_seconds=None), data_dir / "lab")
+
+
 class LiveServer:
     """The app served by uvicorn in a thread of this process, until `stop`."""
 
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(data_dir), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(served_app(data_dir), host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -56,6 +85,14 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2 at its cheapest for the tests' many sign-ins (existing hashes still verify)."""
+    security.use_password_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    yield
+    security.use_password_hasher(PasswordHasher())
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +149,12 @@ def axe_violations(page) -> list[dict]:
         for v in result["violations"]
         if v["impact"] in ("serious", "critical")
     ]
+
+
+def sign_in(page, server: LiveServer, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the desk's sign-in page."""
+    page.goto(f"{server.url}/desk/sign-in")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()

@@ -15,7 +15,6 @@ from securecomm.cli.policies import policies_app
 from securecomm.cli.replay import replay_command
 from securecomm.cli.simulate import simulate
 from securecomm.cli.validate import validate_command
-from securecomm.cli.web import web
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.split("\n")[0])
 app.command("decide")(decide)
@@ -27,4 +26,3 @@ app.command("validate")(validate_command)
 app.command("replay")(replay_command)
 app.add_typer(desk_app, name="desk")
 app.command("serve")(serve)
-app.command("web")(web)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from securecomm.cli.common import SchedulerOption
 from securecomm.desk.security import DEFAULT_TOKEN_LIFETIME
 
 if TYPE_CHECKING:
@@ -460,7 +461,14 @@ def report(
 
 
 def serve(
-    data_dir: DataDir,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="The desk's directory (holds the SQLite database by default; the lab's jobs in DATA_DIR/lab). "
+            "With --demo: a new directory for the demo desk (default: a fresh temporary one).",
+        ),
+    ] = None,
     url: DatabaseUrl = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -491,14 +499,51 @@ def serve(
             help="Behind a reverse proxy: its address(es), whose X-Forwarded-For is trusted for the client's."
         ),
     ] = None,
+    lab_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the lab keeps its job queue and results (default DATA_DIR/lab)."),
+    ] = None,
+    lab_workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Run the lab's replications on a local Dask cluster of N workers."),
+    ] = None,
+    scheduler: SchedulerOption = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="Make a demo desk first (sample users with fresh passwords printed here, a jurisdiction, a few "
+            "detainers) and serve it with the lab; loopback addresses only."
+        ),
+    ] = False,
 ) -> None:
-    """Run the detainer desk's HTTP API; migrations run first. HTTPS with --certfile/--keyfile."""
+    """Run the detainer desk — its API, its signed-in pages at /desk/ — and the lab and policy library
+    (at / and /policies) in one process; migrations run first. HTTPS with --certfile/--keyfile."""
     import os
+    import tempfile
 
     import uvicorn
 
     from securecomm.desk.service import Desk
 
+    if lab_workers is not None and scheduler is not None:
+        raise _fail("give --lab-workers or --scheduler, not both")
+    if demo:
+        from securecomm.web.demo import build_demo_desk, is_loopback
+
+        if not is_loopback(host):
+            raise _fail(f"--demo prints its users' passwords: it serves on a loopback address only, not {host}")
+        if url is not None:
+            raise _fail("--demo makes its own SQLite desk: leave out --database-url")
+        data_dir = data_dir or Path(tempfile.mkdtemp(prefix="securecomm-demo-"))
+        try:
+            passwords = build_demo_desk(data_dir)
+        except FileExistsError as error:
+            raise _fail(str(error)) from None
+        errors.print(f"demo desk in {data_dir}; its users (passwords made just now, shown once):", highlight=False)
+        for username, password in passwords.items():
+            errors.print(f"  {username:<11} {password}", highlight=False)
+    if data_dir is None:
+        raise _fail("give --data-dir (the desk's directory), or --demo")
     if (certfile is None) != (keyfile is None):
         raise _fail("--certfile and --keyfile go together")
     if token_minutes < 1:
@@ -521,15 +566,25 @@ def serve(
         "anchor_seconds": anchor_minutes * 60,
         "max_body_bytes": max_body_bytes,
         "public_docs": public_docs,
+        "lab_dir": str((lab_dir or data_dir / "lab").resolve()),
+        "lab_workers": lab_workers,
+        "lab_scheduler": scheduler,
+        # The sign-in cookie only over HTTPS: this server's TLS, or the county's TLS proxy in front.
+        "secure_cookies": certfile is not None or forwarded_allow_ips is not None,
     }
     os.environ["SECURECOMM_DESK_SERVE"] = json.dumps(settings)
     tls = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)} if certfile and keyfile else {}
     proxy = {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips} if forwarded_allow_ips else {}
     scheme = "https" if tls else "http"
     docs = " (OpenAPI at /docs)" if public_docs else ""
-    errors.print(f"detainer desk on {scheme}://{host}:{port}{docs}", highlight=False)
+    errors.print(f"open {scheme}://{host}:{port}/desk/ to sign in to the desk", highlight=False, soft_wrap=True)
+    errors.print(
+        f"the lab and the policy library at {scheme}://{host}:{port}/, the API under /api/v1{docs}",
+        highlight=False,
+        soft_wrap=True,
+    )
     uvicorn.run(
-        "securecomm.desk.api:app_from_environment",
+        "securecomm.web.served:app_from_environment",
         factory=True,
         host=host,
         port=port,

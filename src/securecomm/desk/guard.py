@@ -1,6 +1,12 @@
 """ASGI middleware in front of the desk: a request-size limit enforced before the body is read,
 and security headers on every response.
 
+Content-Security-Policy by path: the API (`/api/…`, `/openapi.json`) always gets `API_CSP` — it
+replaces any policy a route may have set, so nothing mounted beside the API can loosen it; the
+interactive docs get `DOCS_CSP`; every other path (the web app's pages, served in the same
+process) gets `PAGES_CSP` — scripts, styles and images only from this server, no inline script —
+unless the page sets a policy of its own.
+
 Pure ASGI (no BaseHTTPMiddleware): it adds a few microseconds to a request, not a task.
 """
 
@@ -16,6 +22,12 @@ DEFAULT_MAX_BODY_BYTES = 1_048_576  # an intake is about 1 KB; a megabyte is far
 
 # The API sends JSON, CSV and a printable report page: nothing it serves may load or frame anything.
 API_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+# The web app's pages (the desk's signed-in pages, the lab, the library): only this server's own
+# scripts, styles and images; no inline script or style, forms post only here, nothing frames them.
+PAGES_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 # Swagger UI (only with public docs) runs its own scripts and styles from /static, plus one inline script.
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
@@ -67,10 +79,9 @@ class Guard:
                 return
         path: str = scope["path"]
         docs = path == "/docs" or path.startswith("/static/")
-        extra = [
-            (b"content-security-policy", (DOCS_CSP if docs else API_CSP).encode()),
-            *COMMON_HEADERS,
-        ]
+        api = path.startswith("/api/") or path == "/api" or path == "/openapi.json"
+        csp = API_CSP if api else DOCS_CSP if docs else PAGES_CSP
+        extra = [(b"content-security-policy", csp.encode()), *COMMON_HEADERS]
         if scope.get("scheme") == "https":
             extra.append(HSTS)
         no_store = not docs
@@ -99,6 +110,8 @@ class Guard:
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", []))
+                if api:  # the API's policy is never the route's to choose
+                    headers = [(name, value) for name, value in headers if name.lower() != b"content-security-policy"]
                 names = {name.lower() for name, _ in headers}
                 headers += [(name, value) for name, value in extra if name not in names]
                 if no_store and b"cache-control" not in names:
