@@ -46,7 +46,9 @@ def main() -> None:
     if len(sys.argv) != 2:
         raise SystemExit(__doc__)
     table = build(Path(sys.argv[1]), DATA)
-    print(f"hispanic_population.parquet: {table.height} counties, {table['hispanic_population'].sum():,} Hispanic residents")
+    print(
+        f"hispanic_population.parquet: {table.height} counties, {table['hispanic_population'].sum():,} Hispanic residents"
+    )
 
 
 if __name__ == "__main__":
