@@ -554,28 +554,46 @@ def counties_activated(county_codes: Sequence[str], day: dt.date) -> int:
 def county_months(segments: pl.DataFrame, records: pl.DataFrame, end: dt.date, parameters: Parameters) -> pl.DataFrame:
     """Every reported metric per county and calendar month of a period ending on `end`
     (segments by their start, records by their booking)."""
+    # A county-month is an integer group (county × months spanned + month, counties in FIPS order), so that
+    # grouping, joining and sorting compare integers rather than county codes as strings.
+    segment_fips = segments.get_column("fips").cast(pl.String)
+    record_fips = records.get_column("fips")
+    record_counties = (
+        record_fips.dtype.categories.to_list()
+        if isinstance(record_fips.dtype, pl.Enum)
+        else record_fips.cast(pl.String).unique().to_list()
+    )
+    counties = sorted(set(segment_fips.unique().to_list()) | set(record_counties))
+    segment_months = segments.get_column("segment_start").to_numpy().astype("datetime64[M]").astype(np.int64)
+    record_months = records.get_column("booking_at").to_numpy().astype("datetime64[M]").astype(np.int64)
+    months = np.concatenate([segment_months, record_months])
+    first = int(months.min()) if months.size else 0
+    span = int(months.max()) - first + 1 if months.size else 1
+    segment_groups = _county_codes(segment_fips, counties) * span + (segment_months - first)
+    record_groups = _county_codes(record_fips, counties) * span + (record_months - first)
     segment_counts = (
-        segments.with_columns(month=pl.col("segment_start").dt.truncate(MONTH))
-        .group_by("fips", "month")
-        .agg(pl.col(metric.name).sum() for metric in _reported("segments"))
+        segments.select(pl.col(metric.name) for metric in _reported("segments"))
+        .with_columns(group=pl.Series(segment_groups))
+        .group_by("group")
+        .agg(pl.all().sum())
     )
-    joined = segment_counts.join(
-        _record_months(records, end, parameters), on=["fips", "month"], how="full", coalesce=True
-    )
-    return (
-        joined.with_columns(pl.col(name).fill_null(0) for name in REPORTED)
-        .select("fips", "month", *REPORTED)
-        .sort("fips", "month")
+    record_counts = _record_groups(records, record_groups, len(counties) * span, end, parameters)
+    joined = segment_counts.join(record_counts, on="group", how="full", coalesce=True).sort("group")
+    group = joined.get_column("group").to_numpy()
+    return joined.select(
+        pl.Series("fips", counties, dtype=pl.String).gather(group // span),
+        pl.Series("month", (first + group % span).astype("datetime64[M]").astype("datetime64[D]")),
+        *(pl.col(name).fill_null(0) for name in REPORTED),
     )
 
 
-def _as_codes(column: pl.Series) -> tuple[np.ndarray, list[str]]:
-    """A column of names as integer codes into its Enum's categories (or its sorted names)."""
-    if isinstance(column.dtype, pl.Enum):
-        names = column.dtype.categories.to_list()
-    else:
-        names = column.cast(pl.String).unique().sort().to_list()
-    return column.cast(pl.Enum(names)).to_physical().to_numpy().astype(np.int64), names
+def _county_codes(fips: pl.Series, counties: list[str]) -> np.ndarray:
+    """Each row's position in `counties`; an Enum column is recoded through its categories, not row by row."""
+    if isinstance(fips.dtype, pl.Enum):
+        position = {name: index for index, name in enumerate(counties)}
+        recode = np.array([position[name] for name in fips.dtype.categories.to_list()], dtype=np.int64)
+        return recode[fips.to_physical().to_numpy()]
+    return fips.cast(pl.Enum(counties)).to_physical().to_numpy().astype(np.int64)
 
 
 def _record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: int) -> dict[str, np.ndarray]:
@@ -605,20 +623,15 @@ def _metric_series(metric: Metric, summed: np.ndarray, parameters: Parameters) -
     return pl.Series(metric.name, value, dtype=pl.UInt32 if counted else pl.Float64)
 
 
-def _record_months(records: pl.DataFrame, end: dt.date, parameters: Parameters) -> pl.DataFrame:
-    """The reported record metrics per county and month of booking, where a county-month has records."""
-    county_codes, counties = _as_codes(records.get_column("fips"))
-    months = records.get_column("booking_at").to_numpy().astype("datetime64[M]").astype(np.int64)
-    first = int(months.min()) if months.size else 0
-    span = int(months.max()) - first + 1 if months.size else 1
-    groups = county_codes * span + (months - first)
-    size = len(counties) * span
+def _record_groups(
+    records: pl.DataFrame, groups: np.ndarray, size: int, end: dt.date, parameters: Parameters
+) -> pl.DataFrame:
+    """The reported record metrics per group (`groups`: each record's, 0..size-1), where a group has records."""
     present = np.flatnonzero(np.bincount(groups, minlength=size))
     sums = _record_sums(records, end, groups, size)
     return pl.DataFrame(
         [
-            pl.Series("fips", counties, dtype=pl.String).gather(present // span),
-            pl.Series("month", (first + present % span).astype("datetime64[M]").astype("datetime64[D]")),
+            pl.Series("group", present),
             *(_metric_series(metric, sums[metric.name][present], parameters) for metric in _reported("records")),
         ]
     )
