@@ -221,8 +221,11 @@ class CompiledPolicy:
         elif hold is not None:
             offset = _column(records, "release_eligible_offset", pl.Int32).fill_null(0).to_numpy().astype(np.int64)
             has_offset = _column(records, "release_eligible_offset", pl.Int32).is_not_null().to_numpy()
-            zone_codes, zone_names = _codes(zone)
-            form_codes, form_names = _codes(_column(records, "detainer_form", pl.String))
+            # The zone column above, as codes: the case's own zone, else the policy's.
+            zone_codes, zone_names = _text_codes(records, "time_zone")
+            if self.time_zone is not None:
+                zone_codes = np.where(zone_codes < 0, _code(zone_names, self.time_zone), zone_codes)
+            form_codes, form_names = _text_codes(records, "detainer_form")
             active = honored & ~np.isnat(wall)
             limits = {form: limit for form, limit in load_forms().items() if form in form_names}
             for form, limit in limits.items():
@@ -231,7 +234,8 @@ class CompiledPolicy:
                     cited[notice_only] = _code(citations, limit.citation)
                     active &= ~notice_only
             starts = wall - (offset * 60_000_000).astype("timedelta64[us]")  # UTC where an offset was given
-            for zone_code in np.unique(zone_codes[active]):
+            # The zones present (-1: none), in order: a count per code rather than a sort of every case.
+            for zone_code in np.flatnonzero(np.bincount(zone_codes[active] + 1)) - 1:
                 rows = np.flatnonzero(active & (zone_codes == zone_code))
                 group_zone = zone_names[zone_code] if zone_code >= 0 else None
                 if group_zone is None:
@@ -331,6 +335,15 @@ def _codes(column: pl.Series) -> tuple[np.ndarray, list[str]]:
     names = column.drop_nulls().unique(maintain_order=True).to_list()
     codes = column.replace_strict(names, list(range(len(names))), default=-1, return_dtype=pl.Int64)
     return codes.to_numpy(), names
+
+
+def _text_codes(records: pl.DataFrame, name: str) -> tuple[np.ndarray, list[str]]:
+    """A text column of the case table (all null when absent) as codes into a list of its values (-1: null).
+    An Enum column (simulated cases) keeps its own codes and categories: no string is compared."""
+    if name in records.columns and isinstance(records.schema[name], pl.Enum):
+        column = records.get_column(name)
+        return column.to_physical().cast(pl.Int64).fill_null(-1).to_numpy(), column.dtype.categories.to_list()
+    return _codes(_column(records, name, pl.String))
 
 
 def _code(vocabulary: list[str], text: str) -> int:
