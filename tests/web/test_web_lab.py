@@ -93,7 +93,7 @@ def test_the_permanent_link_reproduces_the_numbers(server, page, browser, tmp_pa
 def test_the_lab_form_works_by_keyboard_alone(server, page):
     page.goto(f"{server.url}/lab")
     visited = []
-    for _ in range(60):
+    for _ in range(120):
         page.keyboard.press("Tab")
         focused = page.evaluate(
             "() => { const e = document.activeElement; return e.id || e.getAttribute('href') || e.textContent.trim(); }"
@@ -102,10 +102,21 @@ def test_the_lab_form_works_by_keyboard_alone(server, page):
         if focused == "Run the comparison":
             break
     assert visited[0] == "#main"  # the skip link comes first
-    order = [
-        name for name in ("place", "start", "end", "policy-0", "baseline", "replications", "seed") if name in visited
-    ]
-    assert order == ["place", "start", "end", "policy-0", "baseline", "replications", "seed"]
+    fields = (
+        "place",
+        "start",
+        "end",
+        "policy-0",
+        "baseline",
+        "effects",
+        "scenario-0",
+        "participation_mode",
+        "participation_place",
+        "participation_date",
+        "replications",
+        "seed",
+    )
+    assert [name for name in fields if name in visited] == list(fields)
     assert visited.index("place") < visited.index("start") < visited.index("seed") < len(visited) - 1
     assert visited[-1] == "Run the comparison"
 

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 import plotly.graph_objects as go
 import polars as pl
+from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from securecomm.core.places import counties as county_table
@@ -354,6 +355,26 @@ def _estimate(effect: Effect) -> str:
     return f"{effect.estimate:+g} {effect.unit}{error}"
 
 
+def effects_intro(place: str, replications: int) -> Markup:
+    """The paragraph that opens the section "What it does to communities" (HTML; the place escaped)."""
+    bands = (
+        "The 90% bands carry the study's own uncertainty (its standard error, drawn per replication) as well as the "
+        "model's."
+        if replications > 1
+        else "A single run takes each study's estimate as published; run replications for bands."
+    )
+    return Markup(
+        "Economists have measured, on the program's own staggered rollout, what Secure Communities did to the places "
+        "that ran it. Each published estimate below is applied to {place}: its months under the program and its "
+        "Hispanic residents. {bands} These are averages over the counties the studies observed, not measurements of "
+        "{place} itself, and the studies did not measure local detainer policies: a policy column changes an effect "
+        "only where a study says so. <strong>Default</strong> effects are the ones the evidence supports best; "
+        "<strong>scenarios</strong> are labelled with their study and population. Evidence: <em>confirmed</em> = read "
+        "in the study's own text (C), <em>partly confirmed</em> = some part only in a secondary summary (S) or not "
+        "found (U); the status says which part."
+    ).format(place=place, bands=bands)
+
+
 def effect_rows(summary: Summary, place: str) -> list[dict[str, Any]]:
     """The section "What it does to communities": per effect its study, population, estimate and
     evidence, each policy's band, and what it means for the place (under the baseline)."""
@@ -420,6 +441,7 @@ def render_report(plan: ReplicationPlan, summary: Summary, counties: pl.DataFram
         policies=[_policy_label(p) for p in summary.levels],
         table_rows=table_rows(summary),
         effects=effect_rows(summary, place_name(plan.place)),
+        effects_intro=effects_intro(place_name(plan.place), plan.replications),
         place_name=place_name(plan.place),
         participation=[p.describe() for p in plan.participation],
         charts=report_charts(summary, counties),

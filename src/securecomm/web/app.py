@@ -25,23 +25,27 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from plotly.offline import get_plotlyjs
 
-from securecomm.comparison.report import render_report, table_rows
+from securecomm.comparison.report import effect_rows, effects_intro, render_report, table_rows
 from securecomm.core import schema
 from securecomm.core.places import counties, states
 from securecomm.law.loader import UnknownPolicyError, load_policy
 from securecomm.model.metrics import REPORTED
 from securecomm.model.parameters import load_parameters
-from securecomm.model.replications import IN_PROCESS, ReplicationPlan, Runner
+from securecomm.model.replications import IN_PROCESS, Runner
 from securecomm.web import choropleth
 from securecomm.web.geo import CANVAS, county_shapes, state_shapes, view_box
 from securecomm.web.jobs import Job, JobQueue, JobStore, Results
 from securecomm.web.lab import (
+    PARTICIPATION_CHOICES,
+    LabRequest,
     form_values,
     model_fingerprint,
     parse_request,
+    participation_fields,
     place_label,
     policy_choices,
     resolve_place_text,
+    scenario_choices,
     search_places,
 )
 from securecomm.web.library import blank_form, decide_everywhere, library_rows, policy_page, read_case
@@ -155,6 +159,8 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
             "form": form_values(values),
             "errors": errors or {},
             "choices": policy_choices(),
+            "scenario_choices": scenario_choices(),
+            "participation_choices": PARTICIPATION_CHOICES,
             "state_links": _state_links(),
             "county_map": _county_links(map_state) if map_state in states() else None,
         }
@@ -199,7 +205,12 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
         return run_page(request, job, values)
 
     def run_page(request: Request, job: Job, values: dict[str, list[str]]) -> HTMLResponse:
-        context: dict[str, Any] = {"job": job, "lab_request": job.request, "permalink": _permalink(request, job)}
+        context: dict[str, Any] = {
+            "job": job,
+            "lab_request": job.request,
+            "permalink": _permalink(request, job),
+            "participation_fields": participation_fields(job.request.participation),
+        }
         if job.status != "done":
             context["ahead"] = store.ahead_of(job) if job.status == "queued" else 0
             return page(request, "run.html.j2", context)
@@ -230,6 +241,15 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
             ],
             "map": _map(key, policy, metric),
             "metrics": choropleth.metric_choices(),
+            **_effects(results.request, results),
+        }
+
+    def _effects(lab_request: LabRequest, results: Results) -> dict[str, Any]:
+        """The section "What it does to communities", as the HTML report has it."""
+        place = place_label(lab_request.place)
+        return {
+            "effects": effect_rows(results.summary, place),
+            "effects_intro": effects_intro(place, lab_request.replications),
         }
 
     @lru_cache(maxsize=256)
@@ -303,22 +323,42 @@ def create_app(data_dir: Path, runner: Runner = IN_PROCESS) -> FastAPI:
         ]
         return _csv(pl.DataFrame(rows).write_csv(), "comparison.csv")
 
+    @app.get("/lab/runs/{key}/effects.csv")
+    def effects_csv(key: str) -> Response:
+        results = _done(key)
+        summary = results.summary
+        rows = []
+        for effect in effect_rows(summary, place_label(results.request.place)):
+            for policy, by_effect in summary.effects.items():
+                numbers = by_effect[effect["name"]]
+                rows.append(
+                    {
+                        "effect": effect["name"],
+                        "label": effect["label"],
+                        "kind": effect["kind"],
+                        "study": effect["study"],
+                        "population": effect["population"],
+                        "period": effect["period"],
+                        "estimate": effect["estimate"],
+                        "evidence": effect["strength"],
+                        "status": effect["status"],
+                        "policy": policy,
+                        **(numbers["band"] or dict.fromkeys(("median", "low", "high"))),
+                        "applies": numbers["applies"],
+                        "note": numbers["note"],
+                        "meaning": effect["meaning"],
+                    }
+                )
+        if not rows:
+            raise HTTPException(404, "this run did not ask for the effects")
+        return _csv(pl.DataFrame(rows, infer_schema_length=None).write_csv(), "effects.csv")
+
     @app.get("/lab/runs/{key}/report.html")
     def report(key: str) -> Response:
         results = _done(key)
         path = store.run_dir(key) / "report.html"
         if not path.exists():
-            lab_request = results.request
-            plan = ReplicationPlan(
-                lab_request.place,
-                lab_request.start,
-                lab_request.end,
-                lab_request.policies,
-                lab_request.replications,
-                lab_request.seed,
-                vary_parameters=lab_request.replications > 1,
-            )
-            html = render_report(plan, results.summary, results.counties, load_parameters())
+            html = render_report(results.request.plan(), results.summary, results.counties, load_parameters())
             scratch = path.with_suffix(".tmp")
             scratch.write_text(html, encoding="utf-8")
             scratch.rename(path)

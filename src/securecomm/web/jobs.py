@@ -175,6 +175,7 @@ class JobStore:
                     "baseline": summary.baseline,
                     "levels": summary.levels,
                     "differences": summary.differences,
+                    "effects": summary.effects,
                     "charts": [
                         {"id": c.id, "title": c.title, "description": c.description, "figure_json": c.figure_json}
                         for c in charts
@@ -199,7 +200,7 @@ class JobStore:
         ]
         return Results(
             LabRequest.from_dict(document["request"]),
-            Summary(document["baseline"], document["levels"], document["differences"]),
+            Summary(document["baseline"], document["levels"], document["differences"], document["effects"]),
             pl.read_parquet(folder / "counties.parquet"),
             charts,
         )
@@ -236,6 +237,8 @@ def run_job(data_dir: Path, key: str, runner: Runner) -> None:
             replications=request.replications,
             seed=request.seed,
             runner=runner,
+            effects=request.effect_names,
+            participation=request.participations,
             progress=lambda done, _total: store.progress(key, done),
         )
         store.save(job, comparison.summary, comparison.counties, report_charts(comparison.summary, comparison.counties))

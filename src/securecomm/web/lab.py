@@ -18,7 +18,10 @@ import polars as pl
 
 from securecomm.core.places import NATION, counties, resolve_place
 from securecomm.law.loader import load_library
-from securecomm.model.replications import HISTORICAL
+from securecomm.model.replications import HISTORICAL, ReplicationPlan
+from securecomm.model.simulation import Participation
+from securecomm.model.stages.effects import select as select_effects
+from securecomm.model.stages.effects import studies
 
 FIRST_DAY = dt.date(2008, 10, 27)  # Secure Communities' first activation (Harris County)
 LAST_DAY = dt.date(2019, 12, 31)  # the last year of the shipped population tables
@@ -37,9 +40,41 @@ class LabRequest:
     baseline: str
     replications: int
     seed: int
+    effects: bool = False  # the default effects (docs/effects.md)
+    scenarios: tuple[str, ...] = ()  # the effect scenarios, by name
+    participation: str = ""  # one participation reform, PLACE=MODE[@DATE] (`Participation.parse`)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "start": self.start.isoformat(), "end": self.end.isoformat()}
+
+    @property
+    def effect_names(self) -> tuple[str, ...]:
+        """The effects the run estimates: the defaults if asked, then the scenarios."""
+        return select_effects(self.effects, ",".join(self.scenarios))
+
+    @property
+    def participations(self) -> tuple[Participation, ...]:
+        return (Participation.parse(self.participation),) if self.participation else ()
+
+    def participation_words(self) -> str:
+        """The participation reform in words ("" for none): `Connecticut, 8 counties: not activated from …`."""
+        if not self.participation:
+            return ""
+        return f"{place_label(self.participation.partition('=')[0])}, {self.participations[0].describe()}"
+
+    def plan(self) -> ReplicationPlan:
+        """The replications the question runs (what `compare` runs for it)."""
+        return ReplicationPlan(
+            self.place,
+            self.start,
+            self.end,
+            self.policies,
+            self.replications,
+            self.seed,
+            vary_parameters=self.replications > 1,
+            effects=self.effect_names,
+            participation=self.participations,
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LabRequest:
@@ -51,6 +86,9 @@ class LabRequest:
             baseline=data["baseline"],
             replications=int(data["replications"]),
             seed=int(data["seed"]),
+            effects=bool(data.get("effects", False)),
+            scenarios=tuple(data.get("scenarios", ())),
+            participation=data.get("participation", ""),
         )
 
     @property
@@ -70,8 +108,20 @@ class LabRequest:
                 ("baseline", self.baseline),
                 ("replications", str(self.replications)),
                 ("seed", str(self.seed)),
+                *([("effects", "on")] if self.effects else []),
+                *(("scenarios", scenario) for scenario in self.scenarios),
+                *participation_fields(self.participation),
             ]
         )
+
+
+def participation_fields(spec: str) -> list[tuple[str, str]]:
+    """A participation reform as the form's three fields (none when there is no reform)."""
+    if not spec:
+        return []
+    place, _, rest = spec.partition("=")
+    mode, _, day = rest.partition("@")
+    return [("participation_place", place), ("participation_mode", mode), ("participation_date", day)]
 
 
 DEFAULTS: dict[str, Any] = {
@@ -82,6 +132,15 @@ DEFAULTS: dict[str, Any] = {
     "baseline": "us/ice-request",
     "replications": "5",
     "seed": "1",
+    "participation_place": "",
+    "participation_mode": "",
+    "participation_date": "",
+}
+# The participation choices in words (docs/effects.md, "State participation scenarios").
+PARTICIPATION_CHOICES = {
+    "never": "activation never happens",
+    "delayed": "activation delayed to the date",
+    "no-detainers": "prints go to the FBI but the state refuses detainers",
 }
 
 
@@ -109,6 +168,22 @@ def policy_choices() -> tuple[PolicyChoice, ...]:
     """`historical` and every jail (detainer) policy of the library."""
     library = [PolicyChoice(policy.id, policy.title) for policy in load_library() if policy.kind == "detainer"]
     return (PolicyChoice(HISTORICAL, "Each county's real policies on their real dates"), *library)
+
+
+@dataclass(frozen=True)
+class ScenarioChoice:
+    name: str
+    label: str
+    study: str
+
+
+@cache
+def scenario_choices() -> tuple[ScenarioChoice, ...]:
+    """The effect scenarios, each labelled with its study (off unless chosen)."""
+    known = studies()
+    return tuple(
+        ScenarioChoice(name, known.effects[name].label, known.effects[name].study) for name in known.names("scenario")
+    )
 
 
 # --- places by name or code --------------------------------------------------------------------
@@ -219,6 +294,11 @@ def form_values(values: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         "baseline": _first(values, "baseline") if values.get("baseline") else policies[0],
         "replications": _first(values, "replications"),
         "seed": _first(values, "seed"),
+        "effects": bool(values.get("effects")),
+        "scenarios": [value for value in values.get("scenarios", []) if value],
+        "participation_place": _first(values, "participation_place"),
+        "participation_mode": _first(values, "participation_mode"),
+        "participation_date": _first(values, "participation_date"),
     }
 
 
@@ -271,6 +351,46 @@ def parse_request(values: Mapping[str, Sequence[str]]) -> tuple[LabRequest | Non
         errors["baseline"] = "The baseline must be one of the policies compared."
     replications = _whole(form["replications"], "replications", 1, MAX_REPLICATIONS, errors)
     seed = _whole(form["seed"], "seed", 0, MAX_SEED, errors)
+    known_scenarios = [choice.name for choice in scenario_choices()]
+    unknown = [name for name in form["scenarios"] if name not in known_scenarios]
+    if unknown:
+        errors["scenarios"] = f"Not an effect scenario: {', '.join(unknown)}."
+    scenarios = tuple(name for name in known_scenarios if name in form["scenarios"])  # in the studies' order
+    participation = _participation(form, errors)
     if errors or start is None or end is None or replications is None or seed is None:
         return None, errors
-    return LabRequest(place, start, end, policies, baseline, replications, seed), {}
+    request = LabRequest(
+        place, start, end, policies, baseline, replications, seed, form["effects"], scenarios, participation
+    )
+    return request, {}
+
+
+def _participation(form: Mapping[str, Any], errors: dict[str, str]) -> str:
+    """The participation reform the form asks, as `PLACE=MODE[@DATE]` ("" for none)."""
+    mode = form["participation_mode"]
+    if not mode:
+        return ""
+    if mode not in PARTICIPATION_CHOICES:
+        errors["participation_mode"] = f"Choose one of: {', '.join(PARTICIPATION_CHOICES.values())}."
+        return ""
+    try:
+        place = resolve_place_text(form["participation_place"])
+    except ValueError as error:
+        errors["participation_place"] = str(error)
+        place = ""
+    if place == NATION:
+        errors["participation_place"] = "A participation reform is a state's or a county's: choose one, not US."
+    day = None
+    if form["participation_date"]:
+        day = _date(form["participation_date"], "participation_date", errors)
+    elif mode == "delayed":
+        errors["participation_date"] = "Give the date activation is delayed to, as YYYY-MM-DD."
+    if "participation_place" in errors or "participation_date" in errors:
+        return ""
+    spec = f"{place}={mode}" + (f"@{day.isoformat()}" if day else "")
+    try:
+        Participation.parse(spec)
+    except ValueError as error:
+        errors["participation_place"] = str(error)
+        return ""
+    return spec
