@@ -274,7 +274,7 @@ def test_field_office_pooling_recovers_known_factors(sources):
     Philadelphia 0.75 for Delaware); the fit finds them, leaves a field office without figures (Salt
     Lake City: Utah is simulated, but has none) at the nation, and a strong pull towards the nation
     (partial pooling) keeps the fitted factors between the nation and the truth."""
-    spec = [{"parameter": "field_office_detainer_factor", "each_key": True}]
+    spec = [{"parameter": "field_office_detainer_factor", "each_key": True, "range": [0.25, 1.75]}]
     start, end = dt.date(2011, 1, 1), dt.date(2012, 12, 31)
     dims = cal.dimensions(sources, spec, start, end, require_all=False)
     assert len(dims) == 24 and all(d.keys and len(d.keys) == 1 for d in dims)

@@ -9,9 +9,10 @@ shows (CT 2011–13: 244342.75 → 244347.63 hold hours). The medians were re-pi
 came to draw its replication value from a stream of its own (issue 12 item 11 added age at booking, which
 would otherwise have shifted every parameter drawn after it): the same spread, other draws. Re-pinned once
 for ICE by field office (issue 16 item 2): each replication now draws the field office's factor on
-detainers per match (field_office_detainer_factor, source value 1, range ×0.25–×1.75) for New Haven's
-field office (BOS) — 1795 → 1209 detainers in the median of 3; the single run (source value 1) does not
-move. Re-pinned once for convictions at removal (issue 16 item 2c): ICE counts a removal at the record at
+detainers per match (field_office_detainer_factor, source value 1) for New Haven's field office (BOS),
+within ±5% of its value (a draw over the assumption's ×0.25–×1.75, capped at probability 1, lowered
+medians by about a fifth: 1795 → 1209 here) — 1795 → 1756 detainers in the median of 3; the single run
+(source value 1) does not move. Re-pinned once for convictions at removal (issue 16 item 2c): ICE counts a removal at the record at
 removal, so a current charge convicted before removal (current_charge_conviction_before_removal, 0.35)
 moves removals from non-criminal to Levels 2–3 (CT 2011–13: non-criminal 908 → 581, Level 2 549 → 681,
 Level 3 288 → 483); removals, and everything before them, do not move. A change that moves them must be
@@ -50,9 +51,9 @@ CONNECTICUT_2011_2013_SEED_7 = {
 
 # New Haven County, 2012-2014, 3 replications, seed 5: medians of a few metrics per policy.
 NEW_HAVEN_MEDIANS = {
-    "us/ice-request": {"detainers_issued": 1209, "detainers_honored": 1209, "hold_hours": 58773.06, "removals": 467},
-    "historical": {"detainers_issued": 1209, "detainers_honored": 622, "hold_hours": 31126.47, "removals": 282},
-    "ct/trust-act-2013": {"detainers_issued": 1209, "detainers_honored": 974, "hold_hours": 52339.77, "removals": 424},
+    "us/ice-request": {"detainers_issued": 1756, "detainers_honored": 1756, "hold_hours": 74932.89, "removals": 692},
+    "historical": {"detainers_issued": 1756, "detainers_honored": 927, "hold_hours": 44243.6, "removals": 429},
+    "ct/trust-act-2013": {"detainers_issued": 1756, "detainers_honored": 1424, "hold_hours": 58570.12, "removals": 630},
 }
 
 

@@ -4,7 +4,8 @@ Method (docs/validation.md, "How the fit works"):
 
 1. Each fitted quantity is a *multiplier* of a parameter's source value (one per parameter, per
    dated value, or per key — `calibration/settings.yaml`), bounded by the parameter's uncertainty
-   range: [1 − r, 1 + r] for a relative range, [low/value, high/value] for an absolute one.
+   range: [1 − r, 1 + r] for a relative range, [low/value, high/value] for an absolute one — or by
+   the dimension's own `range`, where the assumption's range is wider than what replications draw.
 2. One population is simulated for the places and period of the fitting targets, at the
    current multipliers but with the Bernoulli stages that are fitted *saturated*: ICE issues a
    detainer to everyone it could (issuance probability 1), picks up everyone held (pickup 1)
@@ -86,7 +87,7 @@ def dimensions(
     """The multipliers of a dimension spec (calibration/settings.yaml), for a fit over [start, end]."""
     result = []
     for spec in specs:
-        unknown = set(spec) - {"parameter", "each_date", "each_key", "keys", "prior_weight"}
+        unknown = set(spec) - {"parameter", "each_date", "each_key", "keys", "prior_weight", "range"}
         name = spec.get("parameter")
         if unknown or name not in sources.by_name:
             raise CalibrationError(f"dimension {dict(spec)}: unknown parameter or keys {sorted(unknown)}")
@@ -98,8 +99,8 @@ def dimensions(
             )
         keys = tuple(spec["keys"]) if spec.get("keys") else None
         try:
-            low, high = sources[name].bounds().multipliers()
-        except ValueError as error:
+            low, high = (float(v) for v in spec["range"]) if "range" in spec else sources[name].bounds().multipliers()
+        except (ValueError, TypeError) as error:
             raise CalibrationError(f"dimension {name}: {error}") from None
         key_label = f"[{','.join(keys)}]" if keys else ""
         weight = float(spec["prior_weight"]) if "prior_weight" in spec else None

@@ -159,7 +159,12 @@ def field_office_fits(place: str, parameters: Parameters, targets: Sequence[Targ
             informing[office] = informing.get(office, 0) + 1
     factor = parameters[FIELD_OFFICE_FACTOR]
     source = load_parameters(calibrated=False)[FIELD_OFFICE_FACTOR]
-    low, high = source.bounds().multipliers()
+    # the fit's range (settings.yaml's dimension), the assumption's; replications draw a narrower one
+    (low, high), *_ = [
+        spec.get("range", source.bounds().multipliers())
+        for spec in load_settings().calibrate["dimensions"]
+        if spec["parameter"] == FIELD_OFFICE_FACTOR
+    ]
     return [
         FieldOfficeFit(
             office,
