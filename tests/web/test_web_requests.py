@@ -60,6 +60,39 @@ def test_every_bad_field_is_named_in_words():
     assert "from 1 to 20" in errors["replications"]
 
 
+def test_effects_and_participation_are_part_of_the_question_and_its_key():
+    plain, _ = parse_request(FORM)
+    effects, errors = parse_request({**FORM, "effects": ["on"], "scenarios": ["foster_care", "mental_health"]})
+    assert errors == {} and effects.effects and effects.scenarios == ("mental_health", "foster_care")  # studies' order
+    assert effects.effect_names[-2:] == ("mental_health", "foster_care") and "index_crime" in effects.effect_names
+    opted_out, errors = parse_request(
+        {
+            **FORM,
+            "participation_mode": ["no-detainers"],
+            "participation_place": ["Illinois"],
+            "participation_date": ["2011-05-04"],
+        }
+    )
+    assert errors == {} and opted_out.participation == "IL=no-detainers@2011-05-04"
+    assert opted_out.plan().participation[0].mode == "no-detainers" and plain.plan().participation == ()
+    assert len({plain.key, effects.key, opted_out.key}) == 3
+    for request in (effects, opted_out):  # the permanent link and the job store give the same question
+        assert parse_request(parse_qs(request.query()))[0] == request
+        assert LabRequest.from_dict(request.to_dict()) == request
+    # A mode left blank is no reform, whatever the other two fields say.
+    assert parse_request({**FORM, "participation_place": ["IL"]})[0] == plain
+
+
+def test_every_bad_participation_field_is_named_in_words():
+    _, errors = parse_request({**FORM, "participation_mode": ["delayed"], "participation_place": ["US"]})
+    assert errors == {
+        "participation_place": "A participation reform is a state's or a county's: choose one, not US.",
+        "participation_date": "Give the date activation is delayed to, as YYYY-MM-DD.",
+    }
+    _, errors = parse_request({**FORM, "participation_mode": ["leave"], "scenarios": ["astrology"]})
+    assert set(errors) == {"participation_mode", "scenarios"}
+
+
 def test_places_by_name_or_code():
     assert resolve_place_text("Connecticut") == "CT"
     assert resolve_place_text("fairfield county, ct") == "09001"
