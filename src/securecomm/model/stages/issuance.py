@@ -23,7 +23,7 @@ from securecomm.core.schema import Channel
 from securecomm.model.parameters import Parameters
 from securecomm.model.stages.codes import as_enum, draw_codes
 from securecomm.model.stages.lesc import OFFENSE_LEVELS, classify
-from securecomm.model.stages.state import State, Streams, drawn_before
+from securecomm.model.stages.state import CaseSubsets, State, Streams, drawn_before
 
 ERAS = "issuance_eras"
 FIELD_OFFICE_FACTOR = "field_office_detainer_factor"
@@ -104,11 +104,10 @@ def issue(state: State, parameters: Parameters, rng: Streams) -> State:
     draw = rng["issuance"].random(booking_days.size)
     offices = field_offices_of(state.records.get_column("fips"))
     probability = detainer_probability(booking_days, labels, parameters) * field_office_factor(offices, parameters)
-    issued = eligible & (draw < np.minimum(probability, 1.0))
-    records = state.records.with_columns(
-        issuance_label=labels.cast(pl.String), detainer_issued=pl.Series(issued | ~secure_communities)
-    )
-    return replace(state, records=records)
+    issued = (eligible & (draw < np.minimum(probability, 1.0))) | ~secure_communities
+    records = state.records.with_columns(issuance_label=labels.cast(pl.String), detainer_issued=pl.Series(issued))
+    detainer_cases = CaseSubsets(drawn_before(state.cases, "the cases").subset(issued))
+    return replace(state, records=records, detainer_cases=detainer_cases)
 
 
 def draw_forms(state: State, parameters: Parameters, rng: Streams) -> State:

@@ -26,7 +26,7 @@ from securecomm.law.model import Policy
 from securecomm.law.timeline import PolicyTimeline
 from securecomm.model.parameters import BREAKDOWNS, Parameters
 from securecomm.model.stages.codes import as_enum
-from securecomm.model.stages.state import State, Streams, drawn_before
+from securecomm.model.stages.state import CaseSubsets, State, Streams, drawn_before
 
 PICKUP_PROBABILITY = "ice_pickup_probability"
 AGES = "age_at_booking_share"
@@ -157,36 +157,8 @@ def release_instants(records: pl.DataFrame) -> np.ndarray:
     return instants
 
 
-class CaseSubsets:
-    """Subsets of one set of cases, each made in time proportional to its own size: the long tables
-    are put in case order once and sliced, rather than scanned again for every policy in force."""
-
-    def __init__(self, cases: CaseTables) -> None:
-        self.records = cases.records
-        self.long_tables: dict[str, tuple[pl.DataFrame, np.ndarray]] = {}
-        for name in ("current_charges", "convictions"):
-            table: pl.DataFrame = getattr(cases, name)
-            rows = table.get_column("row").to_numpy()
-            order = np.argsort(rows, kind="stable")
-            starts = np.searchsorted(rows[order], np.arange(cases.height + 1))
-            self.long_tables[name] = (table[order], starts)
-
-    def subset(self, indexes: np.ndarray) -> CaseTables:
-        """The cases at `indexes` (ascending), renumbered 0..k-1, with their charges and convictions."""
-
-        def rows_of(name: str) -> pl.DataFrame:
-            table, starts = self.long_tables[name]
-            first, lengths = starts[indexes], starts[indexes + 1] - starts[indexes]
-            within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-            renumbered = np.repeat(np.arange(indexes.size, dtype=np.uint32), lengths)
-            return table[np.repeat(first, lengths) + within].with_columns(row=pl.Series(renumbered))
-
-        records = self.records[indexes].with_columns(row=pl.int_range(0, indexes.size, dtype=pl.UInt32))
-        return CaseTables(records, rows_of("current_charges"), rows_of("convictions"))
-
-
 def decide_detainers(
-    cases: CaseTables,
+    cases: CaseSubsets,
     county_codes: np.ndarray,
     county_fips: list[str],
     release_eligible_at: np.ndarray,
@@ -198,7 +170,7 @@ def decide_detainers(
 
     `county_codes` index `county_fips`; membership is looked up per county, not per case.
     """
-    size = cases.height
+    size = cases.records.height
     decision = np.full(size, Decision.HONOR, dtype=np.int8)
     # Policies and rules are kept as codes into vocabularies built on the way.
     policy_ids: dict[str, int] = {}
@@ -208,7 +180,6 @@ def decide_detainers(
     decided = np.zeros(size, dtype=bool)
     release_days = release_eligible_at.astype("datetime64[D]")
     decision_codes = {decision.label: int(decision) for decision in Decision}
-    subsets = CaseSubsets(cases)
     fips = np.asarray(county_fips)
     in_force: list[tuple[Policy, np.ndarray]] = []
     for entry in timeline.entries:
@@ -223,7 +194,7 @@ def decide_detainers(
         in_force.append((policy, indexes))
         question = policy.questions[0]
         if question.rules:
-            outcome = compile_policy(policy).decisions(subsets.subset(indexes))
+            outcome = compile_policy(policy).decisions(cases.subset(indexes))
             decided_as = outcome.get_column("decision").cast(pl.String)
             codes = decided_as.replace_strict(decision_codes, return_dtype=pl.Int8).to_numpy()
             rule_names = outcome.get_column("rule")
@@ -301,7 +272,7 @@ def decide(state: State, parameters: Parameters, rng: Streams) -> State:
     issued = state.column("detainer_issued")
     rows = np.flatnonzero(issued)
     decisions = decide_detainers(
-        drawn_before(state.cases, "the cases").subset(issued),
+        drawn_before(state.detainer_cases, "the cases of the detainers issued"),
         state.column("fips")[rows],
         list(state.counties),
         state.column("release_eligible_at")[rows],

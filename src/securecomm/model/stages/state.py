@@ -81,6 +81,34 @@ class OffProgram:
     end: dt.date | None = None
 
 
+class CaseSubsets:
+    """Subsets of one set of cases, each made in time proportional to its own size: the long tables
+    are put in case order once and sliced, rather than scanned again for every policy in force."""
+
+    def __init__(self, cases: CaseTables) -> None:
+        self.records = cases.records
+        self.long_tables: dict[str, tuple[pl.DataFrame, np.ndarray]] = {}
+        for name in ("current_charges", "convictions"):
+            table: pl.DataFrame = getattr(cases, name)
+            rows = table.get_column("row").to_numpy()
+            order = np.argsort(rows, kind="stable")
+            starts = np.searchsorted(rows[order], np.arange(cases.height + 1))
+            self.long_tables[name] = (table[order], starts)
+
+    def subset(self, indexes: np.ndarray) -> CaseTables:
+        """The cases at `indexes` (ascending), renumbered 0..k-1, with their charges and convictions."""
+
+        def rows_of(name: str) -> pl.DataFrame:
+            table, starts = self.long_tables[name]
+            first, lengths = starts[indexes], starts[indexes + 1] - starts[indexes]
+            within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            renumbered = np.repeat(np.arange(indexes.size, dtype=np.uint32), lengths)
+            return table[np.repeat(first, lengths) + within].with_columns(row=pl.Series(renumbered))
+
+        records = self.records[indexes].with_columns(row=pl.int_range(0, indexes.size, dtype=pl.UInt32))
+        return CaseTables(records, rows_of("current_charges"), rows_of("convictions"))
+
+
 @dataclass(frozen=True)
 class State:
     """What the pipeline knows so far about a place and period.
@@ -91,7 +119,8 @@ class State:
       route); each stage adds its columns.
     - `charges`, `convictions`: long tables of current charges and true prior convictions, by `row`
       (the record); `known` marks a conviction the FBI record shows.
-    - `cases`: the facts the jail's policies and ICE's criteria read (securecomm.core.cases).
+    - `cases`: the facts the jail's policies and ICE's criteria read (securecomm.core.cases), and
+      `detainer_cases` those of the detainers issued, ready to be cut by the policies in force.
     - the policy timelines in force, which the policy stages apply.
     - the community effects asked for, and once estimated, one row per effect (stages/effects.py).
     """
@@ -105,6 +134,8 @@ class State:
     charges: pl.DataFrame = field(default_factory=pl.DataFrame)
     convictions: pl.DataFrame = field(default_factory=pl.DataFrame)
     cases: CaseTables | None = None
+    # The cases of the detainers issued, which every policy run on the population decides: made once.
+    detainer_cases: CaseSubsets | None = None
     detainer_timeline: PolicyTimeline | None = None
     field_timeline: PolicyTimeline | None = None
     effects_request: EffectsRequest = EffectsRequest()
