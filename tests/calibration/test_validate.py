@@ -161,3 +161,20 @@ def test_a_place_shows_its_field_offices_fit():
     assert fits["SFR"].place_figures >= 10
     assert fits["SFR"].low == pytest.approx(0.25) and fits["SFR"].high == pytest.approx(1.75)
     assert fits["SFR"].to_dict()["office"] == "SFR"
+
+
+def test_the_place_scorecard_reads_each_tolerance_in_its_own_terms():
+    from rich.console import Console
+
+    from securecomm.calibration.validate import Scorecard, score
+    from securecomm.cli.validate import error_text, render_places
+
+    count = replace(target(id="c", published="100", tolerance="1.5", unit="factor"), place="09001", place_name="A")
+    share = replace(target(id="s", published="0.5", tolerance="0.12", unit="points"), place="US", place_name="US")
+    scores = [score(count, [140, 150, 160]), score(share, [0.30, 0.35, 0.40])]
+    assert [s.within for s in scores] == [True, False]
+    assert error_text(scores[0]) == "×1.50 (÷/×1.5)" and error_text(scores[1]) == "-0.15 (±0.12)"
+    console = Console(record=True, width=200)
+    render_places(Scorecard(scores, [], 3, 1, "test"), console)
+    text = console.export_text()
+    assert "A (09001)" in text and "1 of 2 place figures within tolerance; 1 of 1 outside the national rows" in text
