@@ -536,8 +536,11 @@ def test_cli_key_anchor_policies_and_users(tmp_path):
         == 0
     )
 
-    for command in ("disable-user", "enable-user"):
-        assert cli("desk", command, "--data-dir", data_dir, "--username", "clerk").exit_code == 0
+    for command, said in (("disable-user", "disabled"), ("enable-user", "enabled"), ("unlock-user", "unlocked")):
+        changed = cli("desk", command, "--data-dir", data_dir, "--username", "clerk")
+        assert changed.exit_code == 0 and f"{said} 'clerk'" in changed.output, changed.output
+    unknown = cli("desk", "disable-user", "--data-dir", data_dir, "--username", "nobody")
+    assert unknown.exit_code != 0 and "nobody" in unknown.output
     assert (
         cli(
             "desk", "reset-password", "--data-dir", data_dir, "--username", "clerk", stdin="a temporary passphrase\n"

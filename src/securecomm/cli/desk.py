@@ -10,6 +10,7 @@ import datetime as dt
 import getpass
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -215,43 +216,41 @@ def add_user(
     errors.print(f"added {username!r} as {role}", highlight=False)
 
 
-@desk_app.command("unlock-user")
-def unlock_user(
-    data_dir: DataDir,
-    username: Annotated[str, typer.Option(help="The locked user's name.")],
-    url: DatabaseUrl = None,
-    audit_key: AuditKeyPath = None,
-) -> None:
-    """Lift the temporary lock of an account after failed logins (its earlier tokens are revoked)."""
-    desk = _desk(data_dir, url, audit_key)
-    _run("unlock-user", lambda: desk.unlock_user(username, _cli_actor()))
-    errors.print(f"unlocked {username!r}", highlight=False)
+def _account_command(name: str, summary: str, act: Callable[[Desk, str, Actor], object], done: str) -> None:
+    """Register a command that changes one account's state by the supervisor's hand."""
+
+    def command(
+        data_dir: DataDir,
+        username: Annotated[str, typer.Option(help="The user's name.")],
+        url: DatabaseUrl = None,
+        audit_key: AuditKeyPath = None,
+    ) -> None:
+        desk = _desk(data_dir, url, audit_key)
+        _run(name, lambda: act(desk, username, _cli_actor()))
+        errors.print(f"{done} {username!r}", highlight=False)
+
+    command.__doc__ = summary
+    desk_app.command(name)(command)
 
 
-@desk_app.command("disable-user")
-def disable_user(
-    data_dir: DataDir,
-    username: Annotated[str, typer.Option(help="The user's name.")],
-    url: DatabaseUrl = None,
-    audit_key: AuditKeyPath = None,
-) -> None:
-    """Disable an account: no logins, and its tokens are refused (403)."""
-    desk = _desk(data_dir, url, audit_key)
-    _run("disable-user", lambda: desk.disable_user(username, _cli_actor()))
-    errors.print(f"disabled {username!r}", highlight=False)
-
-
-@desk_app.command("enable-user")
-def enable_user(
-    data_dir: DataDir,
-    username: Annotated[str, typer.Option(help="The user's name.")],
-    url: DatabaseUrl = None,
-    audit_key: AuditKeyPath = None,
-) -> None:
-    """Enable a disabled account."""
-    desk = _desk(data_dir, url, audit_key)
-    _run("enable-user", lambda: desk.enable_user(username, _cli_actor()))
-    errors.print(f"enabled {username!r}", highlight=False)
+_account_command(
+    "unlock-user",
+    "Lift the temporary lock of an account after failed logins (its earlier tokens are revoked).",
+    lambda desk, username, actor: desk.unlock_user(username, actor),
+    "unlocked",
+)
+_account_command(
+    "disable-user",
+    "Disable an account: no logins, and its tokens are refused (403).",
+    lambda desk, username, actor: desk.disable_user(username, actor),
+    "disabled",
+)
+_account_command(
+    "enable-user",
+    "Enable a disabled account.",
+    lambda desk, username, actor: desk.enable_user(username, actor),
+    "enabled",
+)
 
 
 @desk_app.command("reset-password")
