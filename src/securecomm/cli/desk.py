@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from securecomm.cli.common import SchedulerOption
+from securecomm.cli.common import SchedulerOption, errors, fail
 from securecomm.desk.security import DEFAULT_TOKEN_LIFETIME
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 # `securecomm` starts as fast for every other command as it did before the desk existed.
 
 desk_app = typer.Typer(no_args_is_help=True, help="The detainer desk: set up, users, audit check, reports.")
-errors = Console(stderr=True)
 
 DataDir = Annotated[
     Path, typer.Option("--data-dir", help="The desk's directory (holds the SQLite database by default).")
@@ -55,11 +54,6 @@ AUDIT_KEY_FILE = "audit.key"
 ANCHOR_FILE = "audit-anchors.jsonl"
 
 
-def _fail(message: str) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=2)
-
-
 def _open(data_dir: Path, url: str | None) -> Database:
     from securecomm.desk.db import DatabaseError, database_url, open_database
 
@@ -67,7 +61,7 @@ def _open(data_dir: Path, url: str | None) -> Database:
     try:
         return open_database(database_url(data_dir, url))
     except DatabaseError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
 
 def _key_path(data_dir: Path, key_path: Path | None) -> Path:
@@ -80,7 +74,7 @@ def _load_key(data_dir: Path, key_path: Path | None) -> AuditKey:
     try:
         return AuditKey.load(_key_path(data_dir, key_path))
     except AuditKeyError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
 
 def _desk(data_dir: Path, url: str | None, key_path: Path | None = None, *, need_key: bool = True) -> Desk:
@@ -107,11 +101,11 @@ def _read_password(what: str) -> str:
     if sys.stdin.isatty():
         first = getpass.getpass(f"Password for {what}: ")
         if getpass.getpass("Again: ") != first:
-            raise _fail("the two passwords differ")
+            raise fail("the two passwords differ")
         return first
     line = sys.stdin.readline()
     if not line:
-        raise _fail(f"give the password for {what} on standard input")
+        raise fail(f"give the password for {what} on standard input")
     return line.rstrip("\r\n")
 
 
@@ -121,7 +115,7 @@ def _date(text: str | None, option: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise _fail(f"{option}: not a date (YYYY-MM-DD): {text!r}") from None
+        raise fail(f"{option}: not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _run(action: str, thunk: object) -> None:
@@ -130,9 +124,9 @@ def _run(action: str, thunk: object) -> None:
     try:
         thunk()  # type: ignore[operator]
     except InvalidInput as error:
-        raise _fail(f"{action}: {error.field}: {error}") from None
+        raise fail(f"{action}: {error.field}: {error}") from None
     except DeskError as error:
-        raise _fail(f"{action}: {error}") from None
+        raise fail(f"{action}: {error}") from None
 
 
 @desk_app.command("init")
@@ -163,7 +157,7 @@ def init(
     password = _read_password(admin_user)
     key_path = _key_path(data_dir, audit_key)
     if key_path.exists():
-        raise _fail(f"{key_path} already exists: a desk's audit key is made once, with the desk")
+        raise fail(f"{key_path} already exists: a desk's audit key is made once, with the desk")
     key = AuditKey.generate()
     # Written first beside its final name, renamed once the desk exists: never a desk without its key,
     # nor a stray key that blocks a second try.
@@ -372,7 +366,7 @@ def verify_audit(
         try:
             anchors += read_anchors(path)
         except (OSError, ValueError) as error:
-            raise _fail(f"--anchor {path}: {error}") from None
+            raise fail(f"--anchor {path}: {error}") from None
     result = desk.verify_audit(anchors)
     print(result.describe() + (f"; extends {len(anchors)} anchor(s)" if result.ok and anchors else ""))
     if not result.ok:
@@ -408,7 +402,7 @@ def audit_key_command(data_dir: DataDir, url: DatabaseUrl = None, audit_key: Aud
 
     key_path = _key_path(data_dir, audit_key)
     if key_path.exists():
-        raise _fail(f"{key_path} already exists")
+        raise fail(f"{key_path} already exists")
     desk = _desk(data_dir, url, need_key=False)
     with desk.database.read() as session:
         head = session.execute(select(HEAD.c.seq)).scalar_one()
@@ -443,7 +437,7 @@ def report(
         "html": reports.report_html,
     }
     if format not in renderers:
-        raise _fail(f"--format: expected json, csv or html, not {format!r}")
+        raise fail(f"--format: expected json, csv or html, not {format!r}")
     desk = _desk(data_dir, url, audit_key, need_key=False)
     result: dict = {}
 
@@ -525,37 +519,37 @@ def serve(
     from securecomm.desk.service import Desk
 
     if lab_workers is not None and scheduler is not None:
-        raise _fail("give --lab-workers or --scheduler, not both")
+        raise fail("give --lab-workers or --scheduler, not both")
     if demo:
         from securecomm.web.demo import build_demo_desk, is_loopback
 
         if not is_loopback(host):
-            raise _fail(f"--demo prints its users' passwords: it serves on a loopback address only, not {host}")
+            raise fail(f"--demo prints its users' passwords: it serves on a loopback address only, not {host}")
         if url is not None:
-            raise _fail("--demo makes its own SQLite desk: leave out --database-url")
+            raise fail("--demo makes its own SQLite desk: leave out --database-url")
         data_dir = data_dir or Path(tempfile.mkdtemp(prefix="securecomm-demo-"))
         try:
             passwords = build_demo_desk(data_dir)
         except FileExistsError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
         errors.print(f"demo desk in {data_dir}; its users (passwords made just now, shown once):", highlight=False)
         for username, password in passwords.items():
             errors.print(f"  {username:<11} {password}", highlight=False)
     if data_dir is None:
-        raise _fail("give --data-dir (the desk's directory), or --demo")
+        raise fail("give --data-dir (the desk's directory), or --demo")
     if (certfile is None) != (keyfile is None):
-        raise _fail("--certfile and --keyfile go together")
+        raise fail("--certfile and --keyfile go together")
     if token_minutes < 1:
-        raise _fail("--token-minutes must be at least 1")
+        raise fail("--token-minutes must be at least 1")
     if workers < 1:
-        raise _fail("--workers must be at least 1")
+        raise fail("--workers must be at least 1")
     database = _open(data_dir, url)
     key_path = _key_path(data_dir, audit_key).resolve()
     _load_key(data_dir, key_path)
     if not Desk(database).is_initialized():
-        raise _fail(f"the desk in {data_dir} is not initialized: run `securecomm desk init` first")
+        raise fail(f"the desk in {data_dir} is not initialized: run `securecomm desk init` first")
     if workers > 1 and database.dialect == "sqlite":
-        raise _fail("--workers > 1 needs PostgreSQL (--database-url): SQLite takes one writing process")
+        raise fail("--workers > 1 needs PostgreSQL (--database-url): SQLite takes one writing process")
     database.dispose()
     settings = {
         "url": _database_url(data_dir, url),
