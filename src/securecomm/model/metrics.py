@@ -581,7 +581,9 @@ def county_months(segments: pl.DataFrame, records: pl.DataFrame, end: dt.date, p
     joined = segment_counts.join(record_counts, on="group", how="full", coalesce=True).sort("group")
     group = joined.get_column("group").to_numpy()
     return joined.select(
-        pl.Series("fips", counties, dtype=pl.String).gather(group // span),
+        # In FIPS order by construction, and flagged so as a sort would flag it: summing per county then
+        # takes Polars' sorted path, and adds the same floats in the same order as before.
+        pl.Series("fips", counties, dtype=pl.String).gather(group // span).set_sorted(),
         pl.Series("month", (first + group % span).astype("datetime64[M]").astype("datetime64[D]")),
         *(pl.col(name).fill_null(0) for name in REPORTED),
     )
