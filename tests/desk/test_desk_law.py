@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from securecomm.cli import app
 from securecomm.desk import audit
 from securecomm.desk.audit import AuditKey, row_digest
+from securecomm.desk.service import SystemClock
 from securecomm.law.loader import load_forms
 
 from .conftest import PASSWORD
@@ -258,3 +259,20 @@ def test_rows_written_before_migration_0003_keep_their_digests():
     legacy = key.mac("row:desk:" + audit.canonical_json({name: audit._plain(value) for name, value in old.items()}))
     assert row_digest(key, "desk", new) == legacy
     assert row_digest(key, "desk", {**new, "time_zone": "America/New_York"}) != legacy
+
+
+def test_the_desk_reads_the_machine_clock_on_the_jails_wall_clock(make_desk, db_url):
+    """A server in UTC (or anywhere) must count a Connecticut jail's holds on Connecticut's clock:
+    read in the machine's own zone, a deadline 2 h away showed as overdue by 3 h."""
+    from zoneinfo import ZoneInfo
+
+    from securecomm.desk.service import Desk
+
+    made = make_desk(db_url)
+    served = Desk(made.database, audit_key=made.desk.audit_key)  # the server's default clock
+    for zone in ("America/New_York", "Asia/Tokyo"):
+        reading = SystemClock(lambda zone=zone: zone).local_now()
+        expected = dt.datetime.now(ZoneInfo(zone)).replace(tzinfo=None)
+        assert abs(reading - expected) < dt.timedelta(seconds=5), zone
+    in_connecticut = dt.datetime.now(ZoneInfo("America/New_York")).replace(tzinfo=None)
+    assert abs(served.clock.local_now() - in_connecticut) < dt.timedelta(seconds=5)

@@ -22,7 +22,7 @@ import json
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,11 +128,19 @@ class Clock(Protocol):
 
 
 class SystemClock:
+    """The machine's clock, read on the jail's wall clock: the server may run in another zone (or UTC)."""
+
+    def __init__(self, zone: Callable[[], str | None] = lambda: None) -> None:
+        self._zone = zone
+
     def utc_now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     def local_now(self) -> dt.datetime:
-        return dt.datetime.now()
+        zone = self._zone()
+        if zone is None:  # a desk made before issue #12 keeps no zone: the machine's own is all there is
+            return dt.datetime.now()
+        return dt.datetime.now(ZoneInfo(zone)).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -455,7 +463,7 @@ class Desk:
         audit_key: audit.AuditKey | None = None,
     ) -> None:
         self.database = database
-        self.clock = clock or SystemClock()
+        self.clock = clock or SystemClock(self._clock_zone)
         self.token_lifetime = token_lifetime
         self.audit_key = audit_key
         # The desk's place and zone once read (they never change after `initialize`).
@@ -537,6 +545,13 @@ class Desk:
                 settings = self._settings(session)
                 self._place = (settings.place, settings.time_zone)
         return self._place
+
+    def _clock_zone(self) -> str | None:
+        """The zone the desk's wall clock reads in; none before `initialize` or on a desk without one."""
+        try:
+            return self.place_and_zone()[1]
+        except NotInitialized:
+            return None
 
     def _layers(self, connection: Connection, policy_id: str, received: dt.date) -> list[Policy]:
         """The layers that decide a detainer received on a day: the desk's policy in force and,
