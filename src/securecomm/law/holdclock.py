@@ -21,6 +21,7 @@ is the earliest moment at which the counted hours are used up.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import cache
 from zoneinfo import ZoneInfo
 
@@ -193,17 +194,23 @@ def _offsets_for(moments: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray
     return _offsets(zone, first - 1, last + 1)
 
 
-def utc_of_wall(wall: np.ndarray, zone: str) -> np.ndarray:
-    """Wall-clock times read in `zone` as the clock reads them (see the module notes) as UTC instants
-    (naive datetime64[us]): the start a hold's `hold_until_utc` is measured from."""
-    wall = wall.astype("datetime64[us]")
-    instants = np.full(wall.shape, np.datetime64("NaT"), dtype="datetime64[us]")
-    known = ~np.isnat(wall)
+def _convert_known(
+    times: np.ndarray, zone: str, convert: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """`times` (datetime64) converted by `convert(microseconds, starts, offsets)` with the zone's `_offsets`
+    over their years, as datetime64[us]; an unknown time (NaT) stays unknown."""
+    times = times.astype("datetime64[us]")
+    converted = np.full(times.shape, np.datetime64("NaT"), dtype="datetime64[us]")
+    known = ~np.isnat(times)
     if not known.any():
-        return instants
-    moments = wall[known]
+        return converted
+    moments = times[known]
     starts, offsets = _offsets_for(moments, zone)
-    local = moments.astype(np.int64)
+    converted[known] = convert(moments.astype(np.int64), starts, offsets).astype("datetime64[us]")
+    return converted
+
+
+def _utc_microseconds(local: np.ndarray, starts: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     # An offset governs the wall times from its start to the next change, read on its own clock. A time
     # repeated when clocks fall back lies in two of them and is read in the first; one skipped when they
     # spring forward lies in none and is read with the offset before the change.
@@ -211,22 +218,22 @@ def utc_of_wall(wall: np.ndarray, zone: str) -> np.ndarray:
     period = np.searchsorted(wall_ends, local, side="right")
     skipped = (period > 0) & (local < starts[period] + offsets[period])
     period -= skipped
-    instants[known] = (local - offsets[period]).astype("datetime64[us]")
-    return instants
+    return local - offsets[period]
+
+
+def _wall_microseconds(instants: np.ndarray, starts: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    return instants + offsets[np.searchsorted(starts, instants, side="right") - 1]
+
+
+def utc_of_wall(wall: np.ndarray, zone: str) -> np.ndarray:
+    """Wall-clock times read in `zone` as the clock reads them (see the module notes) as UTC instants
+    (naive datetime64[us]): the start a hold's `hold_until_utc` is measured from."""
+    return _convert_known(wall, zone, _utc_microseconds)
 
 
 def wall_in_zone(utc: np.ndarray, zone: str) -> np.ndarray:
     """UTC instants (naive datetime64[us]) as wall-clock times in `zone`."""
-    utc = utc.astype("datetime64[us]")
-    walls = np.full(utc.shape, np.datetime64("NaT"), dtype="datetime64[us]")
-    known = ~np.isnat(utc)
-    if not known.any():
-        return walls
-    moments = utc[known]
-    starts, offsets = _offsets_for(moments, zone)
-    instants = moments.astype(np.int64)
-    walls[known] = (instants + offsets[np.searchsorted(starts, instants, side="right") - 1]).astype("datetime64[us]")
-    return walls
+    return _convert_known(utc, zone, _wall_microseconds)
 
 
 def hold_until_many_in_zone(

@@ -10,7 +10,7 @@ import datetime as dt
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from securecomm.core import schema
 from securecomm.core.places import resolve_place
@@ -43,6 +43,8 @@ from securecomm.law.model import (
     Rule,
     ValueIn,
 )
+
+T = TypeVar("T")
 
 KIND_OUTCOMES: dict[str, tuple[str, ...]] = {
     "detainer": ("honor", "decline"),
@@ -149,38 +151,42 @@ class _PolicyParser:
         self.references = references
         self.sets: dict[str, CategorySet] = {}
 
+    def _defined(self, container: YMap, key: str, defined: dict[str, T], what: str) -> T:
+        """The file's own `what` (a reference, a set) that `container[key]` names."""
+        name = container[key]
+        if name not in defined:
+            known = ", ".join(defined) or "(none defined)"
+            raise self.read.fail(container, key, f"unknown {what} {name!r}; the file's {what}s are: {known}")
+        return defined[name]
+
     def reference(self, container: YMap, key: str = "reference") -> Reference:
-        ref_id = container[key]
-        if ref_id not in self.references:
-            known = ", ".join(self.references)
-            raise self.read.fail(container, key, f"unknown reference {ref_id!r}; the file's references are: {known}")
-        return self.references[ref_id]
+        return self._defined(container, key, self.references, "reference")
+
+    def _narrowed(
+        self, node: YMap, key: str, base: frozenset[str] | None, allowed: tuple[str, ...], what: str
+    ) -> frozenset[str] | None:
+        """`base` (None: any) narrowed to the choices at `node[key]`, if given."""
+        if key not in node:
+            return base
+        own = self.read.choices(node, key, allowed, what)
+        return own if base is None else base & own
 
     def offenses(self, node: YMap) -> OffenseFilter:
         base = OffenseFilter()
         set_name = None
         if "set" in node:
             set_name = node["set"]
-            if set_name not in self.sets:
-                known = ", ".join(self.sets) or "(none defined)"
-                raise self.read.fail(node, "set", f"unknown set {set_name!r}; the file's sets are: {known}")
-            base = self.sets[set_name].offenses
-        categories = base.categories
-        if "categories" in node:
-            own = self.read.choices(node, "categories", schema.CATEGORIES, "category")
-            categories = own if categories is None else categories & own
+            base = self._defined(node, "set", self.sets, "set").offenses
         excluded = base.excluded_categories
         if "excluding" in node:
             excluded = excluded | self.read.choices(node, "excluding", schema.CATEGORIES, "category")
-        levels = base.levels
-        if "levels" in node:
-            own = self.read.choices(node, "levels", schema.LEVELS, "level")
-            levels = own if levels is None else levels & own
-        classes = base.felony_classes
-        if "felony_classes" in node:
-            own = self.read.choices(node, "felony_classes", schema.FELONY_CLASSES, "felony class")
-            classes = own if classes is None else classes & own
-        return OffenseFilter(categories, excluded, levels, classes, set_name or base.set_name)
+        return OffenseFilter(
+            self._narrowed(node, "categories", base.categories, schema.CATEGORIES, "category"),
+            excluded,
+            self._narrowed(node, "levels", base.levels, schema.LEVELS, "level"),
+            self._narrowed(node, "felony_classes", base.felony_classes, schema.FELONY_CLASSES, "felony class"),
+            set_name or base.set_name,
+        )
 
     def condition(self, node: Any, container: Any, key: str | int) -> Condition:
         if not isinstance(node, YMap) or len(node) != 1:
