@@ -19,12 +19,15 @@ from securecomm.calibration.overlay import provenance, write_overlay
 from securecomm.calibration.targets import TargetError, load_all_targets
 from securecomm.cli.common import (
     SchedulerOption,
+    TargetsOption,
     WorkersOption,
     errors,
     fail,
     format_count,
     output_console,
+    published_text,
     runner_or_default,
+    within_mark,
 )
 from securecomm.model.parameters import calibrated_overlay_path, load_parameters
 
@@ -40,11 +43,11 @@ def render_held_out(predictions: list[HeldOutPrediction], console: Console) -> N
             escape(t.place_name),
             p.office,
             t.metric,
-            ("≥ " if t.comparison == "at_least" else "") + format_count(t.published),
+            published_text(t),
             format_count(p.fitted),
             format_count(p.held_out),
             f"{p.held_out / t.published - 1:+.0%}",
-            "[green]✓[/]" if t.within(p.held_out) else "[red]✗[/]",
+            within_mark(t.within(p.held_out)),
         )
     console.print(table)
     counts = [abs(p.held_out / p.target.published - 1) for p in predictions if p.target.tolerance_unit == "factor"]
@@ -62,9 +65,7 @@ def calibrate_command(
         Path | None,
         typer.Option(help="Write the overlay here instead of the package default (parameters/calibrated/)."),
     ] = None,
-    targets_file: Annotated[
-        Path | None, typer.Option("--targets", help="Another targets table (same columns as calibration/targets.csv).")
-    ] = None,
+    targets_file: TargetsOption = None,
     seed: Annotated[
         int | None, typer.Option(help="Seed of the simulated population (default: calibration/settings.yaml).")
     ] = None,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from securecomm.calibration.targets import Target
 from securecomm.core.yamlfiles import PolicyFileError
 from securecomm.law.loader import UnknownPolicyError, load_policy
 from securecomm.law.model import Policy
@@ -42,6 +44,17 @@ def format_count(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 10 or float(value).is_integer() else f"{value:.3f}"
 
 
+def published_text(target: Target) -> str:
+    """A published figure, with "≥ " before one that is a lower bound."""
+    bound = "≥ " if target.comparison == "at_least" else ""
+    return bound + format_count(target.published)
+
+
+def within_mark(within: bool) -> str:
+    """A figure within its tolerance (green ✓) or not (red ✗)."""
+    return "[green]✓[/]" if within else "[red]✗[/]"
+
+
 # The options of every command that runs replications (compare, validate, calibrate).
 WorkersOption = Annotated[
     int | None,
@@ -51,6 +64,10 @@ WorkersOption = Annotated[
 ]
 SchedulerOption = Annotated[
     str | None, typer.Option("--scheduler", help="Run replications on an existing Dask cluster (tcp://host:port).")
+]
+# The targets table of validate and calibrate.
+TargetsOption = Annotated[
+    Path | None, typer.Option("--targets", help="Another targets table (same columns as calibration/targets.csv).")
 ]
 # Simulate's and compare's participation reforms (securecomm.model.simulation.Participation).
 ParticipationOption = Annotated[

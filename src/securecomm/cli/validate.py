@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,16 +11,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from securecomm.calibration.targets import Target, TargetError, load_place_targets, load_targets
+from securecomm.calibration.targets import TargetError, load_place_targets, load_targets
 from securecomm.calibration.validate import Score, Scorecard, validate
 from securecomm.cli.common import (
     SchedulerOption,
+    TargetsOption,
     WorkersOption,
     errors,
     fail,
     format_count,
     output_console,
+    published_text,
     runner_or_default,
+    within_mark,
 )
 
 
@@ -38,9 +40,16 @@ def error_text(s: Score) -> str:
     return f"{s.rel_error:+.1%} ({'≥ −' if bound else '±'}{t.tolerance:.0%})"
 
 
-def published_text(target: Target) -> str:
-    bound = "≥ " if target.comparison == "at_least" else ""
-    return bound + format_count(target.published)
+def score_cells(s: Score) -> list[str]:
+    """The cells a scorecard row ends with: period, published, the model's median and band, error, mark."""
+    return [
+        f"{s.target.start} → {s.target.end}",
+        published_text(s.target),
+        format_count(s.model_median),
+        f"{format_count(s.low)} – {format_count(s.high)}",
+        error_text(s),
+        within_mark(s.within),
+    ]
 
 
 def render_places(card: Scorecard, console: Console) -> None:
@@ -56,16 +65,7 @@ def render_places(card: Scorecard, console: Console) -> None:
         t = s.target
         if previous is not None and t.place_name != previous:
             table.add_section()
-        table.add_row(
-            f"{t.place_name} ({t.place})" if t.place_name != previous else "",
-            t.metric,
-            f"{t.start} → {t.end}",
-            published_text(t),
-            format_count(s.model_median),
-            f"{format_count(s.low)} – {format_count(s.high)}",
-            error_text(s),
-            "[green]✓[/]" if s.within else "[red]✗[/]",
-        )
+        table.add_row(f"{t.place_name} ({t.place})" if t.place_name != previous else "", t.metric, *score_cells(s))
         previous = t.place_name
     console.print(table)
     local = [s for s in card.scores if s.target.place != "US"]
@@ -85,24 +85,17 @@ def render(card: Scorecard, console: Console) -> None:
         table.add_column(column, justify=justify, overflow="fold")
     for s in card.scores:
         t = s.target
-        mark = "[green]✓[/]" if s.within else "[red]✗[/]"
         table.add_row(
             t.id,
             t.use,
             t.metric + ("" if t.channel == "secure_communities" else f" ({t.channel} routes)"),
             t.place,
-            f"{t.start} → {t.end}",
-            published_text(t),
-            format_count(s.model_median),
-            f"{format_count(s.low)} – {format_count(s.high)}",
-            error_text(s),
-            mark,
+            *score_cells(s),
         )
     console.print(table)
     for result in card.series:
-        mark = "[green]✓[/]" if result.within else "[red]✗[/]"
         console.print(
-            f"{mark} {result.check.description}: {result.check.statistic} correlation of the medians with the "
+            f"{within_mark(result.within)} {result.check.description}: {result.check.statistic} correlation of the medians with the "
             f"published series {result.value:.3f} (at least {result.check.at_least})",
             highlight=False,
         )
@@ -169,9 +162,7 @@ def validate_command(
     vary_parameters: Annotated[
         bool, typer.Option(help="Draw parameters from their uncertainty ranges in each replication.")
     ] = True,
-    targets_file: Annotated[
-        Path | None, typer.Option("--targets", help="Another targets table (same columns as calibration/targets.csv).")
-    ] = None,
+    targets_file: TargetsOption = None,
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
 ) -> None:
