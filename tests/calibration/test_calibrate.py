@@ -308,3 +308,37 @@ def test_field_office_pooling_recovers_known_factors(sources):
     shrunk_by_name = dict(zip([d.name for d in pooled], shrunk.multipliers, strict=True))
     for name, value in truth.items():
         assert value < shrunk_by_name[name] < 1.0
+
+
+def test_the_reweighting_follows_the_ramp_up_after_activation(sources):
+    """ICE's ramp-up in a newly activated county (issuance.yaml): the surrogate's expectations at a ramp
+    from 0.3 over 6 months agree with plain simulations there, lower the first months after Utah's
+    activations (Mar 2010 onwards) and leave 2012 nearly as it was."""
+    start, end = dt.date(2010, 1, 1), dt.date(2012, 12, 31)
+    rows = [
+        ("detainers_first", "detainers_issued", "2010-03-01", "2010-08-31"),
+        ("transfers_first", "transfers_to_ice", "2010-03-01", "2010-10-31"),
+        ("detainers_2012", "detainers_issued", "2012-01-01", "2012-12-31"),
+    ]
+    lines = [
+        f"{id},fit,{metric},secure_communities,UT,,{first},{last},1,approx,1.5,factor,,s,https://example.org,"
+        for id, metric, first, last in rows
+    ]
+    targets = parse_targets("\n".join([HEADER, *lines]))
+    segments, records, simulated = cal._simulate(reweighting.saturated(sources), "UT", start, end, seed=5)
+    surrogate = reweighting.Surrogate.build(sources, segments, records, targets, simulated)
+    spec = [
+        {"parameter": "activation_ramp_start_share", "range": [0.1, 1.0]},
+        {"parameter": "activation_ramp_months"},
+    ]
+    dims = cal.dimensions(sources, spec, start, end, require_all=False)
+    ramped = cal.apply_multipliers(sources, dims, [0.3, 1.0], "ramp")
+    assert ramped.value("activation_ramp_start_share") == pytest.approx(0.3)
+    expected, before = surrogate.values(ramped), surrogate.values(sources)
+    plain = [evaluate_targets(targets, *cal._simulate(ramped, "UT", start, end, seed=seed)) for seed in (5, 6, 7)]
+    for target in targets:  # a few hundred detainers: the mean of three plain runs
+        assert expected[target.id] == pytest.approx(np.mean([p[target.id] for p in plain]), rel=0.1), target.id
+    assert expected["detainers_first"] < 0.8 * before["detainers_first"]
+    assert expected["transfers_first"] < 0.8 * before["transfers_first"]
+    # (a few small Utah counties were activated in 2011-2012)
+    assert expected["detainers_2012"] == pytest.approx(before["detainers_2012"], rel=0.02)

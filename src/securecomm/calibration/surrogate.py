@@ -36,6 +36,8 @@ REWEIGHTED = (
     other_routes.RATE,
     issuance.ERAS,
     issuance.FIELD_OFFICE_FACTOR,
+    issuance.RAMP_START,
+    issuance.RAMP_MONTHS,
     jail.PICKUP_PROBABILITY,
     removal.BY_STATUS,
 )
@@ -43,12 +45,16 @@ REWEIGHTED = (
 SATURATED = (
     issuance.ERAS,
     issuance.FIELD_OFFICE_FACTOR,
+    issuance.RAMP_START,  # 1: no ramp-up after activation
     jail.PICKUP_PROBABILITY,
     removal.BY_STATUS,
     removal.LEVEL_1_PROBABILITY,
 )
 # The one segment count that a reweighted parameter moves, and the chance that moves it.
 FINGERPRINTS_CHECKED = "fingerprints_checked"
+# Cells keep the whole months since a county's activation up to this many (later ones share a cell): the
+# reweighting is exact for a ramp-up after activation of at most this many months.
+RAMP_MONTHS_KEPT = 24
 
 
 def saturated(parameters: Parameters) -> Parameters:
@@ -87,7 +93,8 @@ class Surrogate:
     # One row per cell, the inputs of the stages' probability functions: status, sc (an IDENT
     # match), activated, with_conviction (a prior conviction), booking_day and release_day (each the
     # first day of the value in force of the dated parameters read on that day), issuance_label,
-    # field_office (the county's ICE area of responsibility), level_1.
+    # field_office (the county's ICE area of responsibility), level_1, ramp_month (whole months since the
+    # county's activation, at most RAMP_MONTHS_KEPT; RAMP_MONTHS_KEPT for other routes).
     cells: pl.DataFrame
     targets: list[Target]
     constants: dict[str, float]  # targets evaluated on the segments (stocks, segment counts)
@@ -125,6 +132,19 @@ class Surrogate:
                 "era_day": base.value_starts(issuance.ERAS, booking_days),
                 "issuance_label": frame.get_column("issuance_label").fill_null(""),  # "": no label, no detainer
                 "field_office": issuance.field_offices_of(frame.get_column("fips_code")),
+                "ramp_month": np.where(
+                    (frame.get_column("channel") == Channel.SECURE_COMMUNITIES.label).to_numpy(),
+                    np.minimum(
+                        np.nan_to_num(
+                            issuance.months_since_activation(
+                                booking_days, issuance.activation_days_of(frame.get_column("fips_code"))
+                            ),
+                            nan=RAMP_MONTHS_KEPT,
+                        ),
+                        RAMP_MONTHS_KEPT,
+                    ),
+                    RAMP_MONTHS_KEPT,
+                ),
                 "level_1": frame.get_column("ice_level") == lesc.LEVEL_1,
                 "release_day": base.value_starts(jail.PICKUP_PROBABILITY, release_days),
             }
@@ -197,6 +217,9 @@ class Surrogate:
         chance = issuance.detainer_probability(era_days, labels, candidate) * issuance.field_office_factor(
             cells.get_column("field_office"), candidate
         )
+        if candidate.value(issuance.RAMP_MONTHS) > RAMP_MONTHS_KEPT:
+            raise ValueError(f"a ramp-up after activation longer than {RAMP_MONTHS_KEPT} months: cells keep fewer")
+        chance = chance * issuance.activation_ramp(cells.get_column("ramp_month").to_numpy(), candidate)
         issue = np.where(sc, np.minimum(chance, 1.0), 1.0)
         pickup = jail.pickup_probability(cells.get_column("release_day").to_numpy(), candidate)
         removed = removal.removal_chance(

@@ -4,7 +4,8 @@ Each era's federal criteria are a classification in the rules engine — SC leve
 the Dec 21, 2012 detainer guidance, the guidance's criteria until the PEP priorities of
 Nov 20, 2014 (effective Jan 5, 2015) — and the parameters give the chance of a detainer
 for each label of the era, times the factor of the county's field office (its area of
-responsibility). Detainers by other routes are already issued.
+responsibility) and, in a newly activated county's first months, ICE's ramp-up there
+(`activation_ramp`). Detainers by other routes are already issued.
 """
 
 from __future__ import annotations
@@ -20,13 +21,16 @@ from securecomm.core import schema
 from securecomm.core.cases import CaseTables
 from securecomm.core.places import counties
 from securecomm.core.schema import Channel
+from securecomm.core.units import DAYS_PER_YEAR
 from securecomm.model.parameters import Parameters
 from securecomm.model.stages.codes import as_enum, draw_codes
 from securecomm.model.stages.lesc import OFFENSE_LEVELS, classify
-from securecomm.model.stages.state import CaseSubsets, State, Streams, drawn_before
+from securecomm.model.stages.state import CaseSubsets, OffProgram, State, Streams, drawn_before
 
 ERAS = "issuance_eras"
 FIELD_OFFICE_FACTOR = "field_office_detainer_factor"
+RAMP_START = "activation_ramp_start_share"
+RAMP_MONTHS = "activation_ramp_months"
 
 
 def _in_era(days: np.ndarray, start: dt.date | None, end: dt.date | None) -> np.ndarray:
@@ -64,6 +68,40 @@ def field_offices_of(fips: pl.Series) -> pl.Series:
 def field_office_factor(offices: pl.Series, parameters: Parameters) -> np.ndarray:
     """The field office's factor on the chance of a detainer, for each record's field office."""
     return offices.replace_strict(parameters.value(FIELD_OFFICE_FACTOR), return_dtype=pl.Float64).to_numpy()
+
+
+def activation_days_of(fips: pl.Series, off_program: tuple[OffProgram, ...] = ()) -> np.ndarray:
+    """The day the program started in each record's county (datetime64[D]; NaT: never activated): the
+    activation table's date, or the later date a participation reform delays it to."""
+    days = fips.cast(pl.String).replace_strict(_activation_of_county(), return_dtype=pl.Date).to_numpy()
+    days = days.astype("datetime64[D]")
+    for window in off_program:
+        if window.start is None and window.end is not None:  # a delayed activation
+            delayed = fips.cast(pl.String).is_in(list(window.counties)).to_numpy()
+            days[delayed] = np.maximum(days[delayed], np.datetime64(window.end, "D"))
+    return days
+
+
+@cache
+def _activation_of_county() -> dict[str, dt.date | None]:
+    return dict(counties().select("fips", "sc_activation_date").iter_rows())
+
+
+def months_since_activation(booking_days: np.ndarray, activation_days: np.ndarray) -> np.ndarray:
+    """Whole mean calendar months from the county's activation to each booking day (0 in its first
+    month; NaN where the county was never activated)."""
+    elapsed = (booking_days.astype("datetime64[D]") - activation_days).astype(np.float64)  # NaT -> NaN
+    return np.floor(np.maximum(elapsed, 0) / (DAYS_PER_YEAR / 12))
+
+
+def activation_ramp(months: np.ndarray, parameters: Parameters) -> np.ndarray:
+    """ICE's capacity in a newly activated county, a factor on the chance of a detainer: the start share
+    in the county's first month, rising linearly to 1 at `activation_ramp_months` whole months (1 where
+    the months are NaN)."""
+    start, length = parameters.value(RAMP_START), parameters.value(RAMP_MONTHS)
+    months = np.nan_to_num(np.asarray(months, dtype=np.float64), nan=np.inf)
+    progress = np.ones(months.size) if length <= 0 else np.clip(months / length, 0.0, 1.0)
+    return start + (1.0 - start) * progress
 
 
 def era_labels(
@@ -104,6 +142,8 @@ def issue(state: State, parameters: Parameters, rng: Streams) -> State:
     draw = rng["issuance"].random(booking_days.size)
     offices = field_offices_of(state.records.get_column("fips"))
     probability = detainer_probability(booking_days, labels, parameters) * field_office_factor(offices, parameters)
+    activation = activation_days_of(state.records.get_column("fips"), state.off_program)
+    probability *= activation_ramp(months_since_activation(booking_days, activation), parameters)
     issued = (eligible & (draw < np.minimum(probability, 1.0))) | ~secure_communities
     records = state.records.with_columns(issuance_label=labels.cast(pl.String), detainer_issued=pl.Series(issued))
     detainer_cases = CaseSubsets(drawn_before(state.cases, "the cases").subset(issued))
