@@ -87,3 +87,29 @@ def test_a_replayed_jail_extract_carries_the_indicator(pierce_path):
     payload = json.loads(json.dumps(to_json(result)))
     assert payload["profiling"]["reference"]["share"] == 0.98 and payload["profiling"]["descriptive"] is True
     assert any("booked only for minor charges" in note for note in payload["notes"])
+
+
+def test_a_traffic_felony_listed_first_does_not_hide_a_burglary():
+    """Records list charges in the jail's order, not by seriousness: a booking for felony eluding (traffic)
+    and first-degree burglary is not booked only for minor charges, whichever comes first (Pierce County's
+    extract has one such booking); felony eluding alone is minor (traffic)."""
+    cases = [
+        {
+            "case_id": "eluding then burglary",
+            "current_charges": [
+                {"category": "traffic", "level": "felony"},
+                {"category": "burglary", "level": "felony"},
+            ],
+        },
+        {
+            "case_id": "burglary then eluding",
+            "current_charges": [
+                {"category": "burglary", "level": "felony"},
+                {"category": "traffic", "level": "felony"},
+            ],
+        },
+        {"case_id": "eluding alone", "current_charges": [{"category": "traffic", "level": "felony"}]},
+    ]
+    tables = tables_from_records(normalize_records((f"case {index}", case) for index, case in enumerate(cases)))
+    booked = pl.Series([dt.datetime(2012, 5, 1)] * len(cases), dtype=pl.Datetime("us"))
+    assert profiling_indicator(tables, booked).select("with_charges", "minor_only").row(0) == (3, 1)
