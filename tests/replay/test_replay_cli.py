@@ -197,3 +197,98 @@ def test_a_stop_threshold_stops_the_replay_and_writes_nothing(tmp_path, pierce_p
     assert "unmapped_charge: 67 of 691 rows (10%)" in message and "stop threshold 5%" in message
     assert "no rule of the category map recognises 'QWERTY" in message
     assert not out.exists()
+
+
+# --- the profiling indicator (issue 15): by month around activation, beside Irving's pattern -------------
+
+PIERCE_ACTIVATION = (2012, 4)  # Pierce County, WA (53053) in the shipped county table: 2012-04-03
+CRIMINAL_LEVELS = {"class A felony", "class B felony", "class C felony", "gross misdemeanor", "misdemeanor"}
+CRIMINAL_LEVELS.add("civil infraction")
+TRAFFIC_FELONIES = {"FEL PUR/ELUDE"}  # felony eluding a police vehicle, RCW 46.61.024 (Title 46, motor vehicles)
+
+
+def pierce_by_month(path: Path) -> dict[str, dict[str, int]]:
+    """The indicator read straight from the extract's own coding (UWCHR's `category` of each charge row),
+    without the importer: per month of booking, the bookings (each carries an ICE hold), those with a
+    criminal charge, and those whose every felony is a traffic offense (none, for most)."""
+    bookings: dict[str, dict[str, object]] = {}
+    with path.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            booking = bookings.setdefault(row["booking_id"], {"month": row["booking_dt"][:7], "charged": False})
+            booking.setdefault("serious", False)
+            if row["category"] in CRIMINAL_LEVELS:
+                booking["charged"] = True
+                if "felony" in row["category"] and row["booking_charge_desc"] not in TRAFFIC_FELONIES:
+                    booking["serious"] = True
+    months: dict[str, dict[str, int]] = {}
+    for booking in bookings.values():
+        month = months.setdefault(str(booking["month"]), {"detainers": 0, "with_charges": 0, "minor_only": 0})
+        month["detainers"] += 1
+        month["with_charges"] += bool(booking["charged"])
+        month["minor_only"] += bool(booking["charged"] and not booking["serious"])
+    return months
+
+
+def months_from(month: str, year: int, number: int) -> int:
+    return int(month[:4]) * 12 + int(month[5:7]) - (year * 12 + number)
+
+
+def test_the_profiling_table_counts_the_real_extract_around_the_countys_activation(pierce_path):
+    expected = pierce_by_month(pierce_path)
+    result = run("replay", "--format", "pierce", pierce_path, "--policies", "us/ice-request")
+    assert result.exit_code == 0, result.output
+    text = flat(result.stdout)
+    assert (
+        "Detainers on people booked only for minor charges, by month of booking; months counted from activation "
+        "on 2012-04-03 (the activation date of Pierce County, WA (53053) in the shipped county table)" in text
+    )
+    for month, counts in expected.items():
+        offset = months_from(month, *PIERCE_ACTIVATION)
+        share = f"{counts['minor_only'] / counts['with_charges']:.0%}" if counts["with_charges"] else "—"
+        row = f"│ {month} │ +{offset} │ {counts['detainers']} │ {counts['with_charges']} │ {counts['minor_only']} │ {share} │ 98% │"
+        assert row in text, row
+    totals = {
+        key: sum(month[key] for month in expected.values()) for key in ("detainers", "with_charges", "minor_only")
+    }
+    assert totals == {"detainers": 204, "with_charges": 188, "minor_only": 40}
+    assert "│ all months │ │ 204 │ 188 │ 40 │ 21% │ 98% │" in text
+    assert "Gardner & Kohli" in text and "not proof of profiling" in text
+
+    # The same numbers in the JSON, with the activation and where it came from.
+    report = json.loads(
+        run("replay", "--format", "pierce", pierce_path, "--policies", "us/ice-request", "--json").stdout
+    )
+    profiling = report["profiling"]
+    assert profiling["activation"] == {
+        "date": "2012-04-03",
+        "source": "the activation date of Pierce County, WA (53053) in the shipped county table",
+    }
+    by_month = {row["month"][:7]: row for row in profiling["by_month"]}
+    assert {month: {key: row[key] for key in expected[month]} for month, row in by_month.items()} == expected
+    assert all(
+        row["months_from_activation"] == months_from(month, *PIERCE_ACTIVATION) for month, row in by_month.items()
+    )
+
+
+def test_activation_can_be_given_and_a_place_named(pierce_path, ddp_path):
+    result = run(
+        "replay", "--format", "pierce", pierce_path, "--policies", "us/ice-request", "--activation", "2016-09-01"
+    )
+    assert result.exit_code == 0, result.output
+    text = flat(result.stdout)
+    assert "months counted from activation on 2016-09-01 (given (--activation))" in text
+    assert "│ 2015-12 │ -9 │ 1 │" in text and "│ 2016-09 │ 0 │ 7 │" in text and "│ 2018-07 │ +22 │ 7 │" in text
+
+    # The DDP's detainer table names no county: by month only, unless a place or a date is given.
+    result = run("replay", "--format", "ddp", ddp_path, "--policies", "us/ice-request", "--json")
+    assert json.loads(result.stdout)["profiling"]["activation"] is None
+    result = run("replay", "--format", "ddp", ddp_path, "--policies", "us/ice-request", "--place", "27145", "--json")
+    activation = json.loads(result.stdout)["profiling"]["activation"]
+    assert activation["date"] == "2012-02-07" and "Stearns County, MN (27145)" in activation["source"]
+
+    bad_date = run(
+        "replay", "--format", "pierce", pierce_path, "--policies", "us/ice-request", "--activation", "2012-13-01"
+    )
+    assert bad_date.exit_code != 0 and "--activation: '2012-13-01' is not a date (YYYY-MM-DD)" in flat(bad_date.output)
+    bad_place = run("replay", "--format", "ddp", ddp_path, "--policies", "us/ice-request", "--place", "99999")
+    assert bad_place.exit_code != 0 and "--place 99999" in flat(bad_place.output)

@@ -42,6 +42,7 @@ def test_the_pierce_mapping_ships_with_the_package_and_loads():
     assert mapping.dispositions is not None and mapping.dispositions.values["Immigration"].custody == "to_ice"
     assert mapping.facts == {"judicial_warrant": False}
     assert mapping.limitations
+    assert mapping.place == "53053"  # Pierce County, WA: the replay's default activation date is its own
 
 
 def test_a_minimal_mapping_loads(tmp_path):
@@ -65,6 +66,8 @@ def test_a_minimal_mapping_loads(tmp_path):
         ),
         (("release_eligible_at: {column: released}\n", "release_eligible_at: latest_release\n"), "needs dispositions"),
         (("  grade: text\n", "  grade: text\n  grade: integer\n"), "line 8: duplicate key 'grade'"),
+        (("title: Example County jail\n", 'title: Example County jail\nplace: "99999"\n'), "line 3: place: "),
+        (("title: Example County jail\n", "title: Example County jail\nplace: 53053\n"), "place must be"),
     ],
 )
 def test_a_malformed_mapping_names_file_and_line(tmp_path, change, message):

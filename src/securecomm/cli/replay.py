@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -15,6 +16,8 @@ from securecomm.cli.common import errors, fail
 from securecomm.core.files import TABLE_TYPES, OutputError, check_out_path, write_frame
 from securecomm.core.yamlfiles import PolicyFileError
 from securecomm.law.loader import UnknownPolicyError
+from securecomm.law.timeline import parse_date
+from securecomm.model.profiling import IRVING
 from securecomm.replay.qa import CheckResult, QaReport, QaStop
 from securecomm.replay.report import reading_notes, to_json
 from securecomm.replay.run import DECISIONS, Replay, ReplayError, replay
@@ -31,18 +34,33 @@ def replay_command(
     ],
     policies: Annotated[str, typer.Option("--policies", help="Policy ids separated by commas.")],
     out: Annotated[Path | None, typer.Option(help="Write every case's decisions to .csv or .parquet.")] = None,
+    place: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the records come from: a county FIPS (53053) or a state (default: the mapping's place)."
+        ),
+    ] = None,
+    activation: Annotated[
+        str | None,
+        typer.Option(
+            help="YYYY-MM-DD: the profiling indicator counts months from this day (default: the place's real "
+            "activation date in the shipped county table)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output (the same numbers).")] = False,
 ) -> None:
     """Decide real records under policies: what would each policy have done with these people?
 
     Every source row is accounted for (mapped, or reported with the reason) and every case is decided under every policy.
 
-    Where the source records what happened, it is set beside each policy's decisions (docs/replay.md).
+    Where the source records what happened, it is set beside each policy's decisions; the profiling indicator
+    shows the detainers on people booked only for minor charges by month around activation (docs/replay.md).
     """
     try:
         if out is not None:
             check_out_path(out, TABLE_TYPES)
-        result = replay(source_format, source, policies.split(","))
+        day = None if activation is None else _activation_day(activation)
+        result = replay(source_format, source, policies.split(","), activation=day, place=place)
     except QaStop as stop:
         # Show the whole quality report: it says which rows to fix.
         Console(stderr=True, width=160).print(quality_table(stop.report))
@@ -61,6 +79,13 @@ def replay_command(
         return
     console = Console() if sys.stdout.isatty() else Console(width=160)
     render(result, console)
+
+
+def _activation_day(text: str) -> dt.date:
+    try:
+        return parse_date(text, "--activation")
+    except ValueError as error:
+        raise ReplayError(str(error)) from None
 
 
 def _share(result: CheckResult) -> str:
@@ -161,6 +186,59 @@ def versus_table(replay: Replay) -> Table | None:
     return table
 
 
+def _percent(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "—"
+
+
+def profiling_table(replay: Replay) -> Table | None:
+    """The profiling indicator by month of booking: detainers, those with a current charge in the records,
+    those booked only for minor charges and their share, with the months from activation and Irving's
+    pattern beside them; a last row sums every month. None when no case has a booking time."""
+    by_month = replay.profiling
+    if by_month.is_empty():
+        return None
+    activation = replay.activation
+    around = (
+        f"; months counted from activation on {activation.day} ({activation.source})"
+        if activation
+        else "; no activation date (give --place or --activation)"
+    )
+    table = Table(
+        title=f"Detainers on people booked only for minor charges, by month of booking{around}",
+        title_justify="left",
+    )
+    table.add_column("month booked")
+    table.add_column("months from activation", justify="right")
+    table.add_column("detainers", justify="right")
+    table.add_column("with a current charge", justify="right")
+    table.add_column("minor charges only", justify="right")
+    table.add_column("share minor only", justify="right")
+    table.add_column(f"Irving, TX ({IRVING.share:.0%})", justify="right")
+    for row in by_month.iter_rows(named=True):
+        offset = row["months_from_activation"]
+        table.add_row(
+            f"{row['month']:%Y-%m}",
+            "—" if offset is None else f"{offset:+d}" if offset else "0",
+            str(row["detainers"]),
+            str(row["with_charges"]),
+            str(row["minor_only"]),
+            _percent(row["minor_only"], row["with_charges"]),
+            f"{row['irving_share']:.0%}",
+        )
+    totals = by_month.select("detainers", "with_charges", "minor_only").sum().row(0, named=True)
+    table.add_section()
+    table.add_row(
+        "all months",
+        "",
+        str(totals["detainers"]),
+        str(totals["with_charges"]),
+        str(totals["minor_only"]),
+        _percent(totals["minor_only"], totals["with_charges"]),
+        f"{IRVING.share:.0%}",
+    )
+    return table
+
+
 def source_lines(replay: Replay) -> list[str]:
     imported = replay.imported
     roles = dict(imported.rows.group_by("role").len().iter_rows())
@@ -189,6 +267,9 @@ def render(replay: Replay, console: Console) -> None:
     versus = versus_table(replay)
     if versus is not None:
         console.print(versus)
+    profiling = profiling_table(replay)
+    if profiling is not None:
+        console.print(profiling)
     console.print("[bold]Reading the numbers[/]", highlight=False)
     for note in reading_notes(replay):
         console.print(f"- {note}", highlight=False)

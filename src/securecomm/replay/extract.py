@@ -493,4 +493,5 @@ def import_extract(mapping: JailExtractMapping, path: Path, format_name: str) ->
         qa=report,
         limitations=mapping.limitations,
         records_outcome=mapping.dispositions is not None,
+        place=mapping.place,
     )

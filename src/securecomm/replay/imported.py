@@ -51,6 +51,7 @@ class ImportedCases:
     qa: QaReport
     limitations: tuple[str, ...]
     records_outcome: bool
+    place: str | None = None  # the county or state the records come from, when the source says so
 
     @property
     def case_count(self) -> int:

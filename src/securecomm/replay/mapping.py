@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from securecomm.core import schema
+from securecomm.core.places import resolve_place
 from securecomm.core.yamlfiles import YMap, YSeq, line_of
 from securecomm.replay.actual import CHARGE_OUTCOMES, CUSTODY_VALUES
 from securecomm.replay.charges import BUILTIN, ChargeMap, MappingFileError, load_charge_map, load_data_yaml
@@ -28,6 +29,7 @@ TOP_KEYS: Final = {
     "required": ("mapping", "title", "case_id", "columns"),
     "optional": (
         "source",
+        "place",
         "notes",
         "limitations",
         "csv",
@@ -105,6 +107,7 @@ class JailExtractMapping:
     display_name: str
     title: str
     source: str
+    place: str | None  # the county (FIPS) or state the jail serves: replay's default activation date is its
     notes: str
     limitations: tuple[str, ...]
     delimiter: str
@@ -330,6 +333,19 @@ def _detainer_form(reader: _Reader, value: Any, line: int) -> FormSpec:
     return FormSpec(reader.text(spec["column"], line_of(spec, "column"), "detainer_form.column"), values)
 
 
+def _place(reader: _Reader, top: YMap) -> str | None:
+    """The mapping's `place`: a county FIPS code or a state, checked against the shipped county table."""
+    if "place" not in top:
+        return None
+    line = line_of(top, "place")
+    text = reader.text(top["place"], line, "place")
+    try:
+        resolve_place(text)
+    except ValueError as error:
+        raise reader.fail(line, f"place: {error}") from None
+    return text.strip().upper()
+
+
 def load_mapping(path: Path, display_name: str | None = None) -> JailExtractMapping:
     """Read and check a mapping file (see docs/replay.md)."""
     name = display_name or str(path)
@@ -481,6 +497,7 @@ def load_mapping(path: Path, display_name: str | None = None) -> JailExtractMapp
         display_name=name,
         title=reader.text(top["title"], line_of(top, "title"), "title"),
         source=str(top.get("source", "")).strip(),
+        place=_place(reader, top),
         notes=str(top.get("notes", "")).strip(),
         limitations=tuple(" ".join(item.split()) for item in limitations),
         delimiter=str(csv.get("delimiter", ",")),

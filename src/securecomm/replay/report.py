@@ -109,6 +109,7 @@ def to_json(replay: Replay) -> dict[str, Any]:
         "actual_outcome_labels": ACTUAL_OUTCOMES,
         "profiling": {
             "by_month": _records(replay.profiling),
+            "activation": None if replay.activation is None else replay.activation.to_dict(),
             "reference": asdict(IRVING),
             "descriptive": True,
         },

@@ -18,6 +18,7 @@ from typing import Final
 
 import polars as pl
 
+from securecomm.core.places import activation_date, counties, resolve_place
 from securecomm.law.compiler import compile_policy
 from securecomm.law.loader import load_policy
 from securecomm.law.model import Policy
@@ -48,6 +49,47 @@ class Replay:
     actual: pl.DataFrame | None
     versus: pl.DataFrame | None
     profiling: pl.DataFrame  # the profiling indicator by month (model/profiling.py)
+    activation: Activation | None = None  # the day its months are counted from (None: by month only)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """The day Secure Communities began where the records come from, and how it was found."""
+
+    day: dt.date
+    source: str  # in words: given, or the place's date in the shipped table
+
+    def to_dict(self) -> dict[str, str]:
+        return {"date": self.day.isoformat(), "source": self.source}
+
+
+def place_activation(place: str) -> Activation | None:
+    """The activation date of a place (a county FIPS code or a state) in the shipped county table
+    (core/data), when every county of it shares one; None when they differ."""
+    fips = resolve_place(place)
+    dates = {activation_date(code) for code in fips}
+    if len(dates) != 1:
+        return None
+    if len(fips) == 1:
+        row = counties(include_retired=True).filter(pl.col("fips") == fips[0]).row(0, named=True)
+        name = f"{row['name']}, {row['state']} ({fips[0]})"
+    else:
+        name = place
+    return Activation(dates.pop(), f"the activation date of {name} in the shipped county table")
+
+
+def find_activation(imported: ImportedCases, activation: dt.date | None, place: str | None) -> Activation | None:
+    """The day the profiling indicator counts months from: the one given, else the activation date of the
+    place given or of the one the source names (a mapping's `place`), else none."""
+    if activation is not None:
+        return Activation(activation, "given (--activation)")
+    where = place or imported.place
+    if where is None:
+        return None
+    try:
+        return place_activation(where)
+    except ValueError as error:
+        raise ReplayError(f"place {where!r}: {error}") from None
 
 
 def import_source(source_format: str, source: Path) -> ImportedCases:
@@ -179,13 +221,26 @@ def versus_policies(decisions: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def replay(source_format: str, source: Path, policy_ids: Sequence[str], activation: dt.date | None = None) -> Replay:
+def replay(
+    source_format: str,
+    source: Path,
+    policy_ids: Sequence[str],
+    activation: dt.date | None = None,
+    place: str | None = None,
+) -> Replay:
     """Import a source, check its quality, and decide every case under every policy; the profiling
-    indicator by month of booking (around `activation`, the place's activation date, when given)."""
+    indicator by month of booking, counted from `activation` — by default the activation date of `place`
+    (a county FIPS code or a state), or of the place the source names, in the shipped county table."""
     policies = detainer_policies(policy_ids)
     imported = import_source(source_format, source)
+    if place is not None:
+        try:
+            resolve_place(place)
+        except ValueError as error:
+            raise ReplayError(f"--place {place}: {error}") from None
     if imported.qa.stopped():
         raise QaStop(imported.qa, source.name)
+    found = find_activation(imported, activation, place)
     decisions = decide_all(imported, policies)
     records_outcome = imported.records_outcome and imported.provenance.get_column("actual_outcome").is_not_null().any()
     return Replay(
@@ -195,5 +250,8 @@ def replay(source_format: str, source: Path, policy_ids: Sequence[str], activati
         summary=summarise(decisions, policies),
         actual=actual_outcomes(imported) if records_outcome else None,
         versus=versus_policies(decisions) if records_outcome else None,
-        profiling=profiling_indicator(imported.tables, imported.provenance.get_column("booked_at"), activation),
+        profiling=profiling_indicator(
+            imported.tables, imported.provenance.get_column("booked_at"), found.day if found else None
+        ),
+        activation=found,
     )
