@@ -89,8 +89,9 @@ def test_a_participation_reform_changes_the_run_and_its_permanent_link_reproduce
     assert _row(page, "IDENT matches")[0].split()[0] != "0"
 
     _fill(page, server)
-    page.get_by_label("Participation", exact=True).select_option(label="activation never happens")
-    page.get_by_label("State or county", exact=True).fill("Connecticut")
+    first = page.locator("#participation-1")
+    first.get_by_label("Participation", exact=True).select_option(label="activation never happens")
+    first.get_by_label("State or county", exact=True).fill("Connecticut")
     opted_out = _run(page)
     assert opted_out != as_it_was
     assert all(cell.split()[0] == "0" for cell in _row(page, "IDENT matches"))
@@ -115,6 +116,6 @@ def test_the_participation_fields_say_what_is_wrong_in_words(server, page):
     assert "No state or county is called “Nowhere”" in summary.inner_text()
     assert "Not an effect scenario: astrology" in summary.inner_text()
     assert page.locator("#participation_place").get_attribute("aria-invalid") == "true"
-    assert page.get_by_label("Participation", exact=True).input_value() == "delayed"
+    assert page.locator("#participation-1").get_by_label("Participation", exact=True).input_value() == "delayed"
     screenshot(page, "lab-participation-errors")
     assert axe_violations(page) == []

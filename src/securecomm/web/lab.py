@@ -27,6 +27,9 @@ FIRST_DAY = dt.date(2008, 10, 27)  # Secure Communities' first activation (Harri
 LAST_DAY = dt.date(2019, 12, 31)  # the last year of the shipped population tables
 MAX_REPLICATIONS = 20
 MAX_SEED = 2**31 - 1
+MAX_PARTICIPATIONS = 6  # participation reforms in one question
+MIN_PARTICIPATION_ROWS = 3  # the form's rows for them (Illinois, New York, Massachusetts tried in 2011)
+SPEC_SEPARATOR = ";"  # between participation reforms in `LabRequest.participation` (never in a spec)
 # What a question's answer depends on besides its inputs: the code and data of the model.
 MODEL_PACKAGES = ("core", "law", "model", "comparison")
 
@@ -42,7 +45,9 @@ class LabRequest:
     seed: int
     effects: bool = False  # the default effects (docs/effects.md)
     scenarios: tuple[str, ...] = ()  # the effect scenarios, by name
-    participation: str = ""  # one participation reform, PLACE=MODE[@DATE] (`Participation.parse`)
+    # The participation reforms, each PLACE=MODE[@DATE] (`Participation.parse`), joined by ";" in the
+    # form's order ("" for none): one reform is its spec alone, so its cache key is what it was.
+    participation: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "start": self.start.isoformat(), "end": self.end.isoformat()}
@@ -53,14 +58,20 @@ class LabRequest:
         return select_effects(self.effects, ",".join(self.scenarios))
 
     @property
+    def participation_specs(self) -> tuple[str, ...]:
+        return participation_specs(self.participation)
+
+    @property
     def participations(self) -> tuple[Participation, ...]:
-        return (Participation.parse(self.participation),) if self.participation else ()
+        return tuple(Participation.parse(spec) for spec in self.participation_specs)
 
     def participation_words(self) -> str:
-        """The participation reform in words ("" for none): `Connecticut, 8 counties: not activated from …`."""
-        if not self.participation:
-            return ""
-        return f"{place_label(self.participation.partition('=')[0])}, {self.participations[0].describe()}"
+        """The participation reforms in words ("" for none), each `Connecticut, 8 counties: not activated
+        from …`, separated by semicolons."""
+        return "; ".join(
+            f"{place_label(spec.partition('=')[0])}, {reform.describe()}"
+            for spec, reform in zip(self.participation_specs, self.participations, strict=True)
+        )
 
     def plan(self) -> ReplicationPlan:
         """The replications the question runs (what `compare` runs for it)."""
@@ -115,13 +126,20 @@ class LabRequest:
         )
 
 
-def participation_fields(spec: str) -> list[tuple[str, str]]:
-    """A participation reform as the form's three fields (none when there is no reform)."""
-    if not spec:
-        return []
-    place, _, rest = spec.partition("=")
-    mode, _, day = rest.partition("@")
-    return [("participation_place", place), ("participation_mode", mode), ("participation_date", day)]
+def participation_specs(joined: str) -> tuple[str, ...]:
+    """The participation reforms of `LabRequest.participation`, each `PLACE=MODE[@DATE]`."""
+    return tuple(spec for spec in joined.split(SPEC_SEPARATOR) if spec)
+
+
+def participation_fields(joined: str) -> list[tuple[str, str]]:
+    """The participation reforms as the form's fields, three per reform in order (none without a reform):
+    the fields repeat, and the n-th place, mode and date make the n-th reform."""
+    fields = []
+    for spec in participation_specs(joined):
+        place, _, rest = spec.partition("=")
+        mode, _, day = rest.partition("@")
+        fields += [("participation_place", place), ("participation_mode", mode), ("participation_date", day)]
+    return fields
 
 
 DEFAULTS: dict[str, Any] = {
@@ -132,9 +150,6 @@ DEFAULTS: dict[str, Any] = {
     "baseline": "us/ice-request",
     "replications": "5",
     "seed": "1",
-    "participation_place": "",
-    "participation_mode": "",
-    "participation_date": "",
 }
 # The participation choices in words (docs/effects.md, "State participation scenarios").
 PARTICIPATION_CHOICES = {
@@ -296,10 +311,52 @@ def form_values(values: Mapping[str, Sequence[str]]) -> dict[str, Any]:
         "seed": _first(values, "seed"),
         "effects": bool(values.get("effects")),
         "scenarios": [value for value in values.get("scenarios", []) if value],
-        "participation_place": _first(values, "participation_place"),
-        "participation_mode": _first(values, "participation_mode"),
-        "participation_date": _first(values, "participation_date"),
+        "participations": (rows := participation_rows(values)),
+        "participation_labels": {field: label for row in rows for field, label in participation_labels(row).items()},
     }
+
+
+PARTICIPATION_FIELDS = ("place", "mode", "date")
+
+
+def participation_field(name: str, number: int) -> str:
+    """The form field (and its id, and its key in the errors) of the `number`-th participation reform:
+    `participation_place` for the first, `participation_place-2` for the second."""
+    return f"participation_{name}" if number == 1 else f"participation_{name}-{number}"
+
+
+def participation_rows(values: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
+    """The participation reforms as typed, one row each (the n-th place, mode and date), and empty rows
+    after them to fill: at least MIN_PARTICIPATION_ROWS, one more than those typed, at most
+    MAX_PARTICIPATIONS (more typed are all shown, and refused)."""
+    typed = {
+        name: [value.strip() for value in values.get(f"participation_{name}", [])] for name in PARTICIPATION_FIELDS
+    }
+
+    def cell(name: str, index: int) -> str:
+        return typed[name][index] if index < len(typed[name]) else ""
+
+    count = max(len(column) for column in typed.values())
+    while count and not any(cell(name, count - 1) for name in PARTICIPATION_FIELDS):
+        count -= 1  # trailing empty rows
+    rows = []
+    for index in range(max(count, min(MAX_PARTICIPATIONS, max(MIN_PARTICIPATION_ROWS, count + 1)))):
+        row: dict[str, Any] = {name: cell(name, index) for name in PARTICIPATION_FIELDS}
+        row["number"] = index + 1
+        row["fields"] = {name: participation_field(name, index + 1) for name in PARTICIPATION_FIELDS}
+        row["description"] = describe_participation(row)
+        rows.append(row)
+    return rows
+
+
+def participation_labels(row: Mapping[str, Any]) -> dict[str, str]:
+    """The error summary's name of each field of a participation reform: its number, what was typed, the
+    field ("Participation reform 2 (“NY”, prints go to the FBI but …): state or county")."""
+    what = {"place": "state or county", "mode": "participation", "date": "from"}
+    named = f"Participation reform {row['number']}" + (
+        f" ({row['description']})" if any(row[name] for name in PARTICIPATION_FIELDS) else ""
+    )
+    return {row["fields"][name]: f"{named}: {what[name]}" for name in PARTICIPATION_FIELDS}
 
 
 def _date(text: str, field: str, errors: dict[str, str]) -> dt.date | None:
@@ -356,7 +413,7 @@ def parse_request(values: Mapping[str, Sequence[str]]) -> tuple[LabRequest | Non
     if unknown:
         errors["scenarios"] = f"Not an effect scenario: {', '.join(unknown)}."
     scenarios = tuple(name for name in known_scenarios if name in form["scenarios"])  # in the studies' order
-    participation = _participation(form, errors)
+    participation = _participations(form["participations"], errors)
     if errors or start is None or end is None or replications is None or seed is None:
         return None, errors
     request = LabRequest(
@@ -365,32 +422,75 @@ def parse_request(values: Mapping[str, Sequence[str]]) -> tuple[LabRequest | Non
     return request, {}
 
 
-def _participation(form: Mapping[str, Any], errors: dict[str, str]) -> str:
-    """The participation reform the form asks, as `PLACE=MODE[@DATE]` ("" for none)."""
-    mode = form["participation_mode"]
-    if not mode:
+def describe_participation(row: Mapping[str, Any]) -> str:
+    """A participation reform as typed, to name it in an error: “IL, activation never happens, from 2011-05-04”."""
+    parts = [f"“{row['place']}”" if row["place"] else "no place"]
+    parts.append(PARTICIPATION_CHOICES.get(row["mode"], f"“{row['mode']}”"))
+    if row["date"]:
+        parts.append(f"from {row['date']}")
+    return ", ".join(parts)
+
+
+def _participations(rows: Sequence[Mapping[str, Any]], errors: dict[str, str]) -> str:
+    """The participation reforms the form asks, each as `PLACE=MODE[@DATE]`, joined by ";" ("" for none).
+    A row whose mode is left blank is no reform, whatever its other fields say. Each error is keyed by
+    the reform's own field (`participation_place-2`)."""
+    asked = [row for row in rows if row["mode"]]
+    if len(asked) > MAX_PARTICIPATIONS:
+        last = asked[MAX_PARTICIPATIONS]["fields"]["mode"]
+        errors[last] = f"At most {MAX_PARTICIPATIONS} participation reforms in one question: leave the others blank."
         return ""
+    specs: list[str] = []
+    taken: list[tuple[int, str, frozenset[str]]] = []  # each reform's number, mode and counties
+    for row in asked:
+        spec = _participation(row, errors)
+        if not spec:
+            continue
+        reform = Participation.parse(spec)
+        repeated = [
+            (number, len(counties & reform.counties))
+            for number, mode, counties in taken
+            if mode == reform.mode and counties & reform.counties
+        ]
+        if repeated:
+            number, shared = repeated[0]
+            errors[row["fields"]["place"]] = (
+                f"Reform {number} already sets “{PARTICIPATION_CHOICES[reform.mode]}” for {shared} of these "
+                f"count{'y' if shared == 1 else 'ies'}: keep one of the two."
+            )
+            continue
+        taken.append((row["number"], reform.mode, reform.counties))
+        specs.append(spec)
+    if any(key.startswith("participation_") for key in errors):
+        return ""
+    return SPEC_SEPARATOR.join(specs)
+
+
+def _participation(row: Mapping[str, Any], errors: dict[str, str]) -> str:
+    """One participation reform of the form, as `PLACE=MODE[@DATE]` ("" when it has an error)."""
+    fields = row["fields"]
+    mode = row["mode"]
     if mode not in PARTICIPATION_CHOICES:
-        errors["participation_mode"] = f"Choose one of: {', '.join(PARTICIPATION_CHOICES.values())}."
+        errors[fields["mode"]] = f"Choose one of: {', '.join(PARTICIPATION_CHOICES.values())}."
         return ""
     try:
-        place = resolve_place_text(form["participation_place"])
+        place = resolve_place_text(row["place"])
     except ValueError as error:
-        errors["participation_place"] = str(error)
+        errors[fields["place"]] = str(error)
         place = ""
     if place == NATION:
-        errors["participation_place"] = "A participation reform is a state's or a county's: choose one, not US."
+        errors[fields["place"]] = "A participation reform is a state's or a county's: choose one, not US."
     day = None
-    if form["participation_date"]:
-        day = _date(form["participation_date"], "participation_date", errors)
+    if row["date"]:
+        day = _date(row["date"], fields["date"], errors)
     elif mode == "delayed":
-        errors["participation_date"] = "Give the date activation is delayed to, as YYYY-MM-DD."
-    if "participation_place" in errors or "participation_date" in errors:
+        errors[fields["date"]] = "Give the date activation is delayed to, as YYYY-MM-DD."
+    if fields["place"] in errors or fields["date"] in errors:
         return ""
     spec = f"{place}={mode}" + (f"@{day.isoformat()}" if day else "")
     try:
         Participation.parse(spec)
     except ValueError as error:
-        errors["participation_place"] = str(error)
+        errors[fields["place"]] = str(error)
         return ""
     return spec
