@@ -454,9 +454,9 @@ def _participations(rows: Sequence[Mapping[str, Any]], errors: dict[str, str]) -
         ]
         if repeated:
             number, shared = repeated[0]
+            where = "this county" if len(reform.counties) == 1 else f"{shared} of these counties"
             errors[row["fields"]["place"]] = (
-                f"Reform {number} already sets “{PARTICIPATION_CHOICES[reform.mode]}” for {shared} of these "
-                f"count{'y' if shared == 1 else 'ies'}: keep one of the two."
+                f"Reform {number} already sets “{PARTICIPATION_CHOICES[reform.mode]}” for {where}: keep one of the two."
             )
             continue
         taken.append((row["number"], reform.mode, reform.counties))
