@@ -16,7 +16,6 @@ from securecomm.law.loader import layers_of, load_policy
 from securecomm.law.per_case import evaluate_layers
 from securecomm.law.timeline import PolicyTimeline
 from tests.law.test_agreement import detainer_case, numbered
-from tests.law.test_loader import VALID, parse
 
 LAYER_SETS = [
     ("ct/trust-act-2013", "ct/doc-2014"),
@@ -98,7 +97,7 @@ def test_clause_table_lists_every_clause_with_what_applies_it():
         ("layer: {level: county}\n", "", "missing the key 'layer'"),
     ],
 )
-def test_clauses_and_layers_are_read_strictly(tmp_path, old, new, message):
-    assert old in VALID
+def test_clauses_and_layers_are_read_strictly(example_policy_text, parse_text, old, new, message):
+    assert old in example_policy_text
     with pytest.raises(PolicyFileError, match=message):
-        parse(VALID.replace(old, new), tmp_path)
+        parse_text(example_policy_text.replace(old, new))

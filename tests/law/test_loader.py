@@ -1,63 +1,20 @@
 import datetime as dt
-import textwrap
 
 import pytest
 
-from securecomm.core.yamlfiles import PolicyFileError, load_yaml
+from securecomm.core.yamlfiles import PolicyFileError
 from securecomm.law.loader import (
     UnknownPolicyError,
     load_library,
     load_policy,
-    parse_policy,
     policies_in_force,
     policy_ids,
 )
 from securecomm.law.model import ConvictionCount
 
-VALID = textwrap.dedent(
-    """\
-    title: Example ordinance
-    kind: detainer
-    jurisdiction: {name: Example County, places: ["09001"]}
-    status: enacted
-    enacted: 2013-01-01
-    effective: 2013-02-01
-    references:
-      - {id: law, cite: Example Code § 1, title: Example Code, url: https://example.org}
-    sets:
-      violent:
-        description: a violent felony
-        approximates: Example Code § 2
-        categories: [homicide, robbery]
-        levels: [felony]
-    hold: {hours: 48, counting: business_hours, reference: law, section: (c)}
-    default: {decision: decline, reference: law, section: (a), text: release}
-    rules:
-      - id: violent-conviction
-        reference: law
-        section: (b)
-        text: has been convicted of a violent felony
-        decision: honor
-        when:
-          conviction: {set: violent, within_years_of_conviction: 10}
-    layer: {level: county}
-    clauses:
-      - {reference: law, section: (a), quote: shall release, status: modelled, note: the default}
-      - {reference: law, section: (b), paraphrase: a violent felony, status: approximated, note: the set violent}
-      - {reference: law, section: (c), quote: 48 hours, status: modelled, note: the hold}
-      - {reference: law, section: (d), paraphrase: a report to the board, status: not_modelled, note: procedure}
-    """
-)
 
-
-def parse(text, tmp_path):
-    path = tmp_path / "policy.yaml"
-    path.write_text(text)
-    return parse_policy(load_yaml(path, "policy.yaml"), "example", "policy.yaml")
-
-
-def test_a_valid_file_parses(tmp_path):
-    policy = parse(VALID, tmp_path)
+def test_a_valid_file_parses(example_policy_text, parse_text):
+    policy = parse_text(example_policy_text)
     (rule,) = policy.questions[0].rules
     assert rule.citation == "Example Code § 1(b)"
     assert isinstance(rule.when, ConvictionCount)
@@ -84,18 +41,20 @@ def test_a_valid_file_parses(tmp_path):
         ("title: Example ordinance", "title: [Example", 2, "not valid YAML"),
     ],
 )
-def test_malformed_files_name_file_and_line(tmp_path, old, new, line, message):
-    assert old in VALID
+def test_malformed_files_name_file_and_line(example_policy_text, parse_text, old, new, line, message):
+    assert old in example_policy_text
     with pytest.raises(PolicyFileError) as caught:
-        parse(VALID.replace(old, new, 1), tmp_path)
+        parse_text(example_policy_text.replace(old, new, 1))
     assert message in str(caught.value)
     assert str(caught.value).startswith(f"policy.yaml, line {line}:")
 
 
-def test_a_policy_that_can_honor_must_state_its_hold(tmp_path):
-    text = VALID.replace("hold: {hours: 48, counting: business_hours, reference: law, section: (c)}\n", "")
+def test_a_policy_that_can_honor_must_state_its_hold(example_policy_text, parse_text):
+    text = example_policy_text.replace(
+        "hold: {hours: 48, counting: business_hours, reference: law, section: (c)}\n", ""
+    )
     with pytest.raises(PolicyFileError, match="must state its maximum 'hold'"):
-        parse(text, tmp_path)
+        parse_text(text)
 
 
 def test_unknown_policy_lists_the_library():
