@@ -53,8 +53,9 @@ SATURATED = (
 # The one segment count that a reweighted parameter moves, and the chance that moves it.
 FINGERPRINTS_CHECKED = "fingerprints_checked"
 # Cells keep the whole months since a county's activation up to this many (later ones share a cell): the
-# reweighting is exact for a ramp-up after activation of at most this many months.
-RAMP_MONTHS_KEPT = 24
+# reweighting is exact for a ramp-up after activation of at most this many months (the fit's range of
+# activation_ramp_months reaches 12).
+RAMP_MONTHS_KEPT = 12
 
 
 def saturated(parameters: Parameters) -> Parameters:
@@ -99,6 +100,10 @@ class Surrogate:
     targets: list[Target]
     constants: dict[str, float]  # targets evaluated on the segments (stocks, segment counts)
     vectors: dict[str, tuple[StageVector, StageVector | None]] = field(default_factory=dict)
+    # The vectors stacked by stage as sparse matrices (a place's target counts few cells), made on first use.
+    _stacked: tuple[dict[str, Any], dict[str, tuple[tuple[str, int], tuple[str, int] | None]]] | None = field(
+        default=None, repr=False
+    )
 
     @classmethod
     def build(
@@ -232,6 +237,25 @@ class Surrogate:
         weights["removal"] = weights["pickup"] * removed
         return weights
 
+    def _stack(self) -> tuple[dict[str, Any], dict[str, tuple[tuple[str, int], tuple[str, int] | None]]]:
+        """Every vector as a row of one sparse matrix per stage, and each target's rows."""
+        from scipy import sparse
+
+        if self._stacked is None:
+            rows: dict[str, list[Any]] = {}
+
+            def slot(vector: StageVector) -> tuple[str, int]:
+                stage_rows = rows.setdefault(vector.stage, [])
+                stage_rows.append(sparse.csr_matrix(vector.counts.reshape(1, -1)))
+                return vector.stage, len(stage_rows) - 1
+
+            slots = {
+                target_id: (slot(numerator), None if denominator is None else slot(denominator))
+                for target_id, (numerator, denominator) in self.vectors.items()
+            }
+            self._stacked = ({stage: sparse.vstack(r, format="csr") for stage, r in rows.items()}, slots)
+        return self._stacked
+
     def values(self, candidate: Parameters) -> dict[str, float]:
         weights = self.stage_weights(candidate)
         values = dict(self.constants)
@@ -239,11 +263,13 @@ class Surrogate:
         for target in self.targets:
             if target.metric == FINGERPRINTS_CHECKED:
                 values[target.id] *= submitted
-        for target_id, (numerator, denominator) in self.vectors.items():
-            top = float(numerator.counts @ weights[numerator.stage])
+        matrices, slots = self._stack()
+        counted = {stage: matrix @ weights[stage] for stage, matrix in matrices.items()}
+        for target_id, ((top_stage, top_row), denominator) in slots.items():
+            top = float(counted[top_stage][top_row])
             if denominator is None:
                 values[target_id] = top
             else:
-                bottom = float(denominator.counts @ weights[denominator.stage])
+                bottom = float(counted[denominator[0]][denominator[1]])
                 values[target_id] = top / bottom if bottom else math.nan
         return values
