@@ -202,6 +202,41 @@ def sqlite_desk(make_desk, sqlite_url) -> DeskUnderTest:
     return make_desk(sqlite_url)
 
 
+# --- the commands ------------------------------------------------------------------------
+
+
+def cli(*args, stdin=None):
+    """`securecomm ARGS…` (each as text) in this process, with `stdin` typed at its prompts."""
+    from typer.testing import CliRunner
+
+    from securecomm.cli import app
+
+    return CliRunner().invoke(app, [str(arg) for arg in args], input=stdin)
+
+
+@pytest.fixture
+def desk_init():
+    """`securecomm desk init` of a Connecticut desk under ct/trust-act-2013 (administrator `chief`, password
+    PASSWORD) in a data folder: the command's result."""
+
+    def init(data_dir: Path):
+        return cli(
+            "desk",
+            "init",
+            "--data-dir",
+            data_dir,
+            "--jurisdiction",
+            "Connecticut",
+            "--policy",
+            "ct/trust-act-2013",
+            "--admin-user",
+            "chief",
+            stdin=f"{PASSWORD}\n",
+        )
+
+    return init
+
+
 # --- a real server process ---------------------------------------------------------------
 
 

@@ -13,7 +13,7 @@ from securecomm.desk import audit
 from securecomm.desk.models import AuditEntry, AuditHead
 from securecomm.desk.security import MAX_FAILED_LOGINS
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, cli
 
 THURSDAY_5PM = "2014-03-06T17:00:00"
 
@@ -481,31 +481,11 @@ def test_head_row_is_still_one_row(desk):
 # --- the commands --------------------------------------------------------------------------
 
 
-def test_cli_key_anchor_policies_and_users(tmp_path):
-    from typer.testing import CliRunner
-
-    from securecomm.cli import app
+def test_cli_key_anchor_policies_and_users(tmp_path, desk_init):
     from securecomm.law.loader import library_root
 
-    runner = CliRunner()
-
-    def cli(*args, stdin=None):
-        return runner.invoke(app, [str(arg) for arg in args], input=stdin)
-
     data_dir = tmp_path / "jail"
-    made = cli(
-        "desk",
-        "init",
-        "--data-dir",
-        data_dir,
-        "--jurisdiction",
-        "Connecticut",
-        "--policy",
-        "ct/trust-act-2013",
-        "--admin-user",
-        "chief",
-        stdin=f"{PASSWORD}\n",
-    )
+    made = desk_init(data_dir)
     assert made.exit_code == 0, made.output
     assert stat.S_IMODE((data_dir / "audit.key").stat().st_mode) == 0o600
     weak = cli(

@@ -7,18 +7,10 @@ import json
 
 import pytest
 from sqlalchemy import text
-from typer.testing import CliRunner
 
-from securecomm.cli import app
 from securecomm.desk.db import database_url, open_database, schema_is_current
 
-from .conftest import PASSWORD
-
-runner = CliRunner()
-
-
-def cli(*args, stdin=None):
-    return runner.invoke(app, [str(arg) for arg in args], input=stdin)
+from .conftest import PASSWORD, cli
 
 
 def test_quarterly_report_counts_decisions_rules_forms_and_holds(desk):
@@ -81,35 +73,11 @@ def test_a_bad_quarter_is_a_422_naming_it(desk, quarter):
     assert response.json()["detail"][0]["loc"] == ["query", "quarter"]
 
 
-def test_desk_commands_set_up_a_desk_and_check_it(tmp_path, make_desk):
+def test_desk_commands_set_up_a_desk_and_check_it(tmp_path, make_desk, desk_init):
     data_dir = tmp_path / "jail"
-    made = cli(
-        "desk",
-        "init",
-        "--data-dir",
-        data_dir,
-        "--jurisdiction",
-        "Connecticut",
-        "--policy",
-        "ct/trust-act-2013",
-        "--admin-user",
-        "chief",
-        stdin=f"{PASSWORD}\n",
-    )
+    made = desk_init(data_dir)
     assert made.exit_code == 0, made.output
-    again = cli(
-        "desk",
-        "init",
-        "--data-dir",
-        data_dir,
-        "--jurisdiction",
-        "Connecticut",
-        "--policy",
-        "ct/trust-act-2013",
-        "--admin-user",
-        "chief",
-        stdin=f"{PASSWORD}\n",
-    )
+    again = desk_init(data_dir)
     assert again.exit_code != 0 and "already exists" in again.output
     for username, role in (("clerk", "intake"), ("judge", "reviewer")):
         added = cli(
