@@ -152,3 +152,24 @@ def test_report_counts_open_holds_up_to_now(sqlite_desk):
     sqlite_desk.clock.local = dt.datetime(2014, 3, 7, 17, 0)
     holds = sqlite_desk.get("/reports/quarterly?quarter=2014Q1", "supervisor").json()["holds"]
     assert (holds["holds_open"], holds["hold_hours"], holds["holds_past_deadline"]) == (1, 24.0, 0)
+
+
+def test_the_report_lists_a_registered_file_policy_by_its_title(sqlite_desk, tmp_path):
+    """A period under a policy registered with `desk add-policy` (`file:NAME`, not in the library) is listed
+    with the title of the text registered; the report used to fail looking it up in the library."""
+    from securecomm.law.loader import library_root
+
+    county = tmp_path / "county.yaml"
+    county.write_text(
+        (library_root() / "us" / "ice-request.yaml").read_text().replace("title: ", "title: County — ", 1)
+    )
+    registered = sqlite_desk.desk.add_policy(county, "county")
+    sqlite_desk.desk.set_policy(registered["policy_id"], dt.date(2014, 2, 1))
+    sqlite_desk.intake(received_at="2014-02-03T09:00:00", final_order=True)
+    report = sqlite_desk.get("/reports/quarterly?quarter=2014Q1", "auditor")
+    assert report.status_code == 200, report.text
+    policies = {row["policy_id"]: row["title"] for row in report.json()["policies"]}
+    assert policies["file:county"] == registered["title"]
+    assert registered["title"].startswith("County — ")
+    assert "ct/trust-act-2013" in policies
+    assert "file:county" in sqlite_desk.get("/reports/quarterly?quarter=2014Q1&format=csv", "auditor").text

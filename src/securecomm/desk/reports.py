@@ -19,6 +19,7 @@ import io
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
@@ -145,8 +146,14 @@ def _round(share: float | None) -> float | None:
     return None if share is None else round(share, 4)
 
 
-def quarterly_report(session: Session, quarter: Quarter, as_of: dt.datetime) -> dict[str, Any]:
-    """The report for one quarter as a JSON-ready dict (datetimes as ISO text)."""
+def quarterly_report(
+    session: Session, quarter: Quarter, as_of: dt.datetime, title: Callable[[str], str] | None = None
+) -> dict[str, Any]:
+    """The report for one quarter as a JSON-ready dict (datetimes as ISO text).
+
+    `title`: a policy's title by the id a period records — the desk's own lookup, which also knows the
+    files registered with `desk add-policy` (`file:NAME`); by default the library's."""
+    title = title or (lambda policy_id: load_policy(policy_id).title)
     settings = session.get(DeskSettings, 1)
     start = dt.datetime.combine(quarter.start, dt.time())
     end = dt.datetime.combine(quarter.end, dt.time())
@@ -219,7 +226,7 @@ def quarterly_report(session: Session, quarter: Quarter, as_of: dt.datetime) -> 
         "policies": [
             {
                 "policy_id": period.policy_id,
-                "title": load_policy(period.policy_id).title,
+                "title": title(period.policy_id),
                 "effective_from": period.effective_from.isoformat(),
             }
             for period in in_quarter

@@ -1598,7 +1598,10 @@ class Desk:
             raise InvalidInput("quarter", str(error), location="query") from None
         with self.database.read() as session:
             self._settings(session)
-            return reports.quarterly_report(session, parsed, self.clock.local_now())
+            connection = session.connection()
+            return reports.quarterly_report(
+                session, parsed, self.clock.local_now(), lambda policy_id: self._policy(connection, policy_id).title
+            )
 
     # -- audit --
 
