@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import numpy as np
 from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from securecomm.core.cases import InputError, normalize_records, to_tables
+from securecomm.core.cases import InputError, normalize_records
 from securecomm.core.places import time_zones
 from securecomm.core.yamlfiles import PolicyFileError, load_yaml
 from securecomm.desk import audit, reports, security
@@ -51,12 +50,11 @@ from securecomm.desk.models import (
 )
 from securecomm.desk.security import DEFAULT_TOKEN_LIFETIME, LOCK_DURATION, MAX_FAILED_LOGINS, Permission, Role
 from securecomm.law import holdclock
-from securecomm.law.compiler import compile_policy
 from securecomm.law.explain import clause_table
 from securecomm.law.layers import combine_case, layer_label
 from securecomm.law.loader import UnknownPolicyError, layers_of, load_forms, load_policy, parse_policy, policy_ids
 from securecomm.law.model import Policy
-from securecomm.law.per_case import evaluate_layers
+from securecomm.law.per_case import evaluate_layers, hold_if
 
 EVENT_KINDS = ("release_eligible", "picked_up_by_ice", "released")
 REVIEW_DECISIONS = ("honor", "decline")
@@ -205,14 +203,13 @@ def _hold(layers: Sequence[Policy], record: Mapping[str, Any], decision: str) ->
     """The hold of a detainer whose decision in force is `decision`, from its release eligibility
     (`record`, normalized, with the desk's zone): after a review or a release time recorded later.
 
-    The engine's own deadlines (`CompiledPolicy.holds`: the earlier of a layer's hold and the form's,
-    none for a notice-only form, in the zone's real hours), one per layer were the jail to honor,
-    combined as `law.layers` combines layers: the earliest deadline wins."""
+    The engine's own deadlines — those of the evaluator that decided the detainer at intake
+    (`law.per_case.hold_if`, which the compiled evaluator's `holds` matches case by case): the earlier
+    of a layer's hold and the form's, none for a notice-only form, in the zone's real hours — one per
+    layer were the jail to honor, combined as `law.layers` combines layers: the earliest deadline wins."""
     hold: dict[str, Any] = {"hold_until": None, "hold_until_utc": None, "hold_citation": None}
     if decision != "honor" or record["release_eligible_at"] is None:
         return hold
-    tables = to_tables([dict(record)], "case")
-    honored = np.ones(1, dtype=bool)
     rows = [
         {
             "case_id": record["case_id"],
@@ -221,7 +218,7 @@ def _hold(layers: Sequence[Policy], record: Mapping[str, Any], decision: str) ->
             "rule": "review",
             "citation": "",
             "explanation": "",
-            **{series.name: series[0] for series in compile_policy(layer).holds(tables, honored)},
+            **hold_if(layer, record, "honor"),
         }
         for layer in layers
     ]

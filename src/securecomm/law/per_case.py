@@ -165,3 +165,9 @@ def evaluate_layers(policies: Sequence[Policy], case: dict[str, Any]) -> dict[st
     stricter outcome governs (`law.layers.combine_case`). The desk's path to a layered decision."""
     check_layerable(policies)
     return combine_case(policies, [evaluate_case(policy, case) for policy in policies])
+
+
+def hold_if(policy: Policy, case: dict[str, Any], decision: str) -> dict[str, Any]:
+    """The hold one policy sets on a normalized record for a decision made apart from its rules (a
+    reviewer's, or the decision in force when release eligibility is recorded later): the desk's."""
+    return _hold(policy, case, decision)
