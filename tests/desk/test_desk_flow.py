@@ -243,3 +243,79 @@ def test_the_interactive_docs_work_offline(make_desk, sqlite_url):
         served = sqlite_desk.client.get(asset)
         assert served.status_code == 200 and len(served.content) > 100_000
     assert sqlite_desk.client.get("/openapi.json").json()["info"]["title"] == "securecomm detainer desk"
+
+
+def _body(number: int, **facts) -> dict:
+    from securecomm.desk.api import DetainerIntake
+
+    body = {
+        "booking_ref": f"G-{number}",
+        "detainer_number": f"GD-{number:06d}",
+        "received_at": "2014-03-05T09:00:00",
+        "issuing_office": "ERO Hartford",
+        **facts,
+    }
+    return DetainerIntake.model_validate(body).model_dump()
+
+
+def test_intakes_written_together_are_answered_one_by_one(desk):
+    """Group commit (Desk.intake_many, what the API's intake route calls): one transaction for a batch,
+    and each intake answered as it would be alone — a refusal (a twin of a row already there, a twin
+    within the batch, a day no policy covers, an Idempotency-Key reused for another body) writes nothing
+    and leaves the others be; a retry is answered with the first answer. The chain stays one sequence."""
+    from securecomm.desk.service import Conflict, InvalidInput
+
+    service = desk.desk
+    clerk = service.authenticate(desk.headers("intake")["Authorization"].split()[1])
+    earlier = desk.intake(booking_ref="G-1", detainer_number="GD-000001")
+    entries_before = service.verify_audit().entries
+    batch = [
+        (clerk, _body(2, final_order=True, release_eligible_at=dt.datetime(2014, 3, 6, 17)), None),
+        (clerk, _body(1), None),  # the row already there
+        (clerk, _body(3, public_safety_risk=False), "key-3"),
+        (clerk, _body(2), None),  # a twin of the first of this batch
+        (clerk, _body(4, received_at=dt.datetime(2010, 1, 4, 9)), None),  # before any policy of the desk
+        (clerk, _body(3, public_safety_risk=False), "key-3"),  # a retry within the batch
+        (clerk, _body(5), "key-3"),  # the same key, another body
+        (clerk, _body(6), None),
+    ]
+    answers = service.intake_many(batch)
+    first, old_twin, third, twin, too_early, retry, reused, sixth = answers
+    assert first["decision"] == "honor" and first["hold_until"] == dt.datetime(2014, 3, 10, 17)
+    assert isinstance(old_twin, Conflict) and old_twin.existing_id == earlier["id"]
+    assert isinstance(twin, Conflict) and twin.existing_id == first["id"]
+    assert isinstance(too_early, InvalidInput) and too_early.field == "received_at"
+    assert third["decision"] == "decline"
+    assert retry["replayed"] is True and retry["id"] == third["id"] and retry["decision"] == "decline"
+    assert isinstance(reused, Conflict) and reused.existing_id == third["id"]
+    assert sixth["decision"] == "review" and sixth["id"] > third["id"] > first["id"]
+    report = service.verify_audit()
+    assert report.ok, report.describe()
+    # Three detainers written: each its detainer.create, and the two decided ones their ice.notify.
+    assert report.entries == entries_before + 5
+    # Alone, each would have been answered the same (the single path, on the same bodies).
+    again = service.intake_many([(clerk, _body(2), None), (clerk, _body(7, final_order=True), None)])
+    assert isinstance(again[0], Conflict) and again[0].existing_id == first["id"]
+    alone = service.intake(clerk, _body(8, final_order=True))
+    assert {k: v for k, v in again[1].items() if k not in ("id", "booking_ref", "case_id")} == {
+        k: v for k, v in alone.items() if k not in ("id", "booking_ref", "case_id")
+    }
+
+
+def test_the_intake_answer_is_what_its_model_would_write(desk):
+    """The intake route writes its answer directly (api.intake_json): the same JSON as IntakeResult's."""
+    from securecomm.desk.api import IntakeResult, intake_json
+
+    service = desk.desk
+    clerk = service.authenticate(desk.headers("intake")["Authorization"].split()[1])
+    summaries = [
+        service.intake(clerk, _body(11, final_order=True, release_eligible_at=dt.datetime(2014, 3, 6, 17, 0, 5, 250))),
+        service.intake(clerk, _body(12, public_safety_risk=False, detainer_form="I-247N", age=30)),
+        service.intake(clerk, _body(13, received_at=dt.datetime(2014, 3, 5, 14, 0, tzinfo=dt.UTC))),
+    ]
+    for summary in summaries:
+        assert json.loads(intake_json(summary)) == json.loads(IntakeResult.model_validate(summary).model_dump_json())
+    body = {"booking_ref": "G-14", "detainer_number": "GD-14", "received_at": "2014-03-05T09:00", "issuing_office": "X"}
+    response = desk.post("/detainers", "intake", body)
+    assert response.status_code == 201 and response.headers["content-type"] == "application/json"
+    assert response.json() == json.loads(IntakeResult.model_validate(response.json()).model_dump_json())

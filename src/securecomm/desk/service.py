@@ -185,6 +185,24 @@ def _wall_clock(value: dt.datetime, field: str, zone: str | None) -> dt.datetime
     return _in_calendar(value.astimezone(ZoneInfo(zone)).replace(tzinfo=None), field)
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return dict(value)
+    return str(value)
+
+
+# canonical_json(_jsonable(value)) in one pass: the encoder calls _json_default only for what JSON has no
+# spelling of (a datetime, a mapping that is not a dict; str() for the rest, as canonical_json does).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _json_text(value: Any) -> str:
+    """The canonical JSON text of a value holding datetimes (ISO, with a T), as canonical_json spells it."""
+    return _CANONICAL.encode(value)
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.isoformat()
@@ -301,6 +319,11 @@ def _record(detainer: Mapping[str, Any], release_eligible_at: dt.datetime | None
     return record
 
 
+def _request_hash(request: Mapping[str, Any]) -> str:
+    """What an Idempotency-Key remembers of an intake's body."""
+    return hashlib.sha256(_json_text(request).encode("utf-8")).hexdigest()
+
+
 def _without_offset(value: Any) -> bool:
     """A time given without a UTC offset: read in the jurisdiction's zone (the answer says so)."""
     if isinstance(value, str):
@@ -368,6 +391,22 @@ class IssuedToken:
     username: str
     role: str
     must_change_password: bool = False
+
+
+@dataclass(frozen=True)
+class _IntakeRequest:
+    """An intake checked and normalized (`Desk._intake_request`), ready to be recorded."""
+
+    actor: Actor
+    booking_ref: str
+    detainer_number: str
+    issuing_office: str
+    received_at: dt.datetime
+    record: dict[str, Any]
+    read_in_zone: list[str]
+    idempotency_key: str | None
+    # The hashes of the body an earlier answer under the same Idempotency-Key may have been stored with.
+    same_request: tuple[str, ...]
 
 
 @dataclass
@@ -445,6 +484,16 @@ SELECT_SAME_DETAINER = select(DETAINERS.c.id).where(
 )
 
 
+def _insert_detainer(dialect: str) -> Any:
+    """INSERT … ON CONFLICT (booking_ref, detainer_number) DO NOTHING RETURNING id, in the dialect's words."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    statement = dialect_insert(DETAINERS).on_conflict_do_nothing(index_elements=["booking_ref", "detainer_number"])
+    return statement.returning(DETAINERS.c.id)
+
+
 # --- the desk ------------------------------------------------------------------------------
 
 
@@ -460,6 +509,7 @@ class Desk:
         audit_key: audit.AuditKey | None = None,
     ) -> None:
         self.database = database
+        self._insert_detainer = _insert_detainer(database.dialect)
         self.clock = clock or SystemClock(self._clock_zone)
         self.token_lifetime = token_lifetime
         self.audit_key = audit_key
@@ -489,7 +539,7 @@ class Desk:
             "at": at,
             "recorded_utc": self.clock.utc_now(),
             "recorded_by": actor.username,
-            "details": audit.canonical_json(_jsonable(details)),
+            "details": _json_text(details),
         }
         row["id"] = work.connection.execute(INSERT_EVENT, row).inserted_primary_key[0]
         return row
@@ -1134,19 +1184,64 @@ class Desk:
         With an idempotency key, a retry with the same body gets the first answer back (`replayed`
         set) and a different body under the same key is refused (409). The same booking and ICE
         detainer number a second time is refused (409, naming the detainer that has them)."""
-        try:
-            return self._intake(actor, request, idempotency_key)
-        except IntegrityError:
-            # A concurrent twin (PostgreSQL) committed first: now the checks below see it.
-            return self._intake(actor, request, idempotency_key)
+        return self._intake_alone(self._intake_request(actor, request, idempotency_key))
 
-    def _intake(self, actor: Actor, request: Mapping[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+    def intake_many(
+        self, requests: Sequence[tuple[Actor, Mapping[str, Any], str | None]]
+    ) -> list[dict[str, Any] | Exception]:
+        """Several intakes (actor, body, idempotency key) in one transaction, in order: one commit — one
+        fsync, one lock of the audit chain's head — for them all (group commit). Each gets exactly the
+        answer `intake` would give it alone, or its error: an intake refused (409, 422) writes nothing and
+        the others go on. If one fails after it began writing (a twin committed meanwhile by another
+        server process, a deadlock), the transaction is rolled back and each is run alone."""
+        prepared: list[_IntakeRequest | Exception] = []
+        for actor, request, idempotency_key in requests:
+            try:
+                prepared.append(self._intake_request(actor, request, idempotency_key))
+            except DeskError as error:
+                prepared.append(error)
+        if all(isinstance(item, Exception) for item in prepared):
+            return prepared  # type: ignore[return-value]
+        try:
+            with self._transaction() as work:
+                day_policies: dict[dt.date, Policy | None] = {}
+                answers: list[dict[str, Any] | Exception] = []
+                for item in prepared:
+                    if isinstance(item, Exception):
+                        answers.append(item)
+                        continue
+                    try:
+                        answers.append(self._intake_in(work, item, day_policies))
+                    except DeskError as error:  # refused before it wrote anything (see _intake_in)
+                        answers.append(error)
+            return answers
+        except Exception:
+            return [item if isinstance(item, Exception) else self._intake_alone(item, answer=True) for item in prepared]
+
+    def _intake_alone(self, item: _IntakeRequest, *, answer: bool = False) -> Any:
+        """One intake in its own transaction (`answer`: its error is returned rather than raised)."""
+        try:
+            for attempt in range(2):
+                try:
+                    with self._transaction() as work:
+                        return self._intake_in(work, item, {})
+                except IntegrityError:
+                    if attempt:
+                        raise
+                    # A concurrent twin (PostgreSQL) committed first: now the checks in _intake_in see it.
+            raise AssertionError("unreachable")
+        except Exception as error:
+            if answer:
+                return error
+            raise
+
+    def _intake_request(self, actor: Actor, request: Mapping[str, Any], idempotency_key: str | None) -> _IntakeRequest:
+        """An intake checked and normalized, before the database is touched (InvalidInput, Forbidden)."""
         self._require(actor, Permission.CREATE_DETAINER)
         for field in INTAKE_FIELDS:
             if request.get(field) in (None, ""):
                 raise InvalidInput(field, "is required")
         booking_ref = str(request["booking_ref"])
-        detainer_number = str(request["detainer_number"])
         _place, zone = self.place_and_zone()
         received_at = _wall_clock(request["received_at"], "received_at", zone)
         facts = {key: value for key, value in request.items() if key not in INTAKE_FIELDS}
@@ -1165,99 +1260,144 @@ class Desk:
         ]
         if record["release_eligible_at"] is not None:
             record["release_eligible_at"] = _wall_clock(record["release_eligible_at"], "release_eligible_at", zone)
-
-        request_hash = None
+        same_request: tuple[str, ...] = ()
         if idempotency_key is not None:
-            request_hash = hashlib.sha256(audit.canonical_json(_jsonable(request)).encode("utf-8")).hexdigest()
-        with self._transaction() as work:
-            if idempotency_key is not None:
-                first = work.connection.execute(
-                    SELECT_IDEMPOTENT, {"username": actor.username, "key": idempotency_key}
-                ).first()
-                if first is not None:
-                    if first.request_hash != request_hash:
-                        raise Conflict(
-                            "this Idempotency-Key was used for a different detainer "
-                            f"(detainer {first.detainer_id}); use a new key for a new request",
-                            existing_id=first.detainer_id,
-                        )
-                    return {**json.loads(first.response), "replayed": True}
-            existing = work.connection.execute(
-                SELECT_SAME_DETAINER, {"booking_ref": booking_ref, "detainer_number": detainer_number}
-            ).scalar()
-            if existing is not None:
-                raise Conflict(
-                    f"detainer {existing} already records ICE detainer {detainer_number} for booking {booking_ref}",
-                    existing_id=existing,
-                )
-            policy = self.policy_in_force(work.connection, received_at.date())
-            if policy is None:
-                first = work.connection.execute(select(func.min(PERIODS.c.effective_from))).scalar()
-                raise InvalidInput(
-                    "received_at",
-                    f"no policy of this desk is in force on {received_at.date().isoformat()}"
-                    + (f" (the first starts {first.isoformat()}; see `securecomm desk set-policy`)" if first else ""),
-                )
-            layers = layers_of(policy, received_at.date())
-            result = evaluate_layers(layers, record)
-            row: dict[str, Any] = {
-                "booking_ref": booking_ref,
-                "detainer_number": detainer_number,
-                "case_id": record["case_id"],
-                "issuing_office": str(request["issuing_office"]),
-                "received_at": received_at,
-                "facts": audit.canonical_json(_jsonable(record)),
-                "detainer_form": record["detainer_form"],
-                "policy_id": policy.id,
-                "auto_decision": result["decision"],
-                "rule": result["rule"],
-                "citation": result["citation"],
-                "explanation": result["explanation"],
-                "decision": result["decision"],
-                "review_reason": None,
-                "reviewed_by": None,
-                "reviewed_utc": None,
-                "release_eligible_at": record["release_eligible_at"],
-                "hold_until": result["hold_until"],
-                "time_zone": result["time_zone"],
-                "hold_until_utc": _naive_utc(result["hold_until_utc"]),
-                "hold_citation": result["hold_citation"],
-                "decided_by": result["policy_id"],
-                "layers": result["layers"],
-                "custody": "in_custody",
-                "custody_ended_at": None,
-                "overdue_flagged_at": None,
-                "created_utc": self.clock.utc_now(),
-                "created_by": actor.username,
-            }
-            row["id"] = work.connection.execute(INSERT_DETAINER, row).inserted_primary_key[0]
-            work.audit(
-                actor,
-                "detainer.create",
-                f"detainer:{row['id']}",
-                {
-                    "policy_id": policy.id,
-                    "decided_by": row["decided_by"],
-                    "decision": row["decision"],
-                    "rule": row["rule"],
-                },
-                [("detainer", row)],
+            same_request = (_request_hash(request),)
+            if "time_zone" in request and request["time_zone"] is None:
+                # The intake of a desk before 0003 had no time_zone field: the first answer to a retry that
+                # spans the upgrade was stored under the hash of the body without it.
+                same_request += (_request_hash({k: v for k, v in request.items() if k != "time_zone"}),)
+        return _IntakeRequest(
+            actor,
+            booking_ref,
+            str(request["detainer_number"]),
+            str(request["issuing_office"]),
+            received_at,
+            record,
+            read_in_zone,
+            idempotency_key,
+            same_request,
+        )
+
+    def _intake_in(
+        self, work: _Work, item: _IntakeRequest, day_policies: dict[dt.date, Policy | None]
+    ) -> dict[str, Any]:
+        """Record one checked intake in a transaction. Every refusal (DeskError: 409, 422) comes before
+        its first write, so that the other intakes of a batch may go on; an error after it is not a
+        DeskError. `day_policies`: the policy in force by day, as read in this transaction."""
+        actor, record = item.actor, item.record
+        if item.idempotency_key is not None:
+            first = work.connection.execute(
+                SELECT_IDEMPOTENT, {"username": actor.username, "key": item.idempotency_key}
+            ).first()
+            if first is not None:
+                if first.request_hash not in item.same_request:
+                    raise Conflict(
+                        "this Idempotency-Key was used for a different detainer "
+                        f"(detainer {first.detainer_id}); use a new key for a new request",
+                        existing_id=first.detainer_id,
+                    )
+                return {**json.loads(first.response), "replayed": True}
+        day = item.received_at.date()
+        if day not in day_policies:
+            day_policies[day] = self.policy_in_force(work.connection, day)
+        policy = day_policies[day]
+        if policy is None:
+            first_day = work.connection.execute(select(func.min(PERIODS.c.effective_from))).scalar()
+            raise InvalidInput(
+                "received_at",
+                f"no policy of this desk is in force on {day.isoformat()}"
+                + (
+                    f" (the first starts {first_day.isoformat()}; see `securecomm desk set-policy`)"
+                    if first_day
+                    else ""
+                ),
             )
-            self._notify_ice(work, row, layers, actor)
-            summary = detainer_summary(row, self.clock.local_now())
-            summary["times_read_in_zone"] = read_in_zone
-            if idempotency_key is not None:
-                work.connection.execute(
-                    INSERT_IDEMPOTENT,
-                    {
-                        "username": actor.username,
-                        "key": idempotency_key,
-                        "request_hash": request_hash,
-                        "detainer_id": row["id"],
-                        "response": audit.canonical_json(_jsonable(summary)),
-                        "created_utc": self.clock.utc_now(),
-                    },
-                )
+        layers = layers_of(policy, day)
+        result = evaluate_layers(layers, record)
+        row = self._detainer_row(item, policy, result)
+        # The first write, and the duplicate check in one: the same booking and ICE detainer number as a row
+        # already there (or one another server process is committing) inserts nothing and answers no id.
+        row["id"] = work.connection.execute(self._insert_detainer, row).scalar()
+        if row["id"] is None:
+            existing = work.connection.execute(
+                SELECT_SAME_DETAINER, {"booking_ref": item.booking_ref, "detainer_number": item.detainer_number}
+            ).scalar()
+            raise Conflict(
+                f"detainer {existing} already records ICE detainer {item.detainer_number} for booking "
+                f"{item.booking_ref}",
+                existing_id=existing,
+            )
+        try:
+            return self._write_intake(work, item, row, layers)
+        except DeskError as error:  # not a refusal: it came after a write
+            raise RuntimeError(f"intake failed after it began writing: {error}") from error
+
+    def _detainer_row(self, item: _IntakeRequest, policy: Policy, result: Mapping[str, Any]) -> dict[str, Any]:
+        actor, record = item.actor, item.record
+        return {
+            "booking_ref": item.booking_ref,
+            "detainer_number": item.detainer_number,
+            "case_id": record["case_id"],
+            "issuing_office": item.issuing_office,
+            "received_at": item.received_at,
+            "facts": _json_text(record),
+            "detainer_form": record["detainer_form"],
+            "policy_id": policy.id,
+            "auto_decision": result["decision"],
+            "rule": result["rule"],
+            "citation": result["citation"],
+            "explanation": result["explanation"],
+            "decision": result["decision"],
+            "review_reason": None,
+            "reviewed_by": None,
+            "reviewed_utc": None,
+            "release_eligible_at": record["release_eligible_at"],
+            "hold_until": result["hold_until"],
+            "time_zone": result["time_zone"],
+            "hold_until_utc": _naive_utc(result["hold_until_utc"]),
+            "hold_citation": result["hold_citation"],
+            "decided_by": result["policy_id"],
+            "layers": result["layers"],
+            "custody": "in_custody",
+            "custody_ended_at": None,
+            "overdue_flagged_at": None,
+            "created_utc": self.clock.utc_now(),
+            "created_by": actor.username,
+        }
+
+    def _write_intake(
+        self, work: _Work, item: _IntakeRequest, row: dict[str, Any], layers: Sequence[Policy]
+    ) -> dict[str, Any]:
+        """The rest of an intake once its detainer row is in: the audit entry, the notice to ICE, the answer."""
+        actor = item.actor
+        work.audit(
+            actor,
+            "detainer.create",
+            f"detainer:{row['id']}",
+            {
+                "policy_id": row["policy_id"],
+                "decided_by": row["decided_by"],
+                "decision": row["decision"],
+                "rule": row["rule"],
+            },
+            [("detainer", row)],
+        )
+        self._notify_ice(work, row, layers, actor)
+        summary = detainer_summary(row, self.clock.local_now())
+        summary["times_read_in_zone"] = item.read_in_zone
+        if item.idempotency_key is not None:
+            work.connection.execute(
+                INSERT_IDEMPOTENT,
+                {
+                    "username": actor.username,
+                    "key": item.idempotency_key,
+                    "request_hash": item.same_request[0],
+                    "detainer_id": row["id"],
+                    "response": _json_text(summary),
+                    "created_utc": row["created_utc"],
+                },
+            )
         return summary
 
     def _notify_ice(self, work: _Work, detainer: Mapping[str, Any], layers: Sequence[Policy], actor: Actor) -> None:
