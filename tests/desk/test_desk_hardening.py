@@ -330,6 +330,32 @@ def test_4_logout_and_sessions(desk):
     assert desk.client.get("/api/v1/holds/overdue", headers=first).status_code == 401
 
 
+def test_a_revocation_reaches_another_server_process_within_a_second(desk):
+    """Two server processes (two Desk objects on one database, as `serve --workers 2` runs): a session
+    revoked, or an account disabled, through one is refused by the other once its second of trust in the
+    token it checked has run out (TOKEN_CACHE_SECONDS)."""
+    import time
+
+    from securecomm.desk.service import TOKEN_CACHE_SECONDS, Desk, Unauthorized
+
+    assert TOKEN_CACHE_SECONDS <= 1.0
+    other = Desk(desk.database, clock=desk.clock, audit_key=desk.desk.audit_key)
+    intake = desk.headers("intake")["Authorization"].split()[1]
+    reviewer = desk.headers("reviewer")["Authorization"].split()[1]
+    assert other.authenticate(intake).username == "intake"  # checked, and now trusted for a moment
+    assert other.authenticate(reviewer).username == "reviewer"
+    started = time.monotonic()
+    assert desk.client.post("/api/v1/auth/logout", headers=desk.headers("intake")).status_code == 204
+    desk.desk.disable_user("reviewer")
+    if time.monotonic() - started < TOKEN_CACHE_SECONDS * 0.8:
+        assert other.authenticate(intake).username == "intake"  # still trusted, for the rest of the second
+    time.sleep(TOKEN_CACHE_SECONDS + 0.05)
+    with pytest.raises(Unauthorized):
+        other.authenticate(intake)
+    with pytest.raises(Unauthorized):  # disabling revoked the reviewer's tokens
+        other.authenticate(reviewer)
+
+
 def test_4_every_authentication_event_is_audited_with_the_name_tried_and_the_address(desk):
     desk.headers("reviewer"), desk.headers("auditor")  # before the guessing from this address
     login(desk, "nobody-such", "wrong password!")
