@@ -296,6 +296,25 @@ def set_policy(
         errors.print(f"from {row['effective_from']}: {row['policy_id']}", highlight=False)
 
 
+@desk_app.command("set-place")
+def set_place(
+    data_dir: DataDir,
+    place: Annotated[str, typer.Option(help="Where the jail is: a county FIPS (09009) or a state code.")],
+    time_zone: Annotated[
+        str | None,
+        typer.Option(help="The jail's IANA time zone, when its place keeps several (default: the place's one)."),
+    ] = None,
+    url: DatabaseUrl = None,
+    audit_key: AuditKeyPath = None,
+) -> None:
+    """Give a desk made before time zones (migration 0003) its place and time zone, once (audited). A
+    running server picks it up at its next request."""
+    desk = _desk(data_dir, url, audit_key)
+    result: list = []
+    _run("set-place", lambda: result.extend(desk.set_place(place, time_zone, _cli_actor())))
+    errors.print(f"the desk is at {result[0]}; its local times are in {result[1]}", highlight=False)
+
+
 @desk_app.command("show")
 def show(
     data_dir: DataDir,

@@ -587,12 +587,45 @@ class Desk:
 
     def place_and_zone(self) -> tuple[str | None, str | None]:
         """The desk's place and the IANA zone of its clock (None on a desk made before issue #12);
-        NotInitialized before `initialize`. Read once: they never change."""
-        if self._place is None:
-            with self.database.read() as session:
-                settings = self._settings(session)
-                self._place = (settings.place, settings.time_zone)
-        return self._place
+        NotInitialized before `initialize`. Kept once known: a zone, once set, never changes. A desk
+        without one is read again each time, so that `set_place` reaches a running server at once."""
+        if self._place is not None:
+            return self._place
+        with self.database.read() as session:
+            settings = self._settings(session)
+            found = (settings.place, settings.time_zone)
+        if found[1] is not None:
+            self._place = found
+        return found
+
+    def set_place(self, place: str, time_zone: str | None = None, actor: Actor = SYSTEM) -> tuple[str, str]:
+        """Give a desk made before migration 0003 (issue #12) its place and the zone of its clock, once.
+
+        Its earlier local times stay as they were recorded (wall-clock times of the jail); from now on
+        times with a UTC offset are converted to this zone, hold deadlines are counted in it and have
+        their UTC instant. A desk that has a zone keeps it (409): changing it would change what the local
+        times already recorded mean."""
+        place = place.strip().upper()
+        zone = _place_zone(place, time_zone)
+        with self._transaction() as work:
+            settings = work.session.execute(select(DeskSettings).where(DeskSettings.id == 1).with_for_update()).scalar()
+            if settings is None:
+                raise NotInitialized("this desk is not initialized: run `securecomm desk init` first")
+            if settings.time_zone is not None:
+                raise Conflict(
+                    f"this desk already keeps its times in {settings.time_zone} ({settings.place}): a desk's zone "
+                    "is set once"
+                )
+            settings.place, settings.time_zone = place, zone
+            work.audit(
+                actor,
+                "desk.set_place",
+                "desk",
+                {"place": place, "time_zone": zone},
+                [work.orm_row("desk", settings)],
+            )
+        self._place = (place, zone)
+        return place, zone
 
     def _clock_zone(self) -> str | None:
         """The zone the desk's wall clock reads in; none before `initialize` or on a desk without one."""
