@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 from securecomm.cli import app
 from securecomm.core.places import resolve_place
-from securecomm.model.metrics import REPORTED
+from securecomm.model.metrics import METRICS, REPORTED, channel_totals, county_months
+from securecomm.model.parameters import load_parameters
 from securecomm.model.simulation import Reform, Scenario, apply_policies, draw_population, simulate
 
 
@@ -109,7 +110,6 @@ def test_same_seed_same_numbers_different_seed_different_numbers():
 def test_large_draws_match_their_expectations():
     """Bookings are Poisson, submissions and IDENT matches binomial: within 5 standard deviations."""
     from securecomm.core.schema import STATUSES
-    from securecomm.model.parameters import load_parameters
     from securecomm.model.stages import bookings, ident
     from securecomm.model.stages.state import State, Streams
 
@@ -214,10 +214,10 @@ def test_the_detainer_form_limits_the_hold_in_real_hours():
     two_days = detainers.filter((pl.col("detainer_form") == "I-247A") & pl.col("held"))
     assert two_days.height > 0 and two_days.get_column("hold_hours").max() <= 48
     assert (two_days.filter(~pl.col("transferred")).get_column("hold_hours") == 48).all()
-    # Released in the 48 hours before clocks sprang forward (2018-03-11 02:00): 49 hours later on the wall.
+    # Released in the 48 hours before clocks sprang forward (2018-03-11 02:00): the deadline is 49 hours later
+    # on the wall (whether or not ICE came before it).
     spring_forward = two_days.filter(
-        ~pl.col("transferred")
-        & pl.col("release_eligible_at").is_between(dt.datetime(2018, 3, 9, 2), dt.datetime(2018, 3, 11, 2), "left")
+        pl.col("release_eligible_at").is_between(dt.datetime(2018, 3, 9, 2), dt.datetime(2018, 3, 11, 2), "left")
     )
     assert spring_forward.height > 0
     assert (
@@ -229,7 +229,6 @@ def test_the_detainer_form_limits_the_hold_in_real_hours():
 def test_a_policy_that_excludes_minors_declines_the_simulated_minors():
     """Age at booking is drawn (BJS jail populations by age), so a policy's "no holds for youth" acts:
     under Santa Clara's policy, with the reimbursement it asks for, adults are honored and minors never."""
-    from securecomm.model.parameters import load_parameters
 
     reimbursed = load_parameters().replace_values({"ice_reimbursement_probability": ((None, 1.0),)}, "reimbursed")
     santa_clara = (Reform(frozenset({"06037"}), "ca/santa-clara/policy-3-54-2011"),)
@@ -241,3 +240,25 @@ def test_a_policy_that_excludes_minors_declines_the_simulated_minors():
     assert not minors.get_column("held").any()
     ages = result.records.get_column("age")
     assert ages.null_count() == 0 and ages.min() >= 14
+
+
+def test_the_policies_act_on_the_detainers_and_the_other_records_count_as_the_population_left_them():
+    """Local policy acts only on the records with a detainer issued; the others are counted once per population
+    for every policy applied to it. Counted again from the whole record table, every record metric is the same,
+    per county and month and per channel, and a record without a detainer is never decided, held or removed."""
+    scenario = Scenario("CT", dt.date(2012, 1, 1), dt.date(2012, 12, 31), 3, load_parameters())
+    population = draw_population(scenario)
+    record_metrics = [name for name in REPORTED if METRICS[name].source == "records"]
+    for timeline in (scenario.detainer_timeline(), scenario.detainer_timeline("us/ice-request")):
+        result = apply_policies(population, timeline)
+        assert result.records.height == population.state.records.height
+        assert result.records.get_column("record").to_list() == list(range(result.records.height))
+        without = result.records.filter(~pl.col("detainer_issued"))
+        assert without.height > 0 and without.get_column("jail_decision").is_null().all()
+        assert not without.select(pl.any_horizontal("held", "transferred", "removed").any()).item()
+        segments = population.segments.with_columns(field_arrests=pl.lit(0))
+        whole = county_months(segments, result.records, scenario.end, scenario.parameters)
+        assert whole.select("fips", "month", *record_metrics).equals(
+            result.county_months.select("fips", "month", *record_metrics)
+        )
+        assert channel_totals(result.records, scenario.end, scenario.parameters) == result.channels

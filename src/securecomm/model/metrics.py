@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -97,8 +98,8 @@ class Metric:
         return pl.when(selected).then(pl.col(self.amount)).otherwise(0).alias(self.name)
 
     def from_sum(self, summed: Summed, parameters: Parameters) -> Summed:
-        """The metric from the sum of its records' parts (an expression or an array of sums): a count
-        times the shares that scale it, hours priced by the day."""
+        """The metric from the sum of its records' parts (an expression, or sums per group as an array): a
+        count times the shares that scale it, hours priced by the day."""
         if self.amount is None:
             for share in self.scaled_by:
                 summed = summed * parameters.value(share)
@@ -551,42 +552,84 @@ def counties_activated(county_codes: Sequence[str], day: dt.date) -> int:
     return int(table.filter(pl.col("sc_activation_date") <= day).height)
 
 
+@dataclass(frozen=True)
+class MonthGroups:
+    """The county-month groups of a place's segments and records: a group is an integer (county × months
+    spanned + month, counties in FIPS order), so that grouping, joining and sorting compare integers rather
+    than county codes as strings. A population's groups serve every policy applied to it."""
+
+    counties: list[str]
+    first_month: int  # months since 1970
+    span: int  # months spanned
+    segment_groups: np.ndarray
+    record_groups: np.ndarray
+
+    @classmethod
+    def of(cls, segments: pl.DataFrame, records: pl.DataFrame) -> MonthGroups:
+        """Segments by their start, records by their booking."""
+        segment_fips = segments.get_column("fips").cast(pl.String)
+        record_fips = records.get_column("fips")
+        record_counties = (
+            record_fips.dtype.categories.to_list()
+            if isinstance(record_fips.dtype, pl.Enum)
+            else record_fips.cast(pl.String).unique().to_list()
+        )
+        counties = sorted(set(segment_fips.unique().to_list()) | set(record_counties))
+        segment_months = segments.get_column("segment_start").to_numpy().astype("datetime64[M]").astype(np.int64)
+        record_months = records.get_column("booking_at").to_numpy().astype("datetime64[M]").astype(np.int64)
+        months = np.concatenate([segment_months, record_months])
+        first = int(months.min()) if months.size else 0
+        span = int(months.max()) - first + 1 if months.size else 1
+        return cls(
+            counties,
+            first,
+            span,
+            _county_codes(segment_fips, counties) * span + (segment_months - first),
+            _county_codes(record_fips, counties) * span + (record_months - first),
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.counties) * self.span
+
+    @cached_property
+    def with_records(self) -> np.ndarray:
+        """The groups that have records, in order."""
+        return np.flatnonzero(np.bincount(self.record_groups, minlength=self.size))
+
+    def table(self, segments: pl.DataFrame, sums: Mapping[str, np.ndarray], parameters: Parameters) -> pl.DataFrame:
+        """Every reported metric per county and calendar month: the segments' counts summed here, the
+        records' from their sums per group (`record_sums`)."""
+        segment_counts = (
+            segments.select(pl.col(metric.name) for metric in _reported("segments"))
+            .with_columns(group=pl.Series(self.segment_groups))
+            .group_by("group")
+            .agg(pl.all().sum())
+        )
+        present = self.with_records
+        record_counts = pl.DataFrame(
+            [
+                pl.Series("group", present),
+                *(_metric_series(metric, sums[metric.name][present], parameters) for metric in _reported("records")),
+            ]
+        )
+        joined = segment_counts.join(record_counts, on="group", how="full", coalesce=True).sort("group")
+        group = joined.get_column("group").to_numpy()
+        month = (self.first_month + group % self.span).astype("datetime64[M]").astype("datetime64[D]")
+        return joined.select(
+            # In FIPS order by construction, and flagged so as a sort would flag it: summing per county then
+            # takes Polars' sorted path, and adds the same floats in the same order as before.
+            pl.Series("fips", self.counties, dtype=pl.String).gather(group // self.span).set_sorted(),
+            pl.Series("month", month),
+            *(pl.col(name).fill_null(0) for name in REPORTED),
+        )
+
+
 def county_months(segments: pl.DataFrame, records: pl.DataFrame, end: dt.date, parameters: Parameters) -> pl.DataFrame:
     """Every reported metric per county and calendar month of a period ending on `end`
     (segments by their start, records by their booking)."""
-    # A county-month is an integer group (county × months spanned + month, counties in FIPS order), so that
-    # grouping, joining and sorting compare integers rather than county codes as strings.
-    segment_fips = segments.get_column("fips").cast(pl.String)
-    record_fips = records.get_column("fips")
-    record_counties = (
-        record_fips.dtype.categories.to_list()
-        if isinstance(record_fips.dtype, pl.Enum)
-        else record_fips.cast(pl.String).unique().to_list()
-    )
-    counties = sorted(set(segment_fips.unique().to_list()) | set(record_counties))
-    segment_months = segments.get_column("segment_start").to_numpy().astype("datetime64[M]").astype(np.int64)
-    record_months = records.get_column("booking_at").to_numpy().astype("datetime64[M]").astype(np.int64)
-    months = np.concatenate([segment_months, record_months])
-    first = int(months.min()) if months.size else 0
-    span = int(months.max()) - first + 1 if months.size else 1
-    segment_groups = _county_codes(segment_fips, counties) * span + (segment_months - first)
-    record_groups = _county_codes(record_fips, counties) * span + (record_months - first)
-    segment_counts = (
-        segments.select(pl.col(metric.name) for metric in _reported("segments"))
-        .with_columns(group=pl.Series(segment_groups))
-        .group_by("group")
-        .agg(pl.all().sum())
-    )
-    record_counts = _record_groups(records, record_groups, len(counties) * span, end, parameters)
-    joined = segment_counts.join(record_counts, on="group", how="full", coalesce=True).sort("group")
-    group = joined.get_column("group").to_numpy()
-    return joined.select(
-        # In FIPS order by construction, and flagged so as a sort would flag it: summing per county then
-        # takes Polars' sorted path, and adds the same floats in the same order as before.
-        pl.Series("fips", counties, dtype=pl.String).gather(group // span).set_sorted(),
-        pl.Series("month", (first + group % span).astype("datetime64[M]").astype("datetime64[D]")),
-        *(pl.col(name).fill_null(0) for name in REPORTED),
-    )
+    groups = MonthGroups.of(segments, records)
+    return groups.table(segments, record_sums(records, end, groups.record_groups, groups.size), parameters)
 
 
 def _county_codes(fips: pl.Series, counties: list[str]) -> np.ndarray:
@@ -598,11 +641,13 @@ def _county_codes(fips: pl.Series, counties: list[str]) -> np.ndarray:
     return fips.cast(pl.Enum(counties)).to_physical().to_numpy().astype(np.int64)
 
 
-def _record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: int) -> dict[str, np.ndarray]:
+def record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: int) -> dict[str, np.ndarray]:
     """Each reported record metric's parts summed per group (`groups`: each record's group, 0..size-1).
 
-    The parts are evaluated once over all records and summed with bincount over the records that have
-    one: a group_by evaluating twenty-odd filtered sums inside every group costs ten times as much."""
+    The parts are evaluated once over all records and summed with bincount over the records that have one:
+    a group_by evaluating twenty-odd filtered sums inside every group costs ten times as much, and a
+    threaded group_by adds floats in an order that changes from run to run. The sums over two sets of
+    records add up (`added`) to the sums over both."""
     metrics = _reported("records")
     parts = records.select(metric.record_part(end) for metric in metrics)
     sums = {}
@@ -618,25 +663,15 @@ def _record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: 
     return sums
 
 
+def added(first: Mapping[str, np.ndarray], second: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The sums (`record_sums`) over two sets of records, as the sums over both."""
+    return {name: first[name] + second[name] for name in first}
+
+
 def _metric_series(metric: Metric, summed: np.ndarray, parameters: Parameters) -> pl.Series:
-    """A record metric from its sums, typed as the aggregation `period_value` gives it."""
-    value = metric.from_sum(summed, parameters)
+    """A record metric from its sums per group: a count of records as an integer."""
     counted = metric.amount is None and not metric.scaled_by
-    return pl.Series(metric.name, value, dtype=pl.UInt32 if counted else pl.Float64)
-
-
-def _record_groups(
-    records: pl.DataFrame, groups: np.ndarray, size: int, end: dt.date, parameters: Parameters
-) -> pl.DataFrame:
-    """The reported record metrics per group (`groups`: each record's, 0..size-1), where a group has records."""
-    present = np.flatnonzero(np.bincount(groups, minlength=size))
-    sums = _record_sums(records, end, groups, size)
-    return pl.DataFrame(
-        [
-            pl.Series("group", present),
-            *(_metric_series(metric, sums[metric.name][present], parameters) for metric in _reported("records")),
-        ]
-    )
+    return pl.Series(metric.name, metric.from_sum(summed, parameters), dtype=pl.UInt32 if counted else pl.Float64)
 
 
 def rounded(values: Mapping[str, float]) -> dict[str, float]:
@@ -649,12 +684,25 @@ def totals(table: pl.DataFrame) -> dict[str, float]:
     return rounded(table.select(pl.col(name).sum() for name in REPORTED).row(0, named=True))
 
 
+def channel_sums(records: pl.DataFrame, end: dt.date) -> dict[str, np.ndarray]:
+    """Each reported record metric's parts summed per channel (`record_sums`, a group per channel code)."""
+    channel = records.get_column("channel")
+    if isinstance(channel.dtype, pl.Enum) and channel.dtype.categories.to_list() == list(Channel.labels()):
+        codes = channel.to_physical().to_numpy()
+    else:
+        codes = channel.cast(pl.String).replace_strict(list(Channel.labels()), list(range(len(Channel)))).to_numpy()
+    return record_sums(records, end, codes, len(Channel))
+
+
+def channel_values(sums: Mapping[str, np.ndarray], parameters: Parameters) -> dict[str, dict[str, float]]:
+    """The reported record metrics per channel from their sums per channel (`channel_sums`); zero where
+    a metric does not exist for the channel."""
+    values = {metric.name: metric.from_sum(sums[metric.name], parameters) for metric in _reported("records")}
+    return {
+        channel.label: rounded({name: float(value[channel]) for name, value in values.items()}) for channel in Channel
+    }
+
+
 def channel_totals(records: pl.DataFrame, end: dt.date, parameters: Parameters) -> dict[str, dict[str, float]]:
     """The reported record metrics per channel (zero where a metric does not exist for the channel)."""
-    expressions = [metric.period_value(end, parameters) for metric in _reported("records")]
-    return {
-        channel.label: rounded(
-            records.filter(pl.col("channel") == channel.label).select(expressions).row(0, named=True)
-        )
-        for channel in Channel
-    }
+    return channel_values(channel_sums(records, end), parameters)

@@ -15,14 +15,25 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
+import numpy as np
 import polars as pl
 
 from securecomm.core.places import resolve_place
+from securecomm.core.schema import Decision
 from securecomm.law.timeline import PolicyTimeline, parse_date
-from securecomm.model.metrics import channel_totals, county_months, rounded, totals
+from securecomm.model.metrics import (
+    MonthGroups,
+    added,
+    channel_sums,
+    channel_values,
+    record_sums,
+    rounded,
+    totals,
+)
 from securecomm.model.parameters import Parameters, load_parameters
 from securecomm.model.stages import (
     bookings,
@@ -228,7 +239,11 @@ def run_stages(
 
 @dataclass(frozen=True)
 class Population:
-    """A scenario and the state of its pipeline before local policy acts."""
+    """A scenario and the state of its pipeline before local policy acts.
+
+    Local policy acts only on the records with a detainer issued; every policy leaves the others as they
+    are (nothing to decide, hold, transfer or remove). Those are counted once here, for every policy.
+    """
 
     scenario: Scenario
     state: State
@@ -236,6 +251,50 @@ class Population:
     @property
     def segments(self) -> pl.DataFrame:
         return self.state.segments
+
+    @cached_property
+    def issued(self) -> np.ndarray:
+        """The rows of the records with a detainer issued."""
+        return np.flatnonzero(self.state.column("detainer_issued"))
+
+    @cached_property
+    def issued_records(self) -> pl.DataFrame:
+        """The records the policy stages act on."""
+        return self.state.records[self.issued]
+
+    @cached_property
+    def records_without_detainer(self) -> pl.DataFrame:
+        """The records without a detainer, with the columns a run reports, as every policy leaves them."""
+        issued = self.state.column("detainer_issued")
+        return (
+            self.state.records.filter(pl.Series(~issued))
+            .with_columns(
+                jail_decision=pl.lit(None, dtype=pl.Enum(Decision.labels())),
+                jail_policy=pl.lit(None, dtype=pl.String),
+                jail_rule=pl.lit(None, dtype=pl.String),
+                hold_until=pl.lit(None, dtype=pl.Datetime("us")),
+                held=pl.lit(False),
+                hold_hours=pl.lit(0.0),
+                transferred=pl.lit(False),
+                transfer_at=pl.lit(None, dtype=pl.Datetime("us")),
+                removed=pl.lit(False),
+                removal_at=pl.lit(None, dtype=pl.Datetime("us")),
+                removal_level=pl.col("ice_level").cast(pl.String),
+            )
+            .select(RECORD_COLUMNS)
+            .with_columns(pl.col("ice_level").cast(pl.String))
+        )
+
+    @cached_property
+    def month_groups(self) -> MonthGroups:
+        return MonthGroups.of(self.segments, self.state.records)
+
+    @cached_property
+    def sums_without_detainer(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The record metrics of the records without a detainer, summed per county-month and per channel."""
+        records, end, groups = self.records_without_detainer, self.scenario.end, self.month_groups
+        without = groups.record_groups[~self.state.column("detainer_issued")]
+        return record_sums(records, end, without, groups.size), channel_sums(records, end)
 
 
 def draw_population(scenario: Scenario, progress: StageProgress | None = None) -> Population:
@@ -246,15 +305,26 @@ def draw_population(scenario: Scenario, progress: StageProgress | None = None) -
 
 @dataclass(frozen=True)
 class SimulationResult:
-    """What a run produced: totals, per-county and per-month counts, and the records."""
+    """What a run produced: totals, per-county and per-month counts, and the records (those the policies
+    acted on, and the others)."""
 
     scenario: Scenario
     timeline: PolicyTimeline
     county_months: pl.DataFrame
-    records: pl.DataFrame
+    issued_records: pl.DataFrame
+    records_without_detainer: pl.DataFrame
     total: dict[str, float]
     channels: dict[str, dict[str, float]]
     effects: pl.DataFrame = dataclass_field(default_factory=pl.DataFrame)  # one row per effect asked for
+
+    @cached_property
+    def records(self) -> pl.DataFrame:
+        """Every record, in record order: made when asked for (a comparison reads only the counts)."""
+        issued = self.issued_records
+        without = self.records_without_detainer.with_columns(
+            pl.col(name).cast(issued.schema[name]) for name in ("jail_policy", "jail_rule")
+        )
+        return pl.concat([without, issued]).sort("record")
 
     def by_county(self) -> pl.DataFrame:
         numeric = [name for name in self.county_months.columns if name not in ("fips", "month")]
@@ -296,26 +366,34 @@ class SimulationResult:
 def apply_policies(
     population: Population, timeline: PolicyTimeline, progress: StageProgress | None = None
 ) -> SimulationResult:
-    """The policy stages under a detainer policy timeline (and the historical field policies)."""
+    """The policy stages under a detainer policy timeline (and the historical field policies), on the
+    records with a detainer issued; the others count as the population left them."""
     scenario = population.scenario
     parameters = scenario.parameters
     state = replace(
         population.state,
+        records=population.issued_records,
         detainer_timeline=timeline,
         field_timeline=scenario.field_timeline(),
         effects_request=scenario.effects,
     )
     state = run_stages(POLICY_STAGES, state, parameters, scenario.seed, progress)
     # Vocabularies of offense levels differ between runs: labels are kept as strings.
-    outcome = state.records.select(RECORD_COLUMNS).with_columns(pl.col("ice_level").cast(pl.String))
-    months = county_months(state.segments, outcome, scenario.end, parameters)
+    issued = state.records.select(RECORD_COLUMNS).with_columns(pl.col("ice_level").cast(pl.String))
+    groups = population.month_groups
+    month_sums, channel_sums_without = population.sums_without_detainer
+    month_sums = added(
+        month_sums, record_sums(issued, scenario.end, groups.record_groups[population.issued], groups.size)
+    )
+    months = groups.table(state.segments, month_sums, parameters)
     return SimulationResult(
         scenario,
         timeline,
         months,
-        outcome,
+        issued,
+        population.records_without_detainer,
         totals(months),
-        channel_totals(outcome, scenario.end, parameters),
+        channel_values(added(channel_sums_without, channel_sums(issued, scenario.end)), parameters),
         state.effects,
     )
 

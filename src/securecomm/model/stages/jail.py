@@ -157,6 +157,29 @@ def release_instants(records: pl.DataFrame) -> np.ndarray:
     return instants
 
 
+def policy_decisions(cases: CaseSubsets, policy: Policy, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """A policy's decision on the cases at `rows` (Decision codes) and the rule that made it (codes into the
+    list returned: the policy's rules)."""
+    question = policy.questions[0]
+    if not question.rules:  # a policy without rules decides every case by its default
+        return (
+            np.full(rows.size, Decision.of(question.default.decision), dtype=np.int8),
+            np.zeros(rows.size, np.int64),
+            ["default"],
+        )
+    compiled = compile_policy(policy)
+    rules = list(dict.fromkeys(outcome.rule for outcome in compiled.outcomes[question.name]))
+    decision_codes = {decision.label: int(decision) for decision in Decision}
+
+    def decide_rows(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        outcome = compiled.decisions(cases.subset(missing))
+        decided = outcome.get_column("decision").cast(pl.String).replace_strict(decision_codes, return_dtype=pl.Int8)
+        return decided.to_numpy(), outcome.get_column("rule").to_physical().cast(pl.Int64).to_numpy()
+
+    decision, rule = cases.filled(("decision", policy.id), rows, decide_rows)
+    return decision[rows], rule[rows], rules
+
+
 def decide_detainers(
     cases: CaseSubsets,
     county_codes: np.ndarray,
@@ -179,7 +202,6 @@ def decide_detainers(
     rule = np.full(size, -1, dtype=np.int64)
     decided = np.zeros(size, dtype=bool)
     release_days = release_eligible_at.astype("datetime64[D]")
-    decision_codes = {decision.label: int(decision) for decision in Decision}
     fips = np.asarray(county_fips)
     in_force: list[tuple[Policy, np.ndarray]] = []
     for entry in timeline.entries:
@@ -192,28 +214,19 @@ def decide_detainers(
         policy = load_policy(entry.policy_id)
         indexes = np.flatnonzero(mask)
         in_force.append((policy, indexes))
-        question = policy.questions[0]
-        if question.rules:
-            outcome = compile_policy(policy).decisions(cases.subset(indexes))
-            decided_as = outcome.get_column("decision").cast(pl.String)
-            codes = decided_as.replace_strict(decision_codes, return_dtype=pl.Int8).to_numpy()
-            rule_names = outcome.get_column("rule")
-            vocabulary = rule_names.dtype.categories.to_list()
-            local = np.array([rule_ids.setdefault(name, len(rule_ids)) for name in vocabulary], dtype=np.int64)
-            rules = local[rule_names.to_physical().to_numpy()]
-        else:  # a policy without rules decides every case by its default
-            codes = np.full(indexes.size, Decision.of(question.default.decision), dtype=np.int8)
-            rules = np.full(indexes.size, rule_ids.setdefault("default", len(rule_ids)), dtype=np.int64)
+        codes, rule_codes, rule_names = policy_decisions(cases, policy, indexes)
+        rules = np.array([rule_ids.setdefault(name, len(rule_ids)) for name in rule_names], dtype=np.int64)[rule_codes]
         stricter = codes < decision[indexes]
         takes_over = stricter | ~decided[indexes]
         decided[indexes] = True
         decision[indexes] = np.minimum(decision[indexes], codes)
         deciding[indexes[takes_over]] = policy_ids.setdefault(entry.policy_id, len(policy_ids))
         rule[indexes[takes_over]] = rules[takes_over]
-    hold_until, hold_until_utc, holdable = earliest_holds(cases.records, decision != Decision.DECLINE, in_force)
+    hold_until, hold_until_utc, holdable = earliest_holds(cases, decision != Decision.DECLINE, in_force)
     hours = np.full(size, np.nan)
     held = np.flatnonzero(holdable)
-    span = hold_until_utc[held] - release_instants(cases.records[held])
+    (released,) = cases.filled("release instants", held, lambda rows: (release_instants(cases.records[rows]),))
+    span = hold_until_utc[held] - released[held]
     hours[held] = span.astype("timedelta64[s]").astype(np.float64) / SECONDS_PER_HOUR
     return JailDecisions(
         decision,
@@ -226,72 +239,64 @@ def decide_detainers(
     )
 
 
+def hold_deadlines(cases: CaseSubsets, policy: Policy, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The deadline (local, UTC; NaT where none is allowed) of a hold under `policy` of each case, over every
+    case and valid at `rows`. The law engine's deadline depends on the policy's hold, the case's form and
+    its zone (simulated cases carry theirs): policies with the same hold share their deadlines."""
+    key = ("deadline", None if policy.hold is None else (policy.hold.hours, policy.hold.counting))
+
+    def deadlines(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        # The hold reads the case records only: the charges and convictions have decided already.
+        tables = CaseTables(cases.records[missing], pl.DataFrame(), pl.DataFrame())
+        holds = {series.name: series for series in compile_policy(policy).holds(tables, np.ones(missing.size, bool))}
+        local = holds["hold_until"].to_numpy().astype("datetime64[us]")
+        utc = holds["hold_until_utc"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
+        return local, utc
+
+    local, utc = cases.filled(key, rows, deadlines)
+    return local, utc
+
+
 def earliest_holds(
-    records: pl.DataFrame, may_hold: np.ndarray, in_force: list[tuple[Policy, np.ndarray]]
+    cases: CaseSubsets, may_hold: np.ndarray, in_force: list[tuple[Policy, np.ndarray]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The earliest deadline (local, UTC) the policies in force at each case allow, and whether any hold is
     allowed: a case declined by one of them needs none, and one that a policy in force leaves without a
-    deadline (a form asking for notice only) is not held.
-
-    The law engine's deadline depends on the policy's hold, the case's form and its zone (simulated cases
-    carry theirs), so policies with the same hold share one pass over the cases any of them covers.
-    """
-    size = records.height
+    deadline (a form asking for notice only) is not held."""
+    size = cases.records.height
     hold_until = np.full(size, NEVER)
     hold_until_utc = np.full(size, NEVER)
     holdable = may_hold.copy()
-    by_hold: dict[tuple[int, str] | None, list[tuple[Policy, np.ndarray]]] = {}
     for policy, indexes in in_force:
-        key = None if policy.hold is None else (policy.hold.hours, policy.hold.counting)
-        by_hold.setdefault(key, []).append((policy, indexes[may_hold[indexes]]))
-    for group in by_hold.values():
-        covered = np.zeros(size, dtype=bool)
-        for _, indexes in group:
-            covered[indexes] = True
-        rows = np.flatnonzero(covered)
+        rows = indexes[may_hold[indexes]]
         if rows.size == 0:
             continue
-        # The hold reads the case records only: the charges and convictions have decided already.
-        tables = CaseTables(records[rows], pl.DataFrame(), pl.DataFrame())
-        holds = {series.name: series for series in compile_policy(group[0][0]).holds(tables, np.ones(rows.size, bool))}
-        local, utc = np.full(size, np.datetime64("NaT"), dtype="datetime64[us]"), np.full(size, NEVER)
-        local[rows] = holds["hold_until"].to_numpy().astype("datetime64[us]")
-        utc[rows] = holds["hold_until_utc"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
-        for _, indexes in group:
-            holdable[indexes] &= ~np.isnat(utc[indexes])
-            earlier = utc[indexes] < hold_until_utc[indexes]
-            hold_until[indexes] = np.where(earlier, local[indexes], hold_until[indexes])
-            hold_until_utc[indexes] = np.where(earlier, utc[indexes], hold_until_utc[indexes])
+        local, utc = hold_deadlines(cases, policy, rows)
+        local, utc = local[rows], np.where(np.isnat(utc[rows]), NEVER, utc[rows])
+        holdable[rows] &= utc != NEVER
+        earlier = utc < hold_until_utc[rows]
+        hold_until[rows] = np.where(earlier, local, hold_until[rows])
+        hold_until_utc[rows] = np.where(earlier, utc, hold_until_utc[rows])
     return hold_until, hold_until_utc, holdable & (hold_until_utc != NEVER)
 
 
 def decide(state: State, parameters: Parameters, rng: Streams) -> State:
-    """The stage: the jail's decision on each issued detainer under the policies in force
-    (`jail_decision`, `jail_policy`, `jail_rule`) and the latest hold they allow (`hold_allowed_until`, local, and
-    `hold_allowed_hours`, real hours)."""
-    issued = state.column("detainer_issued")
-    rows = np.flatnonzero(issued)
+    """The stage, on the records with a detainer issued: the jail's decision on each under the policies in
+    force (`jail_decision`, `jail_policy`, `jail_rule`) and the latest hold they allow (`hold_allowed_until`,
+    local, and `hold_allowed_hours`, real hours)."""
     decisions = decide_detainers(
         drawn_before(state.detainer_cases, "the cases of the detainers issued"),
-        state.column("fips")[rows],
+        state.column("fips"),
         list(state.counties),
-        state.column("release_eligible_at")[rows],
+        state.column("release_eligible_at"),
         drawn_before(state.detainer_timeline, "the detainer policies"),
     )
-
-    def for_every_record(values: np.ndarray, missing: object) -> np.ndarray:
-        every = np.full(issued.size, missing, dtype=values.dtype)
-        every[rows] = values
-        return every
-
     records = state.records.with_columns(
-        jail_decision=as_enum(for_every_record(decisions.decision, -1), Decision.labels()),
-        jail_policy=as_enum(for_every_record(decisions.deciding_policy, -1), decisions.policies),
-        jail_rule=as_enum(for_every_record(decisions.rule, -1), decisions.rules),
-        hold_allowed_until=pl.Series(
-            for_every_record(decisions.hold_until, np.datetime64("NaT")), dtype=pl.Datetime("us")
-        ),
-        hold_allowed_hours=for_every_record(decisions.hold_hours, np.nan),
+        jail_decision=as_enum(decisions.decision, Decision.labels()),
+        jail_policy=as_enum(decisions.deciding_policy, decisions.policies),
+        jail_rule=as_enum(decisions.rule, decisions.rules),
+        hold_allowed_until=pl.Series(decisions.hold_until, dtype=pl.Datetime("us")),
+        hold_allowed_hours=decisions.hold_hours,
     )
     return replace(state, records=records)
 
@@ -343,8 +348,7 @@ def hold_and_transfer(
 def hold(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: who is held and until when (`held`, `hold_until`, `hold_hours`), and whom ICE picks
     up (`transferred`, `transfer_at`)."""
-    # Where no detainer was issued there is nothing to honor.
-    decision = state.records.get_column("jail_decision").to_physical().fill_null(Decision.DECLINE).to_numpy()
+    decision = state.column("jail_decision")
     hold_allowed_until = state.column("hold_allowed_until")
     holds = hold_and_transfer(
         decision, state.column("hold_allowed_hours"), state.column("release_eligible_at"), parameters, rng["jail"]

@@ -8,7 +8,7 @@ pipeline (securecomm.model.simulation.PIPELINE).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
@@ -81,12 +81,20 @@ class OffProgram:
     end: dt.date | None = None
 
 
+@dataclass
+class _Filled:
+    values: tuple[np.ndarray, ...]
+    done: np.ndarray
+
+
 class CaseSubsets:
     """Subsets of one set of cases, each made in time proportional to its own size: the long tables
-    are put in case order once and sliced, rather than scanned again for every policy in force."""
+    are put in case order once and sliced, rather than scanned again for every policy in force; and
+    what policies found for these cases, kept for the next policy run on them (`filled`)."""
 
     def __init__(self, cases: CaseTables) -> None:
         self.records = cases.records
+        self._filled: dict[Hashable, _Filled] = {}
         self.long_tables: dict[str, tuple[pl.DataFrame, np.ndarray]] = {}
         for name in ("current_charges", "convictions"):
             table: pl.DataFrame = getattr(cases, name)
@@ -107,6 +115,26 @@ class CaseSubsets:
 
         records = self.records[indexes].with_columns(row=pl.int_range(0, indexes.size, dtype=pl.UInt32))
         return CaseTables(records, rows_of("current_charges"), rows_of("convictions"))
+
+    def filled(
+        self, key: Hashable, rows: np.ndarray, compute: Callable[[np.ndarray], tuple[np.ndarray, ...]]
+    ) -> tuple[np.ndarray, ...]:
+        """Values of the cases (a policy's decisions, a hold's deadlines: `key` names them), one array per
+        value over every case, valid at `rows`: `compute(rows)` gives them for the rows not yet computed.
+        A comparison runs several policies on one population, and what a policy answers for a case does
+        not depend on the other policies in force."""
+        filled = self._filled.get(key)
+        missing = rows if filled is None else rows[~filled.done[rows]]
+        if filled is None or missing.size:
+            values = compute(missing)
+            if filled is None:
+                size = self.records.height
+                empty = tuple(np.zeros(size, dtype=value.dtype) for value in values)
+                filled = self._filled[key] = _Filled(empty, np.zeros(size, dtype=bool))
+            for array, value in zip(filled.values, values, strict=True):
+                array[missing] = value
+            filled.done[missing] = True
+        return filled.values
 
 
 @dataclass(frozen=True)
