@@ -43,7 +43,7 @@ def main() -> None:
         label = f"{stage} + metrics" if following_stage == "metrics" else stage
         print(f"  {label:36} {following - at:6.2f} s {following_cpu - at_cpu:6.2f} s")
     bookings = result.total["bookings"]
-    print(f"bookings simulated: {bookings:,}; records built: {result.records.height:,}")
+    print(f"bookings simulated: {bookings:,}; records built: {result.population.state.records.height:,}")
     print(
         f"wall time: {wall:.1f} s (target ≤ {TARGET_SECONDS:.0f} s) {'ok' if wall <= TARGET_SECONDS else 'ABOVE TARGET'}"
     )

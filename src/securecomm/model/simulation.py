@@ -259,10 +259,11 @@ class Population:
 
     @cached_property
     def issued_records(self) -> pl.DataFrame:
-        """The records the policy stages act on."""
-        return self.state.records[self.issued]
+        """The records the policy stages act on, with the columns a run reports (the population stages'
+        working columns left behind)."""
+        records = self.state.records
+        return records.select(name for name in RECORD_COLUMNS if name in records.columns)[self.issued]
 
-    @cached_property
     def records_without_detainer(self) -> pl.DataFrame:
         """The records without a detainer, with the columns a run reports, as every policy leaves them."""
         issued = self.state.column("detainer_issued")
@@ -292,7 +293,7 @@ class Population:
     @cached_property
     def sums_without_detainer(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """The record metrics of the records without a detainer, summed per county-month and per channel."""
-        records, end, groups = self.records_without_detainer, self.scenario.end, self.month_groups
+        records, end, groups = self.records_without_detainer(), self.scenario.end, self.month_groups
         without = groups.record_groups[~self.state.column("detainer_issued")]
         return record_sums(records, end, without, groups.size), channel_sums(records, end)
 
@@ -300,7 +301,10 @@ class Population:
 def draw_population(scenario: Scenario, progress: StageProgress | None = None) -> Population:
     """The population stages: everything drawn before local policy acts."""
     start = State(tuple(scenario.counties()), scenario.start, scenario.end, scenario.off_program())
-    return Population(scenario, run_stages(POPULATION_STAGES, start, scenario.parameters, scenario.seed, progress))
+    state = run_stages(POPULATION_STAGES, start, scenario.parameters, scenario.seed, progress)
+    # The policy stages read the cases of the detainers issued alone: every record's charges, convictions
+    # and case are let go (most of the memory a national run holds).
+    return Population(scenario, replace(state, charges=pl.DataFrame(), convictions=pl.DataFrame(), cases=None))
 
 
 @dataclass(frozen=True)
@@ -311,8 +315,8 @@ class SimulationResult:
     scenario: Scenario
     timeline: PolicyTimeline
     county_months: pl.DataFrame
+    population: Population
     issued_records: pl.DataFrame
-    records_without_detainer: pl.DataFrame
     total: dict[str, float]
     channels: dict[str, dict[str, float]]
     effects: pl.DataFrame = dataclass_field(default_factory=pl.DataFrame)  # one row per effect asked for
@@ -321,7 +325,7 @@ class SimulationResult:
     def records(self) -> pl.DataFrame:
         """Every record, in record order: made when asked for (a comparison reads only the counts)."""
         issued = self.issued_records
-        without = self.records_without_detainer.with_columns(
+        without = self.population.records_without_detainer().with_columns(
             pl.col(name).cast(issued.schema[name]) for name in ("jail_policy", "jail_rule")
         )
         return pl.concat([without, issued]).sort("record")
@@ -390,8 +394,8 @@ def apply_policies(
         scenario,
         timeline,
         months,
+        population,
         issued,
-        population.records_without_detainer,
         totals(months),
         channel_values(added(channel_sums_without, channel_sums(issued, scenario.end)), parameters),
         state.effects,

@@ -164,7 +164,7 @@ def policy_decisions(cases: CaseSubsets, policy: Policy, rows: np.ndarray) -> tu
     if not question.rules:  # a policy without rules decides every case by its default
         return (
             np.full(rows.size, Decision.of(question.default.decision), dtype=np.int8),
-            np.zeros(rows.size, np.int64),
+            np.zeros(rows.size, np.int16),
             ["default"],
         )
     compiled = compile_policy(policy)
@@ -174,10 +174,10 @@ def policy_decisions(cases: CaseSubsets, policy: Policy, rows: np.ndarray) -> tu
     def decide_rows(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         outcome = compiled.decisions(cases.subset(missing))
         decided = outcome.get_column("decision").cast(pl.String).replace_strict(decision_codes, return_dtype=pl.Int8)
-        return decided.to_numpy(), outcome.get_column("rule").to_physical().cast(pl.Int64).to_numpy()
+        return decided.to_numpy(), outcome.get_column("rule").to_physical().cast(pl.Int16).to_numpy()
 
     decision, rule = cases.filled(("decision", policy.id), rows, decide_rows)
-    return decision[rows], rule[rows], rules
+    return decision, rule, rules
 
 
 def decide_detainers(
@@ -226,7 +226,7 @@ def decide_detainers(
     hours = np.full(size, np.nan)
     held = np.flatnonzero(holdable)
     (released,) = cases.filled("release instants", held, lambda rows: (release_instants(cases.records[rows]),))
-    span = hold_until_utc[held] - released[held]
+    span = hold_until_utc[held] - released
     hours[held] = span.astype("timedelta64[s]").astype(np.float64) / SECONDS_PER_HOUR
     return JailDecisions(
         decision,
@@ -240,8 +240,7 @@ def decide_detainers(
 
 
 def hold_deadlines(cases: CaseSubsets, policy: Policy, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The deadline (local, UTC; NaT where none is allowed) of a hold under `policy` of each case, over every
-    case and valid at `rows`. The law engine's deadline depends on the policy's hold, the case's form and
+    """The deadline (local, UTC; NaT where none is allowed) of a hold under `policy` of the cases at `rows`. The law engine's deadline depends on the policy's hold, the case's form and
     its zone (simulated cases carry theirs): policies with the same hold share their deadlines."""
     key = ("deadline", None if policy.hold is None else (policy.hold.hours, policy.hold.counting))
 
@@ -272,7 +271,7 @@ def earliest_holds(
         if rows.size == 0:
             continue
         local, utc = hold_deadlines(cases, policy, rows)
-        local, utc = local[rows], np.where(np.isnat(utc[rows]), NEVER, utc[rows])
+        utc = np.where(np.isnat(utc), NEVER, utc)
         holdable[rows] &= utc != NEVER
         earlier = utc < hold_until_utc[rows]
         hold_until[rows] = np.where(earlier, local, hold_until[rows])

@@ -81,6 +81,10 @@ class OffProgram:
     end: dt.date | None = None
 
 
+# CaseSubsets.filled keeps a policy's values over every case once asked for 1/KEPT_FROM_SHARE of them or more.
+KEPT_FROM_SHARE = 4
+
+
 @dataclass
 class _Filled:
     values: tuple[np.ndarray, ...]
@@ -119,11 +123,14 @@ class CaseSubsets:
     def filled(
         self, key: Hashable, rows: np.ndarray, compute: Callable[[np.ndarray], tuple[np.ndarray, ...]]
     ) -> tuple[np.ndarray, ...]:
-        """Values of the cases (a policy's decisions, a hold's deadlines: `key` names them), one array per
-        value over every case, valid at `rows`: `compute(rows)` gives them for the rows not yet computed.
-        A comparison runs several policies on one population, and what a policy answers for a case does
-        not depend on the other policies in force."""
+        """Values of the cases at `rows` (a policy's decisions, a hold's deadlines: `key` names them), one
+        array per value: `compute(rows)` gives them for rows not computed before. A comparison runs several
+        policies on one population, and what a policy answers for a case does not depend on the other
+        policies in force. Values are kept over every case once asked for a large share of them (a policy
+        in force in a few counties is recomputed: keeping it would cost more memory than time)."""
         filled = self._filled.get(key)
+        if filled is None and rows.size * KEPT_FROM_SHARE < self.records.height:
+            return compute(rows)
         missing = rows if filled is None else rows[~filled.done[rows]]
         if filled is None or missing.size:
             values = compute(missing)
@@ -134,7 +141,7 @@ class CaseSubsets:
             for array, value in zip(filled.values, values, strict=True):
                 array[missing] = value
             filled.done[missing] = True
-        return filled.values
+        return tuple(array[rows] for array in filled.values)
 
 
 @dataclass(frozen=True)
