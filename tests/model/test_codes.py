@@ -1,27 +1,45 @@
-"""Categorical draws: the table route gives the category a comparison with every boundary gives."""
+"""Categorical draws: the table route gives the category a comparison with every boundary gives, and
+categories come with their shares."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from securecomm.model.stages.codes import LOOKUP_BINS, draw_codes
+from securecomm.model.stages.codes import DRAW_RANGE, LOOKUP_BITS, draw_codes
 
 
 def _compared(shares: dict[str, float], count: int, seed: int) -> np.ndarray:
+    """Each draw compared with every boundary (the cumulative shares on the 32-bit scale)."""
     cumulative = np.cumsum(list(shares.values()))
-    uniform = np.random.default_rng(seed).random(count) * cumulative[-1]
-    return (uniform[:, None] >= cumulative[None, :-1]).sum(axis=1)
+    boundaries = np.floor(cumulative[:-1] / cumulative[-1] * DRAW_RANGE)
+    draws = np.random.default_rng(seed).integers(0, DRAW_RANGE, count, dtype=np.uint32)
+    return (draws[:, None] >= boundaries[None, :]).sum(axis=1)
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_draws_are_the_categories_of_the_uniform_draws(seed: int) -> None:
+def test_draws_are_the_categories_of_the_integer_draws(seed: int) -> None:
     rng = np.random.default_rng(1000 + seed)
     categories = int(rng.integers(1, 25))
     values = rng.random(categories) * (rng.random(categories) > 0.2)  # some categories never drawn
+    values[rng.integers(categories)] += 0.05  # one at least is
     if seed % 3 == 0:
-        values = np.round(values, 1)  # boundaries on round numbers, some equal
+        values = np.round(values, 1) + (values == values.max()) * 0.1  # boundaries on round numbers, some equal
     shares = {str(index): float(value) for index, value in enumerate(values)}
-    count = 3 * LOOKUP_BINS
+    count = 3 << LOOKUP_BITS
     drawn = draw_codes(shares, list(shares), count, np.random.default_rng(seed))
+    assert drawn.dtype == np.uint8
     assert np.array_equal(drawn, _compared(shares, count, seed))
+
+
+def test_categories_come_with_their_shares_and_a_share_of_zero_never() -> None:
+    shares = {"felony": 0.25, "misdemeanor": 0.0, "infraction": 0.75, "none": 0.0}
+    drawn = draw_codes(shares, list(shares), 400_000, np.random.default_rng(3))
+    frequencies = np.bincount(drawn, minlength=4) / drawn.size
+    assert frequencies == pytest.approx([0.25, 0.0, 0.75, 0.0], abs=0.005)
+    assert frequencies[1] == frequencies[3] == 0
+
+
+def test_shares_that_are_all_zero_are_refused() -> None:
+    with pytest.raises(ValueError, match="no category"):
+        draw_codes({"a": 0.0, "b": 0.0}, ["a", "b"], 10, np.random.default_rng(1))

@@ -149,17 +149,22 @@ def draw_charges(state: State, parameters: Parameters, rng: Streams) -> State:
 
 
 def most_serious_charges(charges: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Each record's most serious current charge: its level code and the category code of the first
-    charge at that level. Charges are grouped by record, and every record has at least one."""
+    """Each record's most serious current charge: its level code and its category code. The most serious
+    level governs; within it a traffic charge ranks last (a traffic felony with a burglary is booked for
+    the burglary), and among equals the first charge listed. Charges are grouped by record, and every
+    record has at least one."""
     rows = charges.get_column("row").to_numpy()
     levels = charges.get_column("level").to_physical().to_numpy()
+    categories = charges.get_column("category").to_physical().to_numpy()
     if rows.size == 0:
-        return levels, charges.get_column("category").to_physical().to_numpy()
+        return levels, categories
     group_starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    most_serious = np.minimum.reduceat(levels, group_starts)  # levels run from the most serious
-    at_that_level = np.flatnonzero(levels == most_serious[rows])
-    first = at_that_level[np.r_[True, rows[at_that_level][1:] != rows[at_that_level][:-1]]]
-    return most_serious, charges.get_column("category").to_physical().to_numpy()[first]
+    # Levels run from the most serious: rank 2 × level, plus one for a traffic charge.
+    rank = levels.astype(np.int16) * 2 + (categories == schema.CATEGORIES.index("traffic"))
+    most_serious = np.minimum.reduceat(rank, group_starts)
+    at_that_rank = np.flatnonzero(rank == most_serious[rows])
+    first = at_that_rank[np.r_[True, rows[at_that_rank][1:] != rows[at_that_rank][:-1]]]
+    return most_serious // 2, categories[first]
 
 
 def draw_offenses(
@@ -169,18 +174,19 @@ def draw_offenses(
     record = np.repeat(np.arange(per_record.size, dtype=np.uint32), per_record)
     count = record.size
     level = draw_codes(parameters.value(level_mix), schema.LEVELS, count, rng)
-    category = np.empty(count, dtype=np.int64)
+    category = np.empty(count, dtype=np.uint8)
     categories_by_level = parameters.value(category_mix)
     for level_index, level_name in enumerate(schema.LEVELS):
-        chosen = level == level_index
-        category[chosen] = draw_codes(categories_by_level[level_name], schema.CATEGORIES, int(chosen.sum()), rng)
-    felony_class = draw_codes(parameters.value("felony_class_mix"), schema.FELONY_CLASSES, count, rng)
-    felony = level == schema.LEVELS.index("felony")
+        chosen = np.flatnonzero(level == level_index)
+        category[chosen] = draw_codes(categories_by_level[level_name], schema.CATEGORIES, chosen.size, rng)
+    felony = np.flatnonzero(level == schema.LEVELS.index("felony"))
+    felony_class = np.full(count, -1, dtype=np.int8)  # only a felony has a class
+    felony_class[felony] = draw_codes(parameters.value("felony_class_mix"), schema.FELONY_CLASSES, felony.size, rng)
     return pl.DataFrame(
         {
             "row": record,
             "category": as_enum(category, schema.CATEGORIES),
             "level": as_enum(level, schema.LEVELS),
-            "felony_class": as_enum(np.where(felony, felony_class, -1), schema.FELONY_CLASSES),
+            "felony_class": as_enum(felony_class, schema.FELONY_CLASSES),
         }
     )

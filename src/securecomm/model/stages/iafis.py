@@ -60,13 +60,13 @@ def draw_histories(state: State, parameters: Parameters, rng: Streams) -> State:
     matched_in_ident = state.column("channel") == Channel.SECURE_COMMUNITIES
     prior_conviction = prior_conviction_chance(status_codes, matched_in_ident, parameters)
     convictions = draw_criminal_histories(prior_conviction, parameters, rng["histories"])
-    aggravated = draw_aggravated_felony(count, convictions, parameters, rng["aggravated"])
-    known_rows = convictions.filter(pl.col("known")).get_column("row").to_numpy()
+    rows = convictions.get_column("row").to_numpy()
+    known = convictions.get_column("known").to_numpy()
+    felony = convictions.get_column("level").to_physical().to_numpy() == schema.LEVELS.index("felony")
+    aggravated = draw_aggravated_felony(count, rows[known & felony], parameters, rng["aggravated"])
     records = state.records.with_columns(
-        known_convictions=pl.Series(np.bincount(known_rows, minlength=count).astype(np.int32)),
-        true_convictions=pl.Series(
-            np.bincount(convictions.get_column("row").to_numpy(), minlength=count).astype(np.int32)
-        ),
+        known_convictions=pl.Series(np.bincount(rows[known], minlength=count).astype(np.int32)),
+        true_convictions=pl.Series(np.bincount(rows, minlength=count).astype(np.int32)),
         aggravated_felony=pl.Series(aggravated),
     )
     return replace(state, records=records, convictions=convictions)
@@ -79,31 +79,39 @@ def draw_criminal_histories(
 
     `prior_conviction` is each record's chance of having any (`prior_conviction_chance`).
     """
-    has_record = rng.random(prior_conviction.size) < prior_conviction
-    per_record = has_record * (1 + rng.poisson(parameters.value("extra_prior_convictions_mean"), prior_conviction.size))
+    has_record = np.flatnonzero(rng.random(prior_conviction.size) < prior_conviction)
+    per_record = np.zeros(prior_conviction.size, dtype=np.int64)
+    per_record[has_record] = 1 + rng.poisson(parameters.value("extra_prior_convictions_mean"), has_record.size)
     convictions = draw_offenses(per_record, "conviction_level_mix", "conviction_category_mix", parameters, rng)
     count = convictions.height
     level_codes = convictions.get_column("level").to_physical().to_numpy()
     incarceration = parameters.value("incarceration_probability")
     sentence_mean = parameters.value("sentence_years_mean")
-    incarcerated_probability = np.array([incarceration[level] for level in schema.LEVELS])[level_codes]
-    sentence = rng.exponential(1.0, count) * np.array([sentence_mean[level] for level in schema.LEVELS])[level_codes]
     years_ago = np.round(rng.exponential(parameters.value("years_since_conviction_mean"), count), 1)
-    served = np.minimum(np.round(sentence, 1), years_ago)
-    incarcerated = rng.random(count) < incarcerated_probability
+    incarcerated = np.flatnonzero(
+        rng.random(count) < np.array([incarceration[level] for level in schema.LEVELS])[level_codes]
+    )
+    # Only a sentence served has a release: the years since are those since the conviction less the sentence.
+    sentence = (
+        rng.exponential(1.0, incarcerated.size)
+        * np.array([sentence_mean[level] for level in schema.LEVELS])[level_codes[incarcerated]]
+    )
+    years_since_release = np.full(count, np.nan)
+    years_since_release[incarcerated] = years_ago[incarcerated] - np.minimum(
+        np.round(sentence, 1), years_ago[incarcerated]
+    )
     known = rng.random(count) < parameters.value("fbi_record_completeness")
     return convictions.with_columns(
         years_ago=pl.Series(years_ago),
-        years_since_release=pl.Series(np.where(incarcerated, years_ago - served, np.nan), nan_to_null=True),
+        years_since_release=pl.Series(years_since_release, nan_to_null=True),
         known=pl.Series(known),
     )
 
 
 def draw_aggravated_felony(
-    records: int, convictions: pl.DataFrame, parameters: Parameters, rng: np.random.Generator
+    records: int, known_felony_rows: np.ndarray, parameters: Parameters, rng: np.random.Generator
 ) -> np.ndarray:
     """Whether the known record includes an aggravated felony (only people with a known felony can)."""
-    known_felony = convictions.filter(pl.col("known") & (pl.col("level") == "felony")).get_column("row").to_numpy()
     has_felony = np.zeros(records, dtype=bool)
-    has_felony[known_felony] = True
+    has_felony[known_felony_rows] = True
     return has_felony & (rng.random(records) < parameters.value("aggravated_felony_share"))
