@@ -79,10 +79,7 @@ COLUMNS: Final = (
 def minor_only(tables: CaseTables) -> pl.DataFrame:
     """Per case (`row`): whether the records give a current charge (`with_charges`) and whether the most
     serious one is minor (`minor_only`; null without charges)."""
-    # most_serious_charges takes the category of a case's first charge at its most serious level: put the
-    # traffic charges last, so that a traffic felony listed before a burglary is not the most serious
-    # charge (the records' order is the jail's, not a ranking).
-    charges = tables.current_charges.sort("row", pl.col("category") == "traffic", maintain_order=True)
+    charges = tables.current_charges.sort("row", maintain_order=True)
     # most_serious_charges reads records numbered 0..k-1, each with a charge: number the charged cases so.
     rows = charges.get_column("row").to_numpy()
     charged_rows, dense = np.unique(rows, return_inverse=True)
