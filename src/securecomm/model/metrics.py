@@ -599,7 +599,7 @@ class MonthGroups:
 
     def table(self, segments: pl.DataFrame, sums: Mapping[str, np.ndarray], parameters: Parameters) -> pl.DataFrame:
         """Every reported metric per county and calendar month: the segments' counts summed here, the
-        records' from their sums per group (`record_sums`)."""
+        records' from their sums per group and channel (`record_sums`)."""
         segment_counts = (
             segments.select(pl.col(metric.name) for metric in _reported("segments"))
             .with_columns(group=pl.Series(self.segment_groups))
@@ -610,7 +610,10 @@ class MonthGroups:
         record_counts = pl.DataFrame(
             [
                 pl.Series("group", present),
-                *(_metric_series(metric, sums[metric.name][present], parameters) for metric in _reported("records")),
+                *(
+                    _metric_series(metric, sums[metric.name][present].sum(axis=1), parameters)
+                    for metric in _reported("records")
+                ),
             ]
         )
         joined = segment_counts.join(record_counts, on="group", how="full", coalesce=True).sort("group")
@@ -642,12 +645,15 @@ def _county_codes(fips: pl.Series, counties: list[str]) -> np.ndarray:
 
 
 def record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: int) -> dict[str, np.ndarray]:
-    """Each reported record metric's parts summed per group (`groups`: each record's group, 0..size-1).
+    """Each reported record metric's parts summed per group (`groups`: each record's group, 0..size-1) and
+    channel: arrays of shape (size, channels), the channels in `Channel` order.
 
     The parts are evaluated once over all records and summed with bincount over the records that have one:
     a group_by evaluating twenty-odd filtered sums inside every group costs ten times as much, and a
     threaded group_by adds floats in an order that changes from run to run. The sums over two sets of
     records add up (`added`) to the sums over both."""
+    channels = len(Channel)
+    cells = groups.astype(np.int64) * channels + _channel_codes(records)
     metrics = _reported("records")
     parts = records.select(metric.record_part(end) for metric in metrics)
     sums = {}
@@ -655,12 +661,20 @@ def record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: i
         part = parts.get_column(metric.name)
         if metric.amount is None:
             counted = part.fill_null(False).to_numpy()
-            sums[metric.name] = np.bincount(groups[counted], minlength=size)
+            summed = np.bincount(cells[counted], minlength=size * channels)
         else:
             amounts = part.fill_null(0).to_numpy()
             adding = amounts != 0
-            sums[metric.name] = np.bincount(groups[adding], weights=amounts[adding], minlength=size)
+            summed = np.bincount(cells[adding], weights=amounts[adding], minlength=size * channels)
+        sums[metric.name] = summed.reshape(size, channels)
     return sums
+
+
+def _channel_codes(records: pl.DataFrame) -> np.ndarray:
+    channel = records.get_column("channel")
+    if isinstance(channel.dtype, pl.Enum) and channel.dtype.categories.to_list() == list(Channel.labels()):
+        return channel.to_physical().to_numpy().astype(np.int64)
+    return channel.cast(pl.String).replace_strict(list(Channel.labels()), list(range(len(Channel)))).to_numpy()
 
 
 def added(first: Mapping[str, np.ndarray], second: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -684,20 +698,11 @@ def totals(table: pl.DataFrame) -> dict[str, float]:
     return rounded(table.select(pl.col(name).sum() for name in REPORTED).row(0, named=True))
 
 
-def channel_sums(records: pl.DataFrame, end: dt.date) -> dict[str, np.ndarray]:
-    """Each reported record metric's parts summed per channel (`record_sums`, a group per channel code)."""
-    channel = records.get_column("channel")
-    if isinstance(channel.dtype, pl.Enum) and channel.dtype.categories.to_list() == list(Channel.labels()):
-        codes = channel.to_physical().to_numpy()
-    else:
-        codes = channel.cast(pl.String).replace_strict(list(Channel.labels()), list(range(len(Channel)))).to_numpy()
-    return record_sums(records, end, codes, len(Channel))
-
-
 def channel_values(sums: Mapping[str, np.ndarray], parameters: Parameters) -> dict[str, dict[str, float]]:
-    """The reported record metrics per channel from their sums per channel (`channel_sums`); zero where
-    a metric does not exist for the channel."""
-    values = {metric.name: metric.from_sum(sums[metric.name], parameters) for metric in _reported("records")}
+    """The reported record metrics per channel from their sums (`record_sums`); zero where a metric does not
+    exist for the channel."""
+    values = {name: metric_sums.sum(axis=0) for name, metric_sums in sums.items()}
+    values = {metric.name: metric.from_sum(values[metric.name], parameters) for metric in _reported("records")}
     return {
         channel.label: rounded({name: float(value[channel]) for name, value in values.items()}) for channel in Channel
     }
@@ -705,4 +710,4 @@ def channel_values(sums: Mapping[str, np.ndarray], parameters: Parameters) -> di
 
 def channel_totals(records: pl.DataFrame, end: dt.date, parameters: Parameters) -> dict[str, dict[str, float]]:
     """The reported record metrics per channel (zero where a metric does not exist for the channel)."""
-    return channel_values(channel_sums(records, end), parameters)
+    return channel_values(record_sums(records, end, np.zeros(records.height, dtype=np.int64), 1), parameters)

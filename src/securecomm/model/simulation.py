@@ -28,7 +28,6 @@ from securecomm.law.timeline import PolicyTimeline, parse_date
 from securecomm.model.metrics import (
     MonthGroups,
     added,
-    channel_sums,
     channel_values,
     record_sums,
     rounded,
@@ -283,7 +282,6 @@ class Population:
                 removal_level=pl.col("ice_level").cast(pl.String),
             )
             .select(RECORD_COLUMNS)
-            .with_columns(pl.col("ice_level").cast(pl.String))
         )
 
     @cached_property
@@ -291,11 +289,11 @@ class Population:
         return MonthGroups.of(self.segments, self.state.records)
 
     @cached_property
-    def sums_without_detainer(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """The record metrics of the records without a detainer, summed per county-month and per channel."""
-        records, end, groups = self.records_without_detainer(), self.scenario.end, self.month_groups
+    def sums_without_detainer(self) -> dict[str, np.ndarray]:
+        """The record metrics of the records without a detainer, summed per county-month and channel."""
+        groups = self.month_groups
         without = groups.record_groups[~self.state.column("detainer_issued")]
-        return record_sums(records, end, without, groups.size), channel_sums(records, end)
+        return record_sums(self.records_without_detainer(), self.scenario.end, without, groups.size)
 
 
 def draw_population(scenario: Scenario, progress: StageProgress | None = None) -> Population:
@@ -328,7 +326,9 @@ class SimulationResult:
         without = self.population.records_without_detainer().with_columns(
             pl.col(name).cast(issued.schema[name]) for name in ("jail_policy", "jail_rule")
         )
-        return pl.concat([without, issued]).sort("record")
+        # Vocabularies of offense levels and of ICE's labels differ between runs: they are kept as strings.
+        labels = ("ice_level", "issuance_label")
+        return pl.concat([without, issued]).with_columns(pl.col(labels).cast(pl.String)).sort("record")
 
     def by_county(self) -> pl.DataFrame:
         numeric = [name for name in self.county_months.columns if name not in ("fips", "month")]
@@ -382,14 +382,11 @@ def apply_policies(
         effects_request=scenario.effects,
     )
     state = run_stages(POLICY_STAGES, state, parameters, scenario.seed, progress)
-    # Vocabularies of offense levels differ between runs: labels are kept as strings.
-    issued = state.records.select(RECORD_COLUMNS).with_columns(pl.col("ice_level").cast(pl.String))
+    issued = state.records.select(RECORD_COLUMNS)
     groups = population.month_groups
-    month_sums, channel_sums_without = population.sums_without_detainer
-    month_sums = added(
-        month_sums, record_sums(issued, scenario.end, groups.record_groups[population.issued], groups.size)
-    )
-    months = groups.table(state.segments, month_sums, parameters)
+    issued_sums = record_sums(issued, scenario.end, groups.record_groups[population.issued], groups.size)
+    sums = added(population.sums_without_detainer, issued_sums)
+    months = groups.table(state.segments, sums, parameters)
     return SimulationResult(
         scenario,
         timeline,
@@ -397,7 +394,7 @@ def apply_policies(
         population,
         issued,
         totals(months),
-        channel_values(added(channel_sums_without, channel_sums(issued, scenario.end)), parameters),
+        channel_values(sums, parameters),
         state.effects,
     )
 

@@ -11,8 +11,10 @@ responsibility) and, in a newly activated county's first months, ICE's ramp-up t
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import cache
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -61,20 +63,30 @@ def _office_of_county() -> dict[str, str]:
 
 
 def field_offices_of(fips: pl.Series) -> pl.Series:
-    """The ICE field office (area of responsibility) of each record's county."""
-    return fips.cast(pl.String).replace_strict(_office_of_county(), return_dtype=pl.String)
+    """The ICE field office (area of responsibility) of each record's county: an Enum of the offices
+    where the counties are an Enum, else text."""
+    offices = _office_of_county()
+    dtype = pl.Enum(sorted(set(offices.values()))) if isinstance(fips.dtype, pl.Enum) else pl.String
+    return by_label(fips, offices, dtype)
 
 
 def field_office_factor(offices: pl.Series, parameters: Parameters) -> np.ndarray:
     """The field office's factor on the chance of a detainer, for each record's field office."""
-    return offices.replace_strict(parameters.value(FIELD_OFFICE_FACTOR), return_dtype=pl.Float64).to_numpy()
+    return by_label(offices, parameters.value(FIELD_OFFICE_FACTOR), pl.Float64).to_numpy()
+
+
+def by_label(labels: pl.Series, values: Mapping[str, Any], dtype: pl.DataType) -> pl.Series:
+    """The value of each record's label (a county, a field office): an Enum column is looked up once per
+    category, not record by record."""
+    if isinstance(labels.dtype, pl.Enum):
+        return pl.Series([values[name] for name in labels.dtype.categories], dtype=dtype).gather(labels.to_physical())
+    return labels.cast(pl.String).replace_strict(values, return_dtype=dtype)
 
 
 def activation_days_of(fips: pl.Series, off_program: tuple[OffProgram, ...] = ()) -> np.ndarray:
     """The day the program started in each record's county (datetime64[D]; NaT: never activated): the
     activation table's date, or the later date a participation reform delays it to."""
-    days = fips.cast(pl.String).replace_strict(_activation_of_county(), return_dtype=pl.Date).to_numpy()
-    days = days.astype("datetime64[D]")
+    days = by_label(fips, _activation_of_county(), pl.Date).to_numpy().astype("datetime64[D]")
     for window in off_program:
         if window.start is None and window.end is not None:  # a delayed activation
             delayed = fips.cast(pl.String).is_in(list(window.counties)).to_numpy()
@@ -145,7 +157,7 @@ def issue(state: State, parameters: Parameters, rng: Streams) -> State:
     activation = activation_days_of(state.records.get_column("fips"), state.off_program)
     probability *= activation_ramp(months_since_activation(booking_days, activation), parameters)
     issued = (eligible & (draw < np.minimum(probability, 1.0))) | ~secure_communities
-    records = state.records.with_columns(issuance_label=labels.cast(pl.String), detainer_issued=pl.Series(issued))
+    records = state.records.with_columns(issuance_label=labels, detainer_issued=pl.Series(issued))
     detainer_cases = CaseSubsets(drawn_before(state.cases, "the cases").subset(issued))
     return replace(state, records=records, detainer_cases=detainer_cases)
 
