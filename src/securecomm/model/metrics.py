@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -594,37 +594,34 @@ class MonthGroups:
 
     @cached_property
     def with_records(self) -> np.ndarray:
-        """The groups that have records, in order."""
-        return np.flatnonzero(np.bincount(self.record_groups, minlength=self.size))
+        """Whether each group has records."""
+        return np.bincount(self.record_groups, minlength=self.size) > 0
 
     def table(self, segments: pl.DataFrame, sums: Mapping[str, np.ndarray], parameters: Parameters) -> pl.DataFrame:
-        """Every reported metric per county and calendar month: the segments' counts summed here, the
-        records' from their sums per group and channel (`record_sums`)."""
-        segment_counts = (
-            segments.select(pl.col(metric.name) for metric in _reported("segments"))
-            .with_columns(group=pl.Series(self.segment_groups))
-            .group_by("group")
-            .agg(pl.all().sum())
-        )
-        present = self.with_records
-        record_counts = pl.DataFrame(
+        """Every reported metric per county and calendar month that has segments or records: the segments'
+        counts summed here, the records' from their sums per group and channel (`record_sums`)."""
+        counted = {
+            metric.name: np.bincount(
+                self.segment_groups, weights=segments.get_column(metric.name).to_numpy(), minlength=self.size
+            )
+            for metric in _reported("segments")
+        }
+        present = np.flatnonzero(self.with_records | (np.bincount(self.segment_groups, minlength=self.size) > 0))
+        month = (self.first_month + present % self.span).astype("datetime64[M]").astype("datetime64[D]")
+        columns = {
+            name: pl.Series(name, counted[name][present], dtype=segments.schema[name])
+            if name in counted
+            else _metric_series(METRICS[name], sums[name][present].sum(axis=1), parameters)
+            for name in REPORTED
+        }
+        return pl.DataFrame(
             [
-                pl.Series("group", present),
-                *(
-                    _metric_series(metric, sums[metric.name][present].sum(axis=1), parameters)
-                    for metric in _reported("records")
-                ),
+                # In FIPS order by construction, and flagged so as a sort would flag it: summing per county then
+                # takes Polars' sorted path, and adds the same floats in the same order as before.
+                pl.Series("fips", self.counties, dtype=pl.String).gather(present // self.span).set_sorted(),
+                pl.Series("month", month),
+                *columns.values(),
             ]
-        )
-        joined = segment_counts.join(record_counts, on="group", how="full", coalesce=True).sort("group")
-        group = joined.get_column("group").to_numpy()
-        month = (self.first_month + group % self.span).astype("datetime64[M]").astype("datetime64[D]")
-        return joined.select(
-            # In FIPS order by construction, and flagged so as a sort would flag it: summing per county then
-            # takes Polars' sorted path, and adds the same floats in the same order as before.
-            pl.Series("fips", self.counties, dtype=pl.String).gather(group // self.span).set_sorted(),
-            pl.Series("month", month),
-            *(pl.col(name).fill_null(0) for name in REPORTED),
         )
 
 
@@ -655,7 +652,7 @@ def record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: i
     channels = len(Channel)
     cells = groups.astype(np.int64) * channels + _channel_codes(records)
     metrics = _reported("records")
-    parts = records.select(metric.record_part(end) for metric in metrics)
+    parts = records.select(_record_parts(end))
     sums = {}
     for metric in metrics:
         part = parts.get_column(metric.name)
@@ -668,6 +665,12 @@ def record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: i
             summed = np.bincount(cells[adding], weights=amounts[adding], minlength=size * channels)
         sums[metric.name] = summed.reshape(size, channels)
     return sums
+
+
+@cache
+def _record_parts(end: dt.date) -> tuple[pl.Expr, ...]:
+    """The reported record metrics' parts (`Metric.record_part`), made once per end date."""
+    return tuple(metric.record_part(end) for metric in _reported("records"))
 
 
 def _channel_codes(records: pl.DataFrame) -> np.ndarray:

@@ -103,12 +103,15 @@ class CaseSubsets:
         for name in ("current_charges", "convictions"):
             table: pl.DataFrame = getattr(cases, name)
             rows = table.get_column("row").to_numpy()
-            order = np.argsort(rows, kind="stable")
-            starts = np.searchsorted(rows[order], np.arange(cases.height + 1))
-            self.long_tables[name] = (table[order], starts)
+            if rows.size and (rows[1:] < rows[:-1]).any():  # drawn tables come in case order already
+                order = np.argsort(rows, kind="stable")
+                table, rows = table[order], rows[order]
+            self.long_tables[name] = (table, np.searchsorted(rows, np.arange(cases.height + 1)))
 
     def subset(self, indexes: np.ndarray) -> CaseTables:
         """The cases at `indexes` (ascending), renumbered 0..k-1, with their charges and convictions."""
+        if indexes.size == self.records.height:  # every case: nothing to cut
+            return CaseTables(self.records, *(table for table, _ in self.long_tables.values()))
 
         def rows_of(name: str) -> pl.DataFrame:
             table, starts = self.long_tables[name]
