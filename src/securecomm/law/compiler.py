@@ -241,7 +241,9 @@ class CompiledPolicy:
                 if group_zone is None:
                     start = wall[rows]
                 else:  # an offset time becomes the wall clock of the zone
-                    start = np.where(has_offset[rows], wall_in_zone(starts[rows], group_zone), wall[rows])
+                    start = wall[rows]
+                    with_offset = np.flatnonzero(has_offset[rows])
+                    start[with_offset] = wall_in_zone(starts[rows[with_offset]], group_zone)
 
                 def deadlines(
                     hours: int,
