@@ -50,8 +50,11 @@ def find_bindir() -> Path | None:
 class PostgresServer:
     """One cluster; `create_database()` gives each test a fresh database on it."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, *, durable: bool = False) -> None:
         self.bindir = bindir
+        # Tests run with fsync off; a benchmark (bench/desk_load.py) with PostgreSQL's own defaults, every
+        # commit flushed to disk before it is acknowledged, as a jail's server would run.
+        self.durable = durable
         # A short path: a Unix socket's path must stay under ~100 bytes.
         self.base = Path(tempfile.mkdtemp(prefix="scpg-", dir="/tmp"))
         self.data = self.base / "data"
@@ -83,11 +86,12 @@ class PostgresServer:
         if initdb.returncode != 0:
             raise RuntimeError(f"initdb failed: {initdb.stderr or initdb.stdout}")
         settings = (
-            "\nlisten_addresses = ''\n"
-            f"unix_socket_directories = '{self.base}'\n"
-            "port = 5432\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-            "max_connections = 200\nshared_buffers = 32MB\n"
+            f"\nlisten_addresses = ''\nunix_socket_directories = '{self.base}'\nport = 5432\nmax_connections = 200\n"
         )
+        if self.durable:
+            settings += "shared_buffers = 128MB\n"
+        else:
+            settings += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nshared_buffers = 32MB\n"
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(settings)
         started = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start")
