@@ -202,12 +202,18 @@ def decide_detainers(
     rule = np.full(size, -1, dtype=np.int64)
     decided = np.zeros(size, dtype=bool)
     release_days = release_eligible_at.astype("datetime64[D]")
+    first_day, last_day = (release_days.min(), release_days.max()) if size else (None, None)
     fips = np.asarray(county_fips)
     in_force: list[tuple[Policy, np.ndarray]] = []
     for entry in timeline.entries:
-        mask = np.isin(fips, list(entry.counties))[county_codes]
-        mask &= release_days >= np.datetime64(entry.start, "D")
-        if entry.end is not None:
+        covered = np.isin(fips, list(entry.counties))
+        if not covered.any() or size == 0:
+            continue
+        mask = covered[county_codes]
+        # A bound outside the cases' days cuts none of them.
+        if np.datetime64(entry.start, "D") > first_day:
+            mask &= release_days >= np.datetime64(entry.start, "D")
+        if entry.end is not None and np.datetime64(entry.end, "D") <= last_day:
             mask &= release_days < np.datetime64(entry.end, "D")
         if not mask.any():
             continue
