@@ -611,7 +611,7 @@ class MonthGroups:
         columns = {
             name: pl.Series(name, counted[name][present], dtype=segments.schema[name])
             if name in counted
-            else _metric_series(METRICS[name], sums[name][present].sum(axis=1), parameters)
+            else _metric_series(METRICS[name], sums[name][:, present].sum(axis=0), parameters)
             for name in REPORTED
         }
         return pl.DataFrame(
@@ -643,14 +643,14 @@ def _county_codes(fips: pl.Series, counties: list[str]) -> np.ndarray:
 
 def record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: int) -> dict[str, np.ndarray]:
     """Each reported record metric's parts summed per group (`groups`: each record's group, 0..size-1) and
-    channel: arrays of shape (size, channels), the channels in `Channel` order.
+    channel: arrays of shape (channels, size), the channels in `Channel` order.
 
     The parts are evaluated once over all records and summed with bincount over the records that have one:
     a group_by evaluating twenty-odd filtered sums inside every group costs ten times as much, and a
     threaded group_by adds floats in an order that changes from run to run. The sums over two sets of
     records add up (`added`) to the sums over both."""
     channels = len(Channel)
-    cells = groups.astype(np.int64) * channels + _channel_codes(records)
+    cells = _channel_codes(records) * size + groups
     metrics = _reported("records")
     parts = records.select(_record_parts(end))
     sums = {}
@@ -663,7 +663,7 @@ def record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: i
             amounts = part.fill_null(0).to_numpy()
             adding = amounts != 0
             summed = np.bincount(cells[adding], weights=amounts[adding], minlength=size * channels)
-        sums[metric.name] = summed.reshape(size, channels)
+        sums[metric.name] = summed.reshape(channels, size)
     return sums
 
 
@@ -704,7 +704,7 @@ def totals(table: pl.DataFrame) -> dict[str, float]:
 def channel_values(sums: Mapping[str, np.ndarray], parameters: Parameters) -> dict[str, dict[str, float]]:
     """The reported record metrics per channel from their sums (`record_sums`); zero where a metric does not
     exist for the channel."""
-    values = {name: metric_sums.sum(axis=0) for name, metric_sums in sums.items()}
+    values = {name: metric_sums.sum(axis=1) for name, metric_sums in sums.items()}
     values = {metric.name: metric.from_sum(values[metric.name], parameters) for metric in _reported("records")}
     return {
         channel.label: rounded({name: float(value[channel]) for name, value in values.items()}) for channel in Channel
