@@ -257,6 +257,7 @@ def fit(
     ensemble_replications: int = 0,
     runner: Runner = IN_PROCESS,
     progress: Callable[[str], None] | None = None,
+    ftol: float = 1e-8,
 ) -> CalibrationResult:
     """Fit the dimensions' multipliers to the targets (all of which are used: pass the `fit` ones)."""
     report = progress or (lambda message: None)
@@ -282,7 +283,7 @@ def fit(
             f"iteration {iteration + 1}/{outer_iterations}: fitting {len(dims)} multipliers to {len(targets)} targets"
         )
         multipliers, used = _least_squares(
-            surrogate, sources, targets, dims, multipliers, prior_weight, objective, None
+            surrogate, sources, targets, dims, multipliers, prior_weight, objective, None, ftol
         )
         evaluations += used
         surrogate_values = surrogate.values(apply_multipliers(sources, dims, multipliers, "candidate"))
@@ -306,7 +307,7 @@ def fit(
             ratios = {t.id: ensemble_values[t.id] / point[t.id] if point[t.id] else 1.0 for t in targets}
             report(f"ensemble {round_number + 1}/{ensemble_rounds}: refitting the medians")
             multipliers, used = _least_squares(
-                surrogate, sources, targets, dims, multipliers, prior_weight, objective, ratios
+                surrogate, sources, targets, dims, multipliers, prior_weight, objective, ratios, ftol
             )
             evaluations += used
         surrogate_values = surrogate.values(apply_multipliers(sources, dims, multipliers, "candidate"))
@@ -427,9 +428,11 @@ def _least_squares(
     prior_weight: float,
     objective: Loss,
     ratios: Mapping[str, float] | None,
+    ftol: float = 1e-8,
 ) -> tuple[np.ndarray, int]:
     """Multipliers minimising the loss of the surrogate's values (times `ratios`, if given), within bounds:
-    the objective's loss, as least squares of its residuals (Loss.residuals)."""
+    the objective's loss, as least squares of its residuals (Loss.residuals); it stops when an
+    iteration lowers the loss by less than `ftol` of itself."""
     from scipy.optimize import least_squares
 
     low = np.array([d.low for d in dims])
@@ -444,7 +447,7 @@ def _least_squares(
         misfit = objective.residuals(targets, values)
         return np.concatenate([np.nan_to_num(misfit, nan=1e3), pull * (x - 1) / half_range])
 
-    solution = least_squares(residuals, np.clip(start, low, high), bounds=(low, high), method="trf")
+    solution = least_squares(residuals, np.clip(start, low, high), bounds=(low, high), method="trf", ftol=ftol)
     return solution.x, int(solution.nfev)
 
 
@@ -478,4 +481,5 @@ def calibrate(
         ensemble_replications=int(settings["ensemble_replications"]),
         runner=runner or Runner(workers=int(settings["workers"])),
         progress=progress,
+        ftol=float(settings.get("ftol", 1e-8)),
     )
