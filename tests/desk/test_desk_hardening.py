@@ -133,6 +133,61 @@ def test_2_event_rows_deleted_or_added_outside_the_desk_are_caught(desk):
     assert result["ok"] is False and "missing" in result["message"]
 
 
+def test_2_token_rows_are_in_the_chain(desk):
+    """A DBA without the key who adds a token row (to act as a supervisor), lengthens one, or deletes one
+    is caught; the desk's own logins, logouts, revocations and clean-ups of expired tokens are recorded."""
+    import datetime as dt
+
+    from securecomm.desk.security import token_hash
+
+    first = token_hash(desk.headers("supervisor")["Authorization"].split()[1])
+    assert desk.client.post("/api/v1/auth/logout", headers=desk.headers("intake")).status_code == 204
+    desk.clock.advance(days=2)  # the supervisor's first token has expired: the next login deletes it
+    desk.tokens.clear()
+    live = token_hash(desk.headers("supervisor")["Authorization"].split()[1])
+    desk.headers("auditor")
+    assert desk.get("/audit/verify", "auditor").json()["ok"] is True
+    entries = audit_trail(desk)
+    logins = [e for e in entries if e["action"] == "auth.login" and e["subject"] == "user:supervisor"]
+    assert logins[0]["details"]["rows"] == {f"token:{first}": logins[0]["details"]["rows"][f"token:{first}"]}
+    assert logins[-1]["details"]["rows"][f"token:{first}"] is None  # the expired one, deleted
+    assert isinstance(logins[-1]["details"]["rows"][f"token:{live}"], str)
+    (logout,) = [e for e in entries if e["action"] == "auth.logout"]
+    assert list(logout["details"]["rows"].values()) == [None]  # the token it revoked
+
+    def verify_after(statement, **values):
+        with desk.database.write() as session:
+            session.execute(text(statement), values)
+        return desk.desk.verify_audit()
+
+    with desk.database.read() as session:
+        supervisor_id = session.execute(text("SELECT id FROM users WHERE username = 'supervisor'")).scalar_one()
+    forged = "f" * 64
+    report = verify_after(
+        "INSERT INTO tokens (token_hash, user_id, issued_utc, expires_utc) VALUES (:h, :u, :t, :t2)",
+        h=forged,
+        u=supervisor_id,
+        t=desk.clock.utc,
+        t2=desk.clock.utc + dt.timedelta(days=365),
+    )
+    assert (
+        not report.ok and report.problem == f"row token:{forged} is not in the audit chain (written outside the desk)"
+    )
+    assert verify_after("DELETE FROM tokens WHERE token_hash = :h", h=forged).ok
+    report = verify_after(
+        "INSERT INTO tokens (token_hash, user_id, issued_utc, expires_utc) VALUES (:h, :u, :t, :t)",
+        h=first,
+        u=supervisor_id,
+        t=desk.clock.utc,
+    )
+    assert not report.ok and f"row token:{first} is not in the audit chain" in report.problem  # deleted, back
+    assert verify_after("DELETE FROM tokens WHERE token_hash = :h", h=first).ok
+    report = verify_after("UPDATE tokens SET expires_utc = :t WHERE token_hash = :h", t=dt.datetime(2030, 1, 1), h=live)
+    assert not report.ok and f"row token:{live} differs" in report.problem
+    report = verify_after("DELETE FROM tokens WHERE token_hash = :h", h=live)
+    assert not report.ok and f"row token:{live} is recorded in the audit chain but missing" in report.problem
+
+
 def test_2_a_chain_recomputed_without_the_key_is_caught(desk):
     for number in range(3):
         desk.intake(booking_ref=f"B-{number}")

@@ -1,4 +1,4 @@
-"""A populated desk of migration 0002 upgraded to 0003 end to end, on SQLite and PostgreSQL: its audit
+"""A populated desk of migration 0002 upgraded to today's schema (0003, 0004) end to end, on SQLite and PostgreSQL: its audit
 chain still verifies, rows and all; the desk goes on working on it; a change made outside the desk is
 still caught; and `set_place` (`desk set-place`) gives it the place and time zone it lacked.
 
@@ -70,8 +70,11 @@ def test_a_populated_0002_desk_upgrades_to_0003_and_its_chain_still_verifies(db_
     desk = Desk(open_database(db_url), clock=clock, audit_key=key)  # runs 0003
     try:
         with desk.database.engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
             detainers = connection.execute(text("SELECT count(*) FROM detainers")).scalar_one()
+            # 0004 revoked the tokens of 0002, which were in no entry of the chain (everyone logs in again).
+            assert len(document["tables"]["tokens"]) > 0
+            assert connection.execute(text("SELECT count(*) FROM tokens")).scalar_one() == 0
         assert detainers == len(document["tables"]["detainers"]) == 6
         report = desk.verify_audit()
         assert report.ok, report.describe()

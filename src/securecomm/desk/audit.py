@@ -12,7 +12,7 @@ deleting, reordering or inserting an entry breaks the chain from that entry on; 
 names the first entry that does not fit.
 
 **The rows are in the chain too.** An entry that changes a detainer, an event, a user, a
-policy period or a registered policy carries `rows`: for each row it wrote, the HMAC of the
+policy period, a registered policy or a token carries `rows`: for each row it wrote, the HMAC of the
 row's full new content (`row_digest`; a keyed digest, so the chain, which auditors read,
 reveals nothing of the personal data in the row). `verify_chain` checks that every row of
 those tables matches the latest digest the chain holds for it, that no row is missing, and that
@@ -49,6 +49,7 @@ from securecomm.desk.models import (
     Event,
     PolicyPeriod,
     RegisteredPolicy,
+    Token,
     User,
 )
 
@@ -154,8 +155,22 @@ TRACKED: dict[str, Table] = {
     "user": User.__table__,
     "detainer": Detainer.__table__,
     "event": Event.__table__,
+    # Bearer tokens (only their SHA-256 is stored): each login's entry carries its new token's row, and
+    # each logout, revocation or clean-up of expired tokens names the rows it deleted (null), so a token
+    # row added, lengthened or deleted outside the desk shows — a token is someone's identity.
+    "token": Token.__table__,
 }
-PRIMARY_KEYS = {"desk": "id", "policy_period": "id", "policy_file": "id", "user": "id", "detainer": "id", "event": "id"}
+PRIMARY_KEYS = {
+    "desk": "id",
+    "policy_period": "id",
+    "policy_file": "id",
+    "user": "id",
+    "detainer": "id",
+    "event": "id",
+    "token": "token_hash",
+}
+# In an entry's `rows`, a row's label mapped to null: the action deleted that row.
+DELETED = None
 
 
 def _plain(value: Any) -> Any:
@@ -264,7 +279,7 @@ class ChainReport:
 
 
 def _check(
-    entries: Iterable[AuditEntry], expected_seq: int, prev_hash: str, key: AuditKey, rows: dict[str, str]
+    entries: Iterable[AuditEntry], expected_seq: int, prev_hash: str, key: AuditKey, rows: dict[str, str | None]
 ) -> tuple[int, str, ChainReport | None]:
     for entry in entries:
         if entry.seq != expected_seq:
@@ -288,21 +303,25 @@ def _check(
     return expected_seq, prev_hash, None
 
 
-def _check_rows(session: Session, key: AuditKey, rows: dict[str, str], entries: int, head: str) -> ChainReport | None:
-    """Every row of the tracked tables must match the latest digest the chain holds for it."""
+def _check_rows(
+    session: Session, key: AuditKey, rows: dict[str, str | None], entries: int, head: str
+) -> ChainReport | None:
+    """Every row of the tracked tables must match the latest digest the chain holds for it (and no row the
+    chain last records as deleted may be there)."""
     for kind, table in TRACKED.items():
         for row in session.execute(select(table)).mappings().yield_per(VERIFY_BATCH):
             label = row_label(kind, row)
-            expected = rows.pop(label, None)
-            if expected is None:
+            expected = rows.pop(label, DELETED)
+            if expected is DELETED:
                 problem = f"row {label} is not in the audit chain (written outside the desk)"
             elif not hmac.compare_digest(expected, row_digest(key, kind, row)):
                 problem = f"row {label} differs from what the audit chain recorded (changed outside the desk)"
             else:
                 continue
             return ChainReport(False, entries, head, None, problem)
-    if rows:
-        label = min(rows)
+    missing = [label for label, digest in rows.items() if digest is not DELETED]
+    if missing:
+        label = min(missing)
         return ChainReport(False, entries, head, None, f"row {label} is recorded in the audit chain but missing")
     return None
 
@@ -313,7 +332,7 @@ def verify_chain(
     """Walk the whole chain in order, in batches; report the first entry that does not fit, then
     check that it extends each anchor, then the tracked tables' rows against it."""
     expected_seq, prev_hash = 1, GENESIS_HASH
-    rows: dict[str, str] = {}
+    rows: dict[str, str | None] = {}
     while True:
         batch = (
             session.execute(

@@ -437,14 +437,18 @@ class _Work:
         subject: str,
         details: Mapping[str, Any] | None = None,
         rows: list[tuple[str, Mapping[str, Any]]] = (),  # type: ignore[assignment]
+        deleted: Sequence[str] = (),
     ) -> None:
         """An entry; `rows` are the (kind, full new row) pairs the action wrote, put in the chain
-        as keyed digests (audit.row_digest)."""
+        as keyed digests (audit.row_digest); `deleted`, the labels of the rows it deleted (null)."""
         content = _jsonable(details or {})
-        if rows:
+        if rows or deleted:
             if self.key is None:
                 raise audit.AuditKeyError("the desk cannot change records without the audit key (--audit-key)")
-            content["rows"] = {audit.row_label(kind, row): audit.row_digest(self.key, kind, row) for kind, row in rows}
+            content["rows"] = {label: audit.DELETED for label in deleted}
+            content["rows"].update(
+                {audit.row_label(kind, row): audit.row_digest(self.key, kind, row) for kind, row in rows}
+            )
         self.entries.append(audit.PendingEntry(actor.username, action, subject, content))
 
     def orm_row(self, kind: str, instance: Any) -> tuple[str, dict[str, Any]]:
@@ -458,6 +462,7 @@ class _Work:
 # SQLAlchemy Core statements on these tables, which costs a fraction of the ORM's unit of work.
 DETAINERS = Detainer.__table__
 EVENTS = Event.__table__
+TOKENS = Token.__table__
 PERIODS = PolicyPeriod.__table__
 # How long a checked token is trusted without looking at the database again: a revocation, a disabled
 # account or a password change made by another server process (`serve --workers N`) reaches this one
@@ -915,16 +920,23 @@ class Desk:
                 actor,
                 action,
                 f"user:{username}",
-                {**(details or {}), "tokens_revoked": revoked},
+                {**(details or {}), "tokens_revoked": len(revoked)},
                 [work.orm_row("user", user)],
+                revoked,
             )
             view = self._user_view(user, self.clock.utc_now())
         self._forget_tokens()
         return view
 
     @staticmethod
-    def _revoke_all(work: _Work, user_id: int) -> int:
-        return work.session.execute(delete(Token).where(Token.user_id == user_id)).rowcount or 0
+    def _delete_tokens(work: _Work, *conditions: Any) -> list[str]:
+        """Delete tokens; the labels of the rows deleted, for the chain (audit.DELETED)."""
+        work.session.flush()
+        deleted = work.connection.execute(delete(TOKENS).where(*conditions).returning(TOKENS.c.token_hash))
+        return [f"token:{token_hash}" for token_hash in deleted.scalars()]
+
+    def _revoke_all(self, work: _Work, user_id: int) -> list[str]:
+        return self._delete_tokens(work, TOKENS.c.user_id == user_id)
 
     def unlock_user(self, username: str, actor: Actor = SYSTEM) -> dict[str, Any]:
         """Lift a temporary lock now; the user's earlier tokens are revoked (they log in afresh)."""
@@ -989,30 +1001,35 @@ class Desk:
             current_user.must_change_password = False
             current_user.password_changed_utc = now
             revoked = self._revoke_all(work, user.id)
-            issued = self._issue(work, current_user, client, now)
+            issued, token_rows, expired = self._issue(work, current_user, client, now)
             work.audit(
                 actor,
                 "auth.password_change",
                 f"user:{actor.username}",
-                {"client": client, "tokens_revoked": revoked},
-                [work.orm_row("user", current_user)],
+                {"client": client, "tokens_revoked": len(revoked)},
+                [work.orm_row("user", current_user), *token_rows],
+                [*revoked, *expired],
             )
         self._forget_tokens()
         return issued
 
-    def _issue(self, work: _Work, user: User, client: str, now: dt.datetime) -> IssuedToken:
+    def _issue(
+        self, work: _Work, user: User, client: str, now: dt.datetime
+    ) -> tuple[IssuedToken, list[tuple[str, dict[str, Any]]], list[str]]:
+        """A new token for the user (and their expired ones deleted): the token, its row and the labels of
+        the rows deleted, for the entry that records the login."""
         token, digest = security.new_token()
-        work.session.execute(delete(Token).where(Token.user_id == user.id, Token.expires_utc <= now))
-        work.session.add(
-            Token(
-                token_hash=digest,
-                user_id=user.id,
-                issued_utc=now,
-                expires_utc=now + self.token_lifetime,
-                client_addr=client[:64],
-            )
-        )
-        return IssuedToken(token, now + self.token_lifetime, user.username, user.role, user.must_change_password)
+        expired = self._delete_tokens(work, TOKENS.c.user_id == user.id, TOKENS.c.expires_utc <= now)
+        row = {
+            "token_hash": digest,
+            "user_id": user.id,
+            "issued_utc": now,
+            "expires_utc": now + self.token_lifetime,
+            "client_addr": client[:64],
+        }
+        work.connection.execute(insert(TOKENS), row)
+        issued = IssuedToken(token, row["expires_utc"], user.username, user.role, user.must_change_password)
+        return issued, [("token", row)], expired
 
     def login(self, username: str, password: str, client: str = "local") -> IssuedToken:
         """A bearer token for a correct password.
@@ -1072,9 +1089,11 @@ class Desk:
                 if security.needs_rehash(current.password_hash):
                     current.password_hash = security.hash_password(password)
                     changed = True
-                issued = self._issue(work, current, client, now)
+                issued, token_rows, expired = self._issue(work, current, client, now)
                 rows = [work.orm_row("user", current)] if changed else []
-                work.audit(Actor(username, current.role), "auth.login", subject, {"client": client}, rows)
+                work.audit(
+                    Actor(username, current.role), "auth.login", subject, {"client": client}, rows + token_rows, expired
+                )
             else:  # a concurrent attempt locked it, or a supervisor disabled it, meanwhile
                 work.audit(
                     ANONYMOUS, "auth.refused", subject, {"username_tried": tried, "client": client, "reason": "locked"}
@@ -1107,9 +1126,10 @@ class Desk:
     def logout(self, actor: Actor) -> None:
         """Revoke the token the actor is using."""
         with self._transaction() as work:
+            revoked = []
             if actor.token_digest is not None:
-                work.session.execute(delete(Token).where(Token.token_hash == actor.token_digest))
-            work.audit(actor, "auth.logout", f"user:{actor.username}")
+                revoked = self._delete_tokens(work, TOKENS.c.token_hash == actor.token_digest)
+            work.audit(actor, "auth.logout", f"user:{actor.username}", deleted=revoked)
         self._forget_tokens()
 
     def sessions(self, actor: Actor, username: str | None = None) -> list[dict[str, Any]]:
@@ -1152,8 +1172,8 @@ class Desk:
             ).first()
             if row is None or (row.username != actor.username and not actor.may(Permission.MANAGE_USERS)):
                 raise NotFound(f"no session {session_id!r}")
-            work.session.execute(delete(Token).where(Token.token_hash == row.token_hash))
-            work.audit(actor, "auth.revoke", f"user:{row.username}", {"session": session_id})
+            revoked = self._delete_tokens(work, TOKENS.c.token_hash == row.token_hash)
+            work.audit(actor, "auth.revoke", f"user:{row.username}", {"session": session_id}, deleted=revoked)
         self._forget_tokens()
 
     def _forget_tokens(self) -> None:
