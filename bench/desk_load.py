@@ -252,6 +252,23 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     return times
 
 
+def settle(roots: list[int], quiet: float = 0.05, longest: float = 90.0) -> None:
+    """Wait until the processes are idle (under `quiet` of a core in each of 3 seconds running): each
+    server process starts the lab's job worker, which spends seconds of CPU importing the model after the
+    server answers. That is the cost of starting, not of intake: the run's CPU figures begin after it."""
+    deadline = time.monotonic() + longest
+    calm = 0
+    while time.monotonic() < deadline and calm < 3:
+        pids = [pid for root in roots for pid in process_tree(root)]
+        before = cpu_seconds(pids)
+        time.sleep(1.0)
+        after = cpu_seconds([pid for root in roots for pid in process_tree(root)])
+        used = sum(after[pid] - before.get(pid, 0.0) for pid in after)
+        calm = calm + 1 if used < quiet else 0
+    if calm < 3:
+        print(f"  (the server processes were still busy after {longest:.0f} s: CPU figures include it)")
+
+
 def postgres_pid(server: Any) -> int:
     """The postmaster of a private PostgreSQL server (the first line of its postmaster.pid)."""
     return int((server.data / "postmaster.pid").read_text().split()[0])
@@ -327,6 +344,7 @@ def run(
     # The processes whose CPU is counted: the server and its workers; PostgreSQL and its backends (all
     # connected by now: the server's pools opened their connections at the logins above, and more open
     # while the run goes on — those are counted from 0, as they began within it).
+    settle(cpu_roots)
     trees = [process_tree(root) for root in cpu_roots]
     started, cpu_before, client_before = time.perf_counter(), [cpu_seconds(t) for t in trees], time.process_time()
     for thread in threads:
