@@ -41,6 +41,10 @@ DatabaseUrl = Annotated[
         help="A database instead of the SQLite file, e.g. postgresql+psycopg://user@host/db.",
     ),
 ]
+TimeZoneOption = Annotated[
+    str | None,
+    typer.Option(help="The jail's IANA time zone, when its place keeps several (default: the place's one)."),
+]
 AuditKeyPath = Annotated[
     Path | None,
     typer.Option(
@@ -142,10 +146,7 @@ def init(
         str | None,
         typer.Option(help="Where the jail is: a county FIPS (09009) or a state code (default: the policy's places)."),
     ] = None,
-    time_zone: Annotated[
-        str | None,
-        typer.Option(help="The jail's IANA time zone, when its place keeps several (default: the place's one)."),
-    ] = None,
+    time_zone: TimeZoneOption = None,
     url: DatabaseUrl = None,
     audit_key: AuditKeyPath = None,
 ) -> None:
@@ -300,10 +301,7 @@ def set_policy(
 def set_place(
     data_dir: DataDir,
     place: Annotated[str, typer.Option(help="Where the jail is: a county FIPS (09009) or a state code.")],
-    time_zone: Annotated[
-        str | None,
-        typer.Option(help="The jail's IANA time zone, when its place keeps several (default: the place's one)."),
-    ] = None,
+    time_zone: TimeZoneOption = None,
     url: DatabaseUrl = None,
     audit_key: AuditKeyPath = None,
 ) -> None:

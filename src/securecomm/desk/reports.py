@@ -252,30 +252,14 @@ def report_csv(report: dict[str, Any]) -> str:
     quarter = report["quarter"]
     for metric, value in report["detainers"].items():
         writer.writerow({"quarter": quarter, "section": "detainers", "metric": metric, "value": value})
-    for row in report["by_rule"]:
-        for metric in ("received", "honored", "declined", "awaiting_review"):
-            writer.writerow(
-                {
-                    "quarter": quarter,
-                    "section": "by_rule",
-                    "policy_id": row["policy_id"],
-                    "rule": row["rule"],
-                    "citation": row["citation"],
-                    "metric": metric,
-                    "value": row[metric],
-                }
-            )
-    for row in report["by_form"]:
-        for metric in ("received", "honored", "declined", "awaiting_review"):
-            writer.writerow(
-                {
-                    "quarter": quarter,
-                    "section": "by_form",
-                    "detainer_form": row["detainer_form"],
-                    "metric": metric,
-                    "value": row[metric],
-                }
-            )
+    # The detainers by rule and by form: a row per count, with the columns that name the group.
+    for section, grouped_by in (("by_rule", ("policy_id", "rule", "citation")), ("by_form", ("detainer_form",))):
+        for row in report[section]:
+            group = {column: row[column] for column in grouped_by}
+            for metric in ("received", "honored", "declined", "awaiting_review"):
+                writer.writerow(
+                    {"quarter": quarter, "section": section, **group, "metric": metric, "value": row[metric]}
+                )
     for metric, value in report["holds"].items():
         writer.writerow({"quarter": quarter, "section": "holds", "metric": metric, "value": value})
     indicator = report["profiling"]
