@@ -61,6 +61,12 @@ def test_quarterly_report_counts_decisions_rules_forms_and_holds(desk):
     assert as_csv.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert {"section": "detainers", "metric": "received", "value": "4"}.items() <= rows[0].items()
+    # The counts by form and by rule, a row per count, with the columns that name the group.
+    by_form = {(row["detainer_form"], row["metric"]): row["value"] for row in rows if row["section"] == "by_form"}
+    assert by_form[("I-247", "received")] == "2" and by_form[("not stated", "awaiting_review")] == "1"
+    by_rule = [row for row in rows if row["section"] == "by_rule"]
+    assert by_rule and all(row["policy_id"] and row["rule"] and not row["detainer_form"] for row in by_rule)
+    assert {row["metric"] for row in by_rule} == {"received", "honored", "declined", "awaiting_review"}
     as_html = desk.get("/reports/quarterly?quarter=2014Q1", "auditor", headers={"Accept": "text/html"})
     assert as_html.headers["content-type"].startswith("text/html")
     assert "2014Q1" in as_html.text and "<table>" in as_html.text and "<script" not in as_html.text
