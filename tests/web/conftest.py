@@ -158,3 +158,14 @@ def sign_in(page, server: LiveServer, username: str, password: str = PASSWORD) -
     page.fill("#password", password)
     page.click("button[type=submit]")
     page.wait_for_load_state()
+
+
+def fill_lab_question(page, first: str, last: str, policies: tuple[str, ...], replications: int, seed: int) -> None:
+    """The lab form's period, policies (the first the baseline), replications and seed, as a user fills them."""
+    page.get_by_label("First day").fill(first)
+    page.get_by_label("Last day").fill(last)
+    for checkbox in page.locator("input[name=policies]").all():
+        checkbox.set_checked(checkbox.get_attribute("value") in policies)
+    page.get_by_label("Baseline").select_option(policies[0])
+    page.get_by_label("Replications").fill(str(replications))
+    page.get_by_label("Random seed").fill(str(seed))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import time
 
-from .conftest import LiveServer, screenshot
+from .conftest import LiveServer, fill_lab_question, screenshot
 
 FAIRFIELD = "09001"
 POLICIES = ("us/ice-request", "ct/trust-act-2013")
@@ -23,13 +23,7 @@ def _run_fairfield(page, server) -> None:
     page.get_by_role("button", name="Fairfield County, CT (09001)").click()
     page.wait_for_selector("#place-chosen:has-text('Fairfield County, CT')")
     assert page.locator("#place").input_value() == FAIRFIELD
-    page.get_by_label("First day").fill("2012-01-01")
-    page.get_by_label("Last day").fill("2012-12-31")
-    for checkbox in page.locator("input[name=policies]").all():
-        checkbox.set_checked(checkbox.get_attribute("value") in POLICIES)
-    page.get_by_label("Baseline").select_option(POLICIES[0])
-    page.get_by_label("Replications").fill("3")
-    page.get_by_label("Random seed").fill("11")
+    fill_lab_question(page, "2012-01-01", "2012-12-31", POLICIES, replications=3, seed=11)
     page.get_by_role("button", name="Run the comparison").click()
 
 

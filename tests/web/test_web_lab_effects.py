@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from .conftest import axe_violations, screenshot
+from .conftest import axe_violations, fill_lab_question, screenshot
 
 NEW_HAVEN = "09009"
 POLICIES = ("us/ice-request", "ct/trust-act-2013")
@@ -21,13 +21,7 @@ QUESTION = (
 def _fill(page, server) -> None:
     page.goto(f"{server.url}/lab")
     page.get_by_label("Place", exact=True).fill(NEW_HAVEN)
-    page.get_by_label("First day").fill("2012-01-01")
-    page.get_by_label("Last day").fill("2012-12-31")
-    for checkbox in page.locator("input[name=policies]").all():
-        checkbox.set_checked(checkbox.get_attribute("value") in POLICIES)
-    page.get_by_label("Baseline").select_option(POLICIES[0])
-    page.get_by_label("Replications").fill("2")
-    page.get_by_label("Random seed").fill("3")
+    fill_lab_question(page, "2012-01-01", "2012-12-31", POLICIES, replications=2, seed=3)
 
 
 def _run(page) -> str:
