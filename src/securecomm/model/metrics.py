@@ -23,10 +23,10 @@ That one definition is read two ways, and this is the only place they differ:
 - a published figure's window (calibration/targets.py) counts the events dated inside it: a
   record whose `dated_by` falls in the window; a segment in proportion to its days inside;
 - a period's totals (simulate, compare, the report) follow the people booked in the period:
-  every record counts in the county and month of its booking, and a metric `counted_to_period_end`
-  counts its event only if it happened by the period's last day. Removals are (they come months
-  after the booking and would otherwise count removals the period has not reached); a transfer
-  follows the hold within days, so a period counts every transfer of its bookings.
+  every record counts in the county and month of its booking, and a metric dated by `removal_at`
+  counts its event only if it happened by the period's last day (`Metric.counted_to_period_end`):
+  removals come months after the booking, and would otherwise count removals the period has not
+  reached; a transfer follows the hold within days, so a period counts every transfer of its bookings.
 
 Adding a metric is one entry in the registry below (its computation is its `selects`/`amount`);
 everything that reports, compares or validates metrics reads it from here.
@@ -76,8 +76,13 @@ class Metric:
     scaled_by: tuple[str, ...] = ()
     decimals: int = 0
     channels: tuple[Channel, ...] = tuple(Channel)
-    counted_to_period_end: bool = False
     reported: bool = True  # in simulate, compare and the report (False: a published figure's metric only)
+
+    @property
+    def counted_to_period_end(self) -> bool:
+        """Whether a period's totals count its event only if it happened by the period's last day: removals,
+        which come months after the booking."""
+        return self.dated_by == "removal_at"
 
     @property
     def targetable(self) -> bool:
@@ -249,7 +254,6 @@ _REGISTRY = (
         stage="removal",
         dated_by="removal_at",
         selects=REMOVED,
-        counted_to_period_end=True,
     ),
     Metric(
         name="removals_level1",
@@ -259,7 +263,6 @@ _REGISTRY = (
         stage="removal",
         dated_by="removal_at",
         selects=_removed_at_level("level_1"),
-        counted_to_period_end=True,
     ),
     Metric(
         name="removals_level2",
@@ -269,7 +272,6 @@ _REGISTRY = (
         stage="removal",
         dated_by="removal_at",
         selects=_removed_at_level("level_2"),
-        counted_to_period_end=True,
     ),
     Metric(
         name="removals_level3",
@@ -279,7 +281,6 @@ _REGISTRY = (
         stage="removal",
         dated_by="removal_at",
         selects=_removed_at_level("level_3"),
-        counted_to_period_end=True,
     ),
     Metric(
         name="removals_noncriminal",
@@ -289,7 +290,6 @@ _REGISTRY = (
         stage="removal",
         dated_by="removal_at",
         selects=_removed_at_level("non_criminal"),
-        counted_to_period_end=True,
     ),
     Metric(
         name="removals_no_record_or_first_offense",
@@ -299,7 +299,6 @@ _REGISTRY = (
         stage="removal",
         dated_by="removal_at",
         selects=REMOVED & (pl.col("known_convictions") <= 1),
-        counted_to_period_end=True,
     ),
     # Who is caught: indicators a monitor would track (issue 15). The Warren Institute's shares
     # (Kohli, Markowitz & Chavez, Oct 2011; docs/facts.md §5.4) are of people arrested by ICE through
@@ -312,7 +311,6 @@ _REGISTRY = (
         stage="removal",
         dated_by="removal_at",
         selects=REMOVED & MINOR_CHARGES,
-        counted_to_period_end=True,
     ),
     Metric(
         name="detainers_no_conviction",
@@ -334,7 +332,6 @@ _REGISTRY = (
         scaled_by=("us_citizen_spouse_or_child_share",),
         decimals=2,
         channels=SECURE_COMMUNITIES_ONLY,
-        counted_to_period_end=True,
     ),
     Metric(
         name="transfers_with_hearing",
@@ -412,7 +409,6 @@ _REGISTRY = (
         stage="removal",
         dated_by="removal_at",
         selects=REMOVED & (pl.col("removal_level") != "non_criminal"),
-        counted_to_period_end=True,
         reported=False,
     ),
     Metric(
