@@ -133,6 +133,7 @@ class Share:
 
 ISSUED = pl.col("detainer_issued")
 REMOVED = pl.col("removed")
+TRANSFERRED = pl.col("transferred")
 THROUGH_SECURE_COMMUNITIES = pl.col("channel") == Channel.SECURE_COMMUNITIES.label
 # The most serious current charge (model/stages/bookings.py) is not a felony (a misdemeanor or an
 # infraction), or is a traffic offense (category `traffic`; DUI and hit-and-run are not minor).
@@ -143,6 +144,11 @@ MINOR_CHARGES = (pl.col("most_serious_charge_level") != "felony") | (
 
 def _jail_decision(decision: str) -> pl.Expr:
     return ISSUED & (pl.col("jail_decision") == decision)
+
+
+def _transferred_at_level(level: str) -> pl.Expr:
+    """ICE arrests (transfers to ICE) at an offense level of the record ICE saw (model/stages/lesc.py)."""
+    return TRANSFERRED & (pl.col("ice_level") == level)
 
 
 def _removed_at_level(level: str) -> pl.Expr:
@@ -178,7 +184,7 @@ _REGISTRY = (
         unit="people",
         stage="match",
         dated_by="booking_at",
-        selects=pl.col("channel") == Channel.SECURE_COMMUNITIES.label,
+        selects=THROUGH_SECURE_COMMUNITIES,
         channels=SECURE_COMMUNITIES_ONLY,
     ),
     Metric(
@@ -244,7 +250,7 @@ _REGISTRY = (
         unit="people",
         stage="pickup",
         dated_by="transfer_at",
-        selects=pl.col("transferred"),
+        selects=TRANSFERRED,
     ),
     Metric(
         name="removals",
@@ -340,7 +346,7 @@ _REGISTRY = (
         unit="people",
         stage="pickup",
         dated_by="transfer_at",
-        selects=pl.col("transferred") & THROUGH_SECURE_COMMUNITIES,
+        selects=TRANSFERRED & THROUGH_SECURE_COMMUNITIES,
         scaled_by=("immigration_hearing_share",),
         decimals=2,
         channels=SECURE_COMMUNITIES_ONLY,
@@ -352,7 +358,7 @@ _REGISTRY = (
         unit="people",
         stage="pickup",
         dated_by="transfer_at",
-        selects=pl.col("transferred") & THROUGH_SECURE_COMMUNITIES,
+        selects=TRANSFERRED & THROUGH_SECURE_COMMUNITIES,
         scaled_by=("immigration_hearing_share", "counsel_share_of_hearings"),
         decimals=2,
         channels=SECURE_COMMUNITIES_ONLY,
@@ -364,7 +370,7 @@ _REGISTRY = (
         unit="people",
         stage="pickup",
         dated_by="transfer_at",
-        selects=pl.col("transferred") & THROUGH_SECURE_COMMUNITIES,
+        selects=TRANSFERRED & THROUGH_SECURE_COMMUNITIES,
         scaled_by=("relief_granted_share",),
         decimals=2,
         channels=SECURE_COMMUNITIES_ONLY,
@@ -428,7 +434,7 @@ _REGISTRY = (
         unit="people",
         stage="pickup",
         dated_by="transfer_at",
-        selects=pl.col("transferred") & (pl.col("ice_level") == "non_criminal"),
+        selects=TRANSFERRED & (pl.col("ice_level") == "non_criminal"),
         reported=False,
     ),
     Metric(
@@ -438,7 +444,7 @@ _REGISTRY = (
         unit="people",
         stage="pickup",
         dated_by="transfer_at",
-        selects=pl.col("transferred") & (pl.col("ice_level") != "non_criminal"),
+        selects=TRANSFERRED & (pl.col("ice_level") != "non_criminal"),
         reported=False,
     ),
     Metric(
@@ -448,7 +454,7 @@ _REGISTRY = (
         unit="people",
         stage="pickup",
         dated_by="transfer_at",
-        selects=pl.col("transferred") & (pl.col("ice_level") == "level_1"),
+        selects=_transferred_at_level("level_1"),
         reported=False,
     ),
     Metric(
@@ -458,7 +464,7 @@ _REGISTRY = (
         unit="people",
         stage="pickup",
         dated_by="transfer_at",
-        selects=pl.col("transferred") & (pl.col("ice_level") == "level_2"),
+        selects=_transferred_at_level("level_2"),
         reported=False,
     ),
     Metric(
@@ -468,7 +474,7 @@ _REGISTRY = (
         unit="people",
         stage="pickup",
         dated_by="transfer_at",
-        selects=pl.col("transferred") & (pl.col("ice_level") == "level_3"),
+        selects=_transferred_at_level("level_3"),
         reported=False,
     ),
     Metric(
@@ -478,7 +484,7 @@ _REGISTRY = (
         unit="detainers",
         stage="pickup",
         dated_by="booking_at",
-        selects=pl.col("transferred"),
+        selects=TRANSFERRED,
         reported=False,
     ),
     Metric(
