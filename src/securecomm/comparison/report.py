@@ -45,6 +45,7 @@ CRIMINAL_HISTORY = (
     "removals_noncriminal",
     "removals_no_record_or_first_offense",
 )
+HOLD_DECISIONS = ("detainers_honored", "detainers_declined", "detainers_review")
 COUNTY_RANKING_METRIC = "transfers_to_ice"
 COUNTIES_SHOWN = 30
 
@@ -110,6 +111,75 @@ def _grouped_bars(
 
 def _chart(chart_id: str, title: str, description: str, figure: go.Figure, data: pl.DataFrame) -> Chart:
     return Chart(chart_id, title, description, figure.to_json(), data.write_csv())
+
+
+@dataclass(frozen=True)
+class MetricBars:
+    """A chart of metrics side by side, a bar per policy (its median, the 90% band as error bars); its data is
+    each policy's median and band of those metrics and of `also_in_data`."""
+
+    id: str
+    title: str
+    description: str
+    metrics: tuple[str, ...]
+    y_title: str
+    log_axis: bool = False
+    also_in_data: tuple[str, ...] = ()
+
+    def chart(self, summary: Summary) -> Chart:
+        figure = _grouped_bars(summary, self.metrics, log_axis=self.log_axis, y_title=self.y_title)
+        return _chart(self.id, self.title, self.description, figure, _bands(summary, self.metrics + self.also_in_data))
+
+
+# The report's charts of metrics, in the report's order (the county chart follows them).
+METRIC_BARS = (
+    MetricBars(
+        "funnel",
+        "The pipeline, stage by stage",
+        "From every booking to removal, per policy (median; bars show the 90% band). Log scale: bookings "
+        "outnumber removals by orders of magnitude.",
+        FUNNEL,
+        "people (log scale)",
+        log_axis=True,
+    ),
+    MetricBars(
+        "criminal-history",
+        "Who is removed: criminal history",
+        "Removals by ICE's Secure Communities level (Morton, June 2010) on the record ICE saw, and removals of "
+        "people with no record or a single prior conviction.",
+        CRIMINAL_HISTORY,
+        "removals",
+    ),
+    MetricBars(
+        "holds",
+        "Holds on detainers",
+        "Detainers honored, and hours people were held past release eligibility.",
+        HOLD_DECISIONS,
+        "detainers",
+        also_in_data=("hold_hours",),
+    ),
+    MetricBars(
+        "hold-hours",
+        "Hours held",
+        "Total hours held on detainers past the moment of release eligibility.",
+        ("hold_hours",),
+        "hours",
+    ),
+    MetricBars(
+        "citizens",
+        "U.S. citizens held",
+        "Naturalized and native-born citizens held on a detainer after a wrong match or a wrong status determination.",
+        ("us_citizens_held",),
+        "people",
+    ),
+    MetricBars(
+        "cost",
+        "Jail cost of holds",
+        "Hours held × the jail's daily cost (parameter jail_daily_cost_usd).",
+        ("jail_cost_usd",),
+        "USD",
+    ),
+)
 
 
 def _county_chart(summary: Summary, counties: pl.DataFrame) -> Chart | None:
@@ -220,55 +290,7 @@ def reproduce_snippet(plan: ReplicationPlan, baseline: str) -> str:
 
 def report_charts(summary: Summary, counties: pl.DataFrame) -> list[Chart]:
     """The report's charts, each with its data: the HTML report's, and the web lab's."""
-    charts = [
-        _chart(
-            "funnel",
-            "The pipeline, stage by stage",
-            "From every booking to removal, per policy (median; bars show the 90% band). Log scale: bookings "
-            "outnumber removals by orders of magnitude.",
-            _grouped_bars(summary, FUNNEL, log_axis=True, y_title="people (log scale)"),
-            _bands(summary, FUNNEL),
-        ),
-        _chart(
-            "criminal-history",
-            "Who is removed: criminal history",
-            "Removals by ICE's Secure Communities level (Morton, June 2010) on the record ICE saw, and removals of "
-            "people with no record or a single prior conviction.",
-            _grouped_bars(summary, CRIMINAL_HISTORY, y_title="removals"),
-            _bands(summary, CRIMINAL_HISTORY),
-        ),
-        _chart(
-            "holds",
-            "Holds on detainers",
-            "Detainers honored, and hours people were held past release eligibility.",
-            _grouped_bars(
-                summary, ("detainers_honored", "detainers_declined", "detainers_review"), y_title="detainers"
-            ),
-            _bands(summary, ("detainers_honored", "detainers_declined", "detainers_review", "hold_hours")),
-        ),
-        _chart(
-            "hold-hours",
-            "Hours held",
-            "Total hours held on detainers past the moment of release eligibility.",
-            _grouped_bars(summary, ("hold_hours",), y_title="hours"),
-            _bands(summary, ("hold_hours",)),
-        ),
-        _chart(
-            "citizens",
-            "U.S. citizens held",
-            "Naturalized and native-born citizens held on a detainer after a wrong match or a wrong status "
-            "determination.",
-            _grouped_bars(summary, ("us_citizens_held",), y_title="people"),
-            _bands(summary, ("us_citizens_held",)),
-        ),
-        _chart(
-            "cost",
-            "Jail cost of holds",
-            "Hours held × the jail's daily cost (parameter jail_daily_cost_usd).",
-            _grouped_bars(summary, ("jail_cost_usd",), y_title="USD"),
-            _bands(summary, ("jail_cost_usd",)),
-        ),
-    ]
+    charts = [bars.chart(summary) for bars in METRIC_BARS]
     county_chart = _county_chart(summary, counties)
     if county_chart is not None:
         charts.append(county_chart)
