@@ -162,6 +162,14 @@ class _PolicyParser:
     def reference(self, container: YMap, key: str = "reference") -> Reference:
         return self._defined(container, key, self.references, "reference")
 
+    def detainer_part(self, top: YMap, key: str, keys: tuple[str, ...], what: str) -> YMap | None:
+        """The policy's mapping `key` (None if it has none), which only a detainer policy may have."""
+        if key not in top:
+            return None
+        if self.kind != "detainer":
+            raise self.read.fail(top, key, f"only a detainer policy has {what}")
+        return self.read.mapping(top[key], key, keys)
+
     def _narrowed(
         self, node: YMap, key: str, base: frozenset[str] | None, allowed: tuple[str, ...], what: str
     ) -> frozenset[str] | None:
@@ -345,15 +353,13 @@ def parse_policy(document: Any, policy_id: str, file: str) -> Policy:
         questions = (parser.question("decision", top, outcomes),)
 
     hold = None
-    if "hold" in top:
-        if kind != "detainer":
-            raise read.fail(top, "hold", "only a detainer policy has a hold")
-        spec = read.mapping(top["hold"], "hold", ("hours", "counting", "reference", "section"))
+    hold_node = parser.detainer_part(top, "hold", ("hours", "counting", "reference", "section"), "a hold")
+    if hold_node is not None:
         hold = Hold(
-            int(read.number(spec, "hours", integer=True)),
-            read.choice(spec, "counting", COUNTINGS, "counting"),  # type: ignore[arg-type]
-            parser.reference(spec),
-            read.text(spec, "section", allow_empty=True),
+            int(read.number(hold_node, "hours", integer=True)),
+            read.choice(hold_node, "counting", COUNTINGS, "counting"),  # type: ignore[arg-type]
+            parser.reference(hold_node),
+            read.text(hold_node, "section", allow_empty=True),
         )
     elif kind == "detainer":
         question = questions[0]
@@ -361,15 +367,13 @@ def parse_policy(document: Any, policy_id: str, file: str) -> Policy:
             raise read.fail(top, None, "a policy that can honor a detainer must state its maximum 'hold'")
 
     notice = None
-    if "notice" in top:
-        if kind != "detainer":
-            raise read.fail(top, "notice", "only a detainer policy has a notice to ICE")
-        spec = read.mapping(top["notice"], "notice", ("decisions", "reference", "section", "text"))
+    notice_node = parser.detainer_part(top, "notice", ("decisions", "reference", "section", "text"), "a notice to ICE")
+    if notice_node is not None:
         notice = Notice(
-            read.choices(spec, "decisions", KIND_OUTCOMES["detainer"], "decision"),
-            parser.reference(spec),
-            read.text(spec, "section", allow_empty=True),
-            read.text(spec, "text"),
+            read.choices(notice_node, "decisions", KIND_OUTCOMES["detainer"], "decision"),
+            parser.reference(notice_node),
+            read.text(notice_node, "section", allow_empty=True),
+            read.text(notice_node, "text"),
         )
 
     layer_node = read.mapping(top["layer"], "layer", ("level",), ("narrows",))
