@@ -6,12 +6,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import polars as pl
@@ -30,6 +30,7 @@ MAX_SEED = 2**31 - 1
 MAX_PARTICIPATIONS = 6  # participation reforms in one question
 MIN_PARTICIPATION_ROWS = 3  # the form's rows for them (Illinois, New York, Massachusetts tried in 2011)
 SPEC_SEPARATOR = ";"  # between participation reforms in `LabRequest.participation` (never in a spec)
+Ranged = TypeVar("Ranged", int, dt.date)  # a form field's value that must lie in a range
 # What a question's answer depends on besides its inputs: the code and data of the model.
 MODEL_PACKAGES = ("core", "law", "model", "comparison")
 
@@ -359,28 +360,46 @@ def participation_labels(row: Mapping[str, Any]) -> dict[str, str]:
     return {row["fields"][name]: f"{named}: {what[name]}" for name in PARTICIPATION_FIELDS}
 
 
-def _date(text: str, field: str, errors: dict[str, str]) -> dt.date | None:
+def _read_in_range(
+    text: str,
+    field: str,
+    errors: dict[str, str],
+    read: Callable[[str], Ranged],
+    low: Ranged,
+    high: Ranged,
+    unread: str,
+    out_of_range: str,
+) -> Ranged | None:
+    """A field's text as `read` reads it, if from `low` to `high`; else None, and the field's error: the quoted
+    text and `unread`, or `out_of_range`."""
     try:
-        day = dt.date.fromisoformat(text)
+        value = read(text)
     except ValueError:
-        errors[field] = f"“{text}” is not a date: write it as YYYY-MM-DD, e.g. 2013-01-01."
+        errors[field] = f"“{text}” {unread}"
         return None
-    if not FIRST_DAY <= day <= LAST_DAY:
-        errors[field] = f"Choose a day from {FIRST_DAY:%B %-d, %Y} to {LAST_DAY:%B %-d, %Y}."
+    if not low <= value <= high:
+        errors[field] = out_of_range
         return None
-    return day
+    return value
+
+
+def _date(text: str, field: str, errors: dict[str, str]) -> dt.date | None:
+    return _read_in_range(
+        text,
+        field,
+        errors,
+        dt.date.fromisoformat,
+        FIRST_DAY,
+        LAST_DAY,
+        "is not a date: write it as YYYY-MM-DD, e.g. 2013-01-01.",
+        f"Choose a day from {FIRST_DAY:%B %-d, %Y} to {LAST_DAY:%B %-d, %Y}.",
+    )
 
 
 def _whole(text: str, field: str, low: int, high: int, errors: dict[str, str]) -> int | None:
-    try:
-        number = int(text)
-    except ValueError:
-        errors[field] = f"“{text}” is not a whole number."
-        return None
-    if not low <= number <= high:
-        errors[field] = f"Choose a whole number from {low} to {high:,}."
-        return None
-    return number
+    return _read_in_range(
+        text, field, errors, int, low, high, "is not a whole number.", f"Choose a whole number from {low} to {high:,}."
+    )
 
 
 def parse_request(values: Mapping[str, Sequence[str]]) -> tuple[LabRequest | None, dict[str, str]]:
