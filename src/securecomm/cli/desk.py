@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -56,6 +56,7 @@ AuditKeyPath = Annotated[
 ]
 AUDIT_KEY_FILE = "audit.key"
 ANCHOR_FILE = "audit-anchors.jsonl"
+Done = TypeVar("Done")  # what a desk action returns
 
 
 def _open(data_dir: Path, url: str | None) -> Database:
@@ -122,11 +123,12 @@ def _date(text: str | None, option: str) -> dt.date | None:
         raise fail(f"{option}: not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def _run(action: str, thunk: object) -> None:
+def _run(action: str, thunk: Callable[[], Done]) -> Done:
+    """What `thunk` returns; a desk's refusal becomes the command's error, named by `action`."""
     from securecomm.desk.service import DeskError, InvalidInput
 
     try:
-        thunk()  # type: ignore[operator]
+        return thunk()
     except InvalidInput as error:
         raise fail(f"{action}: {error.field}: {error}") from None
     except DeskError as error:
@@ -273,8 +275,7 @@ def add_policy(
     """Register a local policy file: validated (a detainer policy, hold ≤ 48 h), its text and SHA-256 recorded
     and audited. `set-policy --policy file:NAME` can then use it."""
     desk = _desk(data_dir, url, audit_key)
-    result: dict = {}
-    _run("add-policy", lambda: result.update(desk.add_policy(file, name, _cli_actor())))
+    result = _run("add-policy", lambda: desk.add_policy(file, name, _cli_actor()))
     errors.print(f"registered {result['policy_id']} ({result['title']}), sha256 {result['sha256']}", highlight=False)
 
 
@@ -308,9 +309,8 @@ def set_place(
     """Give a desk made before time zones (migration 0003) its place and time zone, once (audited). A
     running server picks it up at its next request."""
     desk = _desk(data_dir, url, audit_key)
-    result: list = []
-    _run("set-place", lambda: result.extend(desk.set_place(place, time_zone, _cli_actor())))
-    errors.print(f"the desk is at {result[0]}; its local times are in {result[1]}", highlight=False)
+    where, zone = _run("set-place", lambda: desk.set_place(place, time_zone, _cli_actor()))
+    errors.print(f"the desk is at {where}; its local times are in {zone}", highlight=False)
 
 
 @desk_app.command("show")
@@ -328,14 +328,7 @@ def show(
 
     day = _date(on, "--on")
     desk = _desk(data_dir, url, need_key=False)
-    described: dict = {}
-    in_force: dict = {}
-
-    def read() -> None:
-        described.update(desk.describe())
-        in_force.update(desk.policy_in_force_view(day))
-
-    _run("show", read)
+    described, in_force = _run("show", lambda: (desk.describe(), desk.policy_in_force_view(day)))
     if as_json:
         sys.stdout.write(canonical_json({"desk": described, "policy": in_force}) + "\n")
         return
@@ -456,13 +449,7 @@ def report(
     if format not in renderers:
         raise fail(f"--format: expected json, csv or html, not {format!r}")
     desk = _desk(data_dir, url, audit_key, need_key=False)
-    result: dict = {}
-
-    def make() -> None:
-        result.update(desk.quarterly_report(_cli_actor(), quarter))
-
-    _run("report", make)
-    text = renderers[format](result)
+    text = renderers[format](_run("report", lambda: desk.quarterly_report(_cli_actor(), quarter)))
     if out is None:
         sys.stdout.write(text)
     else:
