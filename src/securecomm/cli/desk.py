@@ -10,7 +10,8 @@ import datetime as dt
 import getpass
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -123,6 +124,21 @@ def _date(text: str | None, option: str) -> dt.date | None:
         raise fail(f"{option}: not a date (YYYY-MM-DD): {text!r}") from None
 
 
+@contextmanager
+def _key_written_once_adopted(key: AuditKey, key_path: Path) -> Iterator[None]:
+    """Write the key beside its final name, and give it that name once the block (the desk adopting it) has
+    succeeded: never a desk without its key, nor a stray key that blocks a second try."""
+    pending = key_path.with_name(key_path.name + ".new")
+    pending.unlink(missing_ok=True)
+    key.write(pending)
+    try:
+        yield
+    except BaseException:
+        pending.unlink(missing_ok=True)
+        raise
+    pending.rename(key_path)
+
+
 def _run(action: str, thunk: Callable[[], Done]) -> Done:
     """What `thunk` returns; a desk's refusal becomes the command's error, named by `action`."""
     from securecomm.desk.service import DeskError, InvalidInput
@@ -162,14 +178,9 @@ def init(
     if key_path.exists():
         raise fail(f"{key_path} already exists: a desk's audit key is made once, with the desk")
     key = AuditKey.generate()
-    # Written first beside its final name, renamed once the desk exists: never a desk without its key,
-    # nor a stray key that blocks a second try.
-    pending = key_path.with_name(key_path.name + ".new")
-    pending.unlink(missing_ok=True)
-    key.write(pending)
-    desk = _desk(data_dir, url, need_key=False)
-    desk.audit_key = key
-    try:
+    with _key_written_once_adopted(key, key_path):
+        desk = _desk(data_dir, url, need_key=False)
+        desk.audit_key = key
         _run(
             "init",
             lambda: desk.initialize(
@@ -183,10 +194,6 @@ def init(
                 actor=_cli_actor(),
             ),
         )
-    except BaseException:
-        pending.unlink(missing_ok=True)
-        raise
-    pending.rename(key_path)
     where, zone = desk.place_and_zone()
     errors.print(
         f"desk initialized for {jurisdiction} ({where}, times in {zone}) under {policy}; supervisor {admin_user!r}",
@@ -417,15 +424,8 @@ def audit_key_command(data_dir: DataDir, url: DatabaseUrl = None, audit_key: Aud
     with desk.database.read() as session:
         head = session.execute(select(HEAD.c.seq)).scalar_one()
     key = AuditKey.generate(keyed_from_seq=head + 1)
-    pending = key_path.with_name(key_path.name + ".new")
-    pending.unlink(missing_ok=True)
-    key.write(pending)
-    try:
+    with _key_written_once_adopted(key, key_path):
         _run("audit-key", lambda: desk.adopt_audit_key(key, _cli_actor()))
-    except BaseException:
-        pending.unlink(missing_ok=True)
-        raise
-    pending.rename(key_path)
     errors.print(f"audit key written to {key_path}; the chain is keyed from entry {head + 1}", highlight=False)
 
 
