@@ -124,6 +124,15 @@ def _date(text: str | None, option: str) -> dt.date | None:
         raise fail(f"{option}: not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _print_or_write(text: str, out: Path | None) -> None:
+    """The text on standard output, or written to `out` (and said so)."""
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        errors.print(f"wrote {out}", highlight=False)
+
+
 @contextmanager
 def _key_written_once_adopted(key: AuditKey, key_path: Path) -> Iterator[None]:
     """Write the key beside its final name, and give it that name once the block (the desk adopting it) has
@@ -402,11 +411,7 @@ def audit_anchor(
 
     desk = _desk(data_dir, url, audit_key)
     text = canonical_json(desk.anchor()) + "\n"
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        out.write_text(text, encoding="utf-8")
-        errors.print(f"wrote {out}", highlight=False)
+    _print_or_write(text, out)
 
 
 @desk_app.command("audit-key")
@@ -450,11 +455,7 @@ def report(
         raise fail(f"--format: expected json, csv or html, not {format!r}")
     desk = _desk(data_dir, url, audit_key, need_key=False)
     text = renderers[format](_run("report", lambda: desk.quarterly_report(_cli_actor(), quarter)))
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        out.write_text(text, encoding="utf-8")
-        errors.print(f"wrote {out}", highlight=False)
+    _print_or_write(text, out)
 
 
 def serve(
