@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from securecomm.core import schema
-from securecomm.core.demographics import hispanic_population
+from securecomm.core.demographics import hispanic_ages, hispanic_population
 from securecomm.model.metrics import METRICS, SHARES
 from securecomm.model.parameters import load_parameters
 from securecomm.model.simulation import simulate
@@ -98,16 +98,48 @@ def test_every_effect_cites_its_study_table_population_period_and_status() -> No
     assert known.effects["hispanic_victimization"].standard_error == 0.067
 
 
-def test_victimization_applies_the_estimate_to_hispanic_residents_12_plus_under_the_program() -> None:
+def _new_haven_12_plus_months() -> tuple[float, float, float]:
+    """New Haven County in 2012: its ACS Hispanic residents, its own share aged 12+ (the age table's 15+
+    and 3/5 of its 10-14, over all ages) and its months under the program within 24 of activation."""
+    known = effects.studies().inputs
+    ages = hispanic_ages().filter(pl.col("fips") == "09009").row(0, named=True)
+    split = known["hispanic_share_of_10_to_14_aged_12_plus"].value
+    aged_12_plus = ages["hispanic_aged_15_plus"] + split * (
+        ages["hispanic_aged_10_plus"] - ages["hispanic_aged_15_plus"]
+    )
+    segments = county_segments(["09009"], dt.date(2012, 1, 1), dt.date(2012, 12, 31))
+    months = effects.program_months(segments, dt.date(2012, 1, 1), 24)["window_months"].item()
+    hispanic = hispanic_population().filter(pl.col("fips") == "09009")["hispanic_population"].item()
+    return hispanic, aged_12_plus / ages["hispanic_population"], months
+
+
+def test_victimization_applies_the_estimate_to_the_county_s_own_hispanic_residents_12_plus() -> None:
     result = simulate("09009", "2012-01-01", "2012-12-31", effects=("hispanic_victimization",))
     row = result.effects.row(0, named=True)
-    share = effects.studies().inputs["hispanic_share_aged_12_plus"].value
-    segments = county_segments(["09009"], result.scenario.start, result.scenario.end)
-    months = effects.program_months(segments, dt.date(2012, 1, 1), 24)
-    hispanic = hispanic_population().filter(pl.col("fips") == "09009")["hispanic_population"].item()
-    expected = 0.152 / 100 * hispanic * share * months["window_months"].item()
-    assert row["value"] == pytest.approx(expected)
-    assert row["applies"]
+    hispanic, own_share, months = _new_haven_12_plus_months()
+    assert row["value"] == pytest.approx(0.152 / 100 * hispanic * own_share * months)
+    assert row["applies"] and "national 12+ share" not in row["note"]
+    # New Haven's own share (0.793) is not the national fallback (0.758): the county's count is used
+    national = effects.studies().inputs["hispanic_share_aged_12_plus"].value
+    assert row["value"] != pytest.approx(0.152 / 100 * hispanic * national * months, rel=0.01)
+
+
+def test_a_county_without_age_data_takes_the_national_share_and_the_note_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shares = effects.hispanic_share_aged_12_plus
+    monkeypatch.setattr(
+        effects,
+        "hispanic_share_aged_12_plus",
+        lambda split: shares(split).filter(pl.col("fips") != "09009"),
+    )
+    result = simulate("09009", "2012-01-01", "2012-12-31", effects=("hispanic_victimization", "hispanic_reporting"))
+    victimization, reporting = result.effects.rows(named=True)
+    hispanic, _, months = _new_haven_12_plus_months()
+    national = effects.studies().inputs["hispanic_share_aged_12_plus"].value
+    assert victimization["value"] == pytest.approx(0.152 / 100 * hispanic * national * months)
+    assert victimization["note"].endswith("; 1 county without age data at the national 12+ share")
+    assert reporting["note"].endswith("; 1 county without age data at the national 12+ share")
 
 
 def test_with_the_estimates_at_zero_the_outputs_equal_a_run_without_the_stage(monkeypatch: pytest.MonkeyPatch) -> None:

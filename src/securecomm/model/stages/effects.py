@@ -3,8 +3,9 @@
 After the pipeline, each published estimate of `parameters/effects/studies.yaml` (docs/effects.md)
 is applied to what the simulation produced — which counties were under Secure Communities, for
 how many months of the period (the segments the bookings stage split at activation, after any
-participation reform) and the Hispanic residents living there (core.demographics) — and, for the
-safety-net scenario, to the local detainer policy (the share of detainers the jails declined).
+participation reform) and the Hispanic residents living there, aged 12+ by each county's own age
+structure (core.demographics) — and, for the safety-net scenario, to the local detainer policy (the
+share of detainers the jails declined).
 
 A study's estimate is taken at its published value, or, when the run asks for draws (replications),
 drawn from a normal distribution with the study's standard error from the stage's own stream, so the
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from securecomm.core.demographics import hispanic_population
+from securecomm.core.demographics import hispanic_population, hispanic_share_aged_12_plus
 from securecomm.core.places import counties as county_table
 from securecomm.core.units import DAYS_PER_YEAR
 from securecomm.core.yamlfiles import PolicyFileError, YMap, line_of, load_yaml
@@ -217,18 +218,54 @@ def program_months(segments: pl.DataFrame, start: dt.date, window_months: int | 
     return joined.select("fips", "months").join(in_window, on="fips", how="left").fill_null(0.0)
 
 
+NATIONAL_SHARE_12_PLUS = "hispanic_share_aged_12_plus"
+SHARE_OF_10_TO_14_AGED_12_PLUS = "hispanic_share_of_10_to_14_aged_12_plus"
+
+
+@dataclass(frozen=True)
+class PersonMonths:
+    """Hispanic residents aged 12+ × months under the program, over the counties with population data."""
+
+    value: float
+    without_population: int  # counties of the place the population table does not cover: left out
+    at_national_share: int  # counties covered whose age structure is unknown: the national 12+ share
+
+    def caveats(self) -> str:
+        """What the note adds when some counties of the place lack data ("" when none do)."""
+        notes = []
+        if self.without_population:
+            notes.append(f"{_counties(self.without_population)} without Hispanic population data left out")
+        if self.at_national_share:
+            notes.append(f"{_counties(self.at_national_share)} without age data at the national 12+ share")
+        return "".join(f"; {note}" for note in notes)
+
+
+def _counties(number: int) -> str:
+    return f"{number} county" if number == 1 else f"{number} counties"
+
+
 def hispanic_person_months(
-    segments: pl.DataFrame, start: dt.date, window: int | None, share_12_plus: float
-) -> tuple[float, int]:
+    segments: pl.DataFrame, start: dt.date, window: int | None, inputs: Mapping[str, float]
+) -> PersonMonths:
     """Hispanic residents aged 12+ × months under the program (within the window), summed over the
-    counties the population table covers; and how many counties of the place it does not cover."""
+    counties the population table covers: each county's Hispanic residents (ACS 2012-2016) times its own
+    share aged 12+ (core.demographics: July 1, 2019, with the 10-14 group split by the input
+    `hispanic_share_of_10_to_14_aged_12_plus`), or the national share for a county the age table lacks."""
     months = program_months(segments, start, window)
     place = segments.select("fips").unique()
     covered = place.join(hispanic_population(), on="fips", how="left")
-    uncovered = covered.filter(pl.col("hispanic_population").is_null()).height
-    joined = covered.drop_nulls("hispanic_population").join(months, on="fips", how="left").fill_null(0.0)
-    person_months = float((joined["hispanic_population"] * share_12_plus * joined["window_months"]).sum())
-    return person_months, uncovered
+    without_population = covered.filter(pl.col("hispanic_population").is_null()).height
+    shares = hispanic_share_aged_12_plus(inputs[SHARE_OF_10_TO_14_AGED_12_PLUS]).select("fips", "share_aged_12_plus")
+    joined = (
+        covered.drop_nulls("hispanic_population")
+        .join(shares, on="fips", how="left")
+        .join(months, on="fips", how="left")
+        .with_columns(pl.col("window_months").fill_null(0.0))
+    )
+    at_national_share = joined.filter(pl.col("share_aged_12_plus").is_null()).height
+    share = pl.col("share_aged_12_plus").fill_null(inputs[NATIONAL_SHARE_12_PLUS])
+    value = float(joined.select((pl.col("hispanic_population") * share * pl.col("window_months")).sum()).item())
+    return PersonMonths(value, without_population, at_national_share)
 
 
 # --- the study's own arithmetic -----------------------------------------------------------
@@ -288,29 +325,25 @@ def _percent_of_log_points(effect: Effect, context: Context) -> Outcome:
 
 
 def _victimization(effect: Effect, context: Context) -> Outcome:
-    person_months, uncovered = hispanic_person_months(
-        context.state.segments, context.state.start, effect.window_months, context.inputs["hispanic_share_aged_12_plus"]
+    person_months = hispanic_person_months(
+        context.state.segments, context.state.start, effect.window_months, context.inputs
     )
-    if person_months == 0:
+    if person_months.value == 0:
         return _no_program(context)
     base = context.inputs["hispanic_monthly_victimization_base"]
     note = (
-        f"{added_events(context.estimate or 0.0, person_months):,.0f} more crimes against Hispanic residents 12+ "
+        f"{added_events(context.estimate or 0.0, person_months.value):,.0f} more crimes against Hispanic residents 12+ "
         f"({relative_change(context.estimate or 0.0, base):+.0%} on a base of {base:.2%} a month)"
     )
-    if uncovered:
-        note += f"; {uncovered} counties without Hispanic population data left out"
-    return added_events(context.estimate or 0.0, person_months), True, note
+    return added_events(context.estimate or 0.0, person_months.value), True, note + person_months.caveats()
 
 
 def _reporting(effect: Effect, context: Context) -> Outcome:
     inputs = context.inputs
-    person_months, _ = hispanic_person_months(
-        context.state.segments, context.state.start, effect.window_months, inputs["hispanic_share_aged_12_plus"]
-    )
-    if person_months == 0:
+    person_months = hispanic_person_months(context.state.segments, context.state.start, effect.window_months, inputs)
+    if person_months.value == 0:
         return _no_program(context)
-    victimizations = inputs["hispanic_monthly_victimization_base"] * person_months
+    victimizations = inputs["hispanic_monthly_victimization_base"] * person_months.value
     fewer_reported = -added_events(context.estimate or 0.0, victimizations)
     return (
         fewer_reported,
@@ -318,7 +351,8 @@ def _reporting(effect: Effect, context: Context) -> Outcome:
         (
             f"{relative_change(context.estimate or 0.0, inputs['hispanic_reporting_base_share']):+.0%} "
             "of the share reported"
-        ),
+        )
+        + person_months.caveats(),
     )
 
 
