@@ -306,8 +306,10 @@ def test_field_office_pooling_recovers_known_factors(sources):
     pooled = cal.dimensions(sources, [{**spec[0], "prior_weight": 1.0}], start, end, require_all=False)
     shrunk = cal.fit(sources, targets, pooled, seed=202, outer_iterations=1, prior_weight=1e-4)
     shrunk_by_name = dict(zip([d.name for d in pooled], shrunk.multipliers, strict=True))
-    for name, value in truth.items():
-        assert value < shrunk_by_name[name] < 1.0
+    # Pooling pulls each factor from its own fit toward the nation (1): the truth, near the own fit, need not
+    # lie below the pooled value, since the own fit carries the simulation's noise.
+    for name in truth:
+        assert recovered[name] < shrunk_by_name[name] < 1.0
 
 
 def test_the_reweighting_follows_the_ramp_up_after_activation(sources):

@@ -7,13 +7,18 @@ import numpy as np
 import pytest
 
 from securecomm.model.stages.codes import DRAW_RANGE, LOOKUP_BITS, draw_codes
+from securecomm.model.stages.state import PlaceKeys, PlaceStream
+
+
+def _one_place(count: int) -> PlaceKeys:
+    return PlaceKeys.one_place(count)
 
 
 def _compared(shares: dict[str, float], count: int, seed: int) -> np.ndarray:
     """Each draw compared with every boundary (the cumulative shares on the 32-bit scale)."""
     cumulative = np.cumsum(list(shares.values()))
     boundaries = np.floor(cumulative[:-1] / cumulative[-1] * DRAW_RANGE)
-    draws = np.random.default_rng(seed).integers(0, DRAW_RANGE, count, dtype=np.uint32)
+    draws = PlaceStream(seed, 0).integers(_one_place(count), DRAW_RANGE, np.uint32)
     return (draws[:, None] >= boundaries[None, :]).sum(axis=1)
 
 
@@ -27,14 +32,14 @@ def test_draws_are_the_categories_of_the_integer_draws(seed: int) -> None:
         values = np.round(values, 1) + (values == values.max()) * 0.1  # boundaries on round numbers, some equal
     shares = {str(index): float(value) for index, value in enumerate(values)}
     count = 3 << LOOKUP_BITS
-    drawn = draw_codes(shares, list(shares), count, np.random.default_rng(seed))
+    drawn = draw_codes(shares, list(shares), _one_place(count), PlaceStream(seed, 0))
     assert drawn.dtype == np.uint8
     assert np.array_equal(drawn, _compared(shares, count, seed))
 
 
 def test_categories_come_with_their_shares_and_a_share_of_zero_never() -> None:
     shares = {"felony": 0.25, "misdemeanor": 0.0, "infraction": 0.75, "none": 0.0}
-    drawn = draw_codes(shares, list(shares), 400_000, np.random.default_rng(3))
+    drawn = draw_codes(shares, list(shares), _one_place(400_000), PlaceStream(3, 0))
     frequencies = np.bincount(drawn, minlength=4) / drawn.size
     assert frequencies == pytest.approx([0.25, 0.0, 0.75, 0.0], abs=0.005)
     assert frequencies[1] == frequencies[3] == 0
@@ -42,4 +47,4 @@ def test_categories_come_with_their_shares_and_a_share_of_zero_never() -> None:
 
 def test_shares_that_are_all_zero_are_refused() -> None:
     with pytest.raises(ValueError, match="no category"):
-        draw_codes({"a": 0.0, "b": 0.0}, ["a", "b"], 10, np.random.default_rng(1))
+        draw_codes({"a": 0.0, "b": 0.0}, ["a", "b"], _one_place(10), PlaceStream(1, 0))

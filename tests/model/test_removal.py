@@ -4,6 +4,7 @@ import pytest
 from securecomm.core.schema import STATUSES, Status
 from securecomm.model.parameters import load_parameters
 from securecomm.model.stages.removal import removal_chance, remove
+from securecomm.model.stages.state import PlaceKeys, PlaceStream
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,8 @@ def test_only_the_transferred_are_removed_after_their_transfer(parameters):
     level_1 = rng.random(count) < 0.3
     transferred = rng.random(count) < 0.6
     transfer_at = np.datetime64("2011-01-01T00:00", "us") + rng.integers(0, 10**6, count).astype("timedelta64[m]")
-    removed, removal_at = remove(statuses, level_1, transferred, transfer_at, parameters, rng)
+    keys = PlaceKeys.one_place(count)
+    removed, removal_at = remove(statuses, level_1, transferred, transfer_at, keys, parameters, PlaceStream(7, 0))
     assert not removed[~transferred].any()
     assert not removed[statuses >= Status.NATURALIZED].any()  # naturalized and native-born citizens
     assert (removal_at[removed] >= transfer_at[removed]).all() and np.isnat(removal_at[~removed]).all()
@@ -56,7 +58,8 @@ def test_a_current_charge_convicted_before_removal_sets_the_level_at_removal(par
     ice_level = pl.Series(["non_criminal", "non_criminal", "non_criminal", "level_3"] * (count // 4))
     charge = pl.Series(["felony", "misdemeanor", "infraction", "felony"] * (count // 4))
     removed = np.tile([True, True, True, True, False, False, False, False], count // 8)
-    levels = level_at_removal(ice_level, charge, removed, parameters, np.random.default_rng(3)).to_numpy()
+    keys = PlaceKeys.one_place(count)
+    levels = level_at_removal(ice_level, charge, removed, keys, parameters, PlaceStream(3, 0)).to_numpy()
     chance = parameters.value(CONVICTED_BEFORE_REMOVAL)
     assert set(levels[0::8]) == {"level_2", "non_criminal"} and set(levels[1::8]) == {"level_3", "non_criminal"}
     assert np.mean(levels[0::8] == "level_2") == pytest.approx(chance, abs=0.02)

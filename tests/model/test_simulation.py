@@ -262,3 +262,33 @@ def test_the_policies_act_on_the_detainers_and_the_other_records_count_as_the_po
             result.county_months.select("fips", "month", *record_metrics)
         )
         assert channel_totals(result.records, scenario.end, scenario.parameters) == result.channels
+
+
+def test_a_state_run_alone_draws_what_it_draws_among_others():
+    """Each state draws from streams of its own: Rhode Island simulated alone gives, record for record,
+    Rhode Island's part of a run of New England's southern states."""
+    alone = simulate("RI", "2010-06-01", "2012-06-30", seed=4)
+    among = simulate("CT,RI,MA", "2010-06-01", "2012-06-30", seed=4)
+    in_rhode_island = pl.col("fips").cast(pl.String).str.starts_with("44")
+    assert alone.records.height > 500
+    assert alone.county_months.equals(among.county_months.filter(in_rhode_island))
+    # Every column but the record's number in its run (Connecticut's records come first), labels as text (a
+    # run's label columns list the counties, policies and rules of the whole run).
+    as_text = pl.col(pl.Enum).cast(pl.String)
+    assert (
+        alone.records.drop("record")
+        .with_columns(as_text)
+        .equals(among.records.filter(in_rhode_island).drop("record").with_columns(as_text))
+    )
+
+
+def test_draws_come_grouped_by_place():
+    """A stream draws each place's block from that place's generator, so the keys must be grouped."""
+    from securecomm.model.stages.state import PlaceKeys, PlaceStream
+
+    with pytest.raises(ValueError, match="grouped by place"):
+        PlaceKeys(np.array([9, 44, 9], dtype=np.uint8))
+    both = PlaceStream(2, 5).random(PlaceKeys(np.array([9, 9, 9, 44, 44], dtype=np.uint8)))
+    only_44 = PlaceStream(2, 5).random(PlaceKeys(np.array([44, 44], dtype=np.uint8)))
+    assert np.array_equal(both[3:], only_44)
+    assert not np.array_equal(both[:2], only_44)

@@ -21,7 +21,7 @@ from securecomm.core.schema import NONCITIZEN_STATUSES, STATUSES, Status
 from securecomm.core.units import DAYS_PER_YEAR
 from securecomm.model.parameters import Parameters
 from securecomm.model.stages.codes import as_enum, draw_codes
-from securecomm.model.stages.state import OffProgram, State, Streams
+from securecomm.model.stages.state import OffProgram, PlaceKeys, PlaceStream, State, Streams, segment_keys
 
 NONCITIZEN_BOOKING_RATIO = "noncitizen_booking_ratio"
 
@@ -30,7 +30,7 @@ def draw_bookings(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: each county-month's bookings of each status (`booked_<status>`, `bookings`)."""
     segments = county_segments(list(state.counties), state.start, state.end, state.off_program)
     segments = expected_bookings(segments, parameters)
-    return replace(state, segments=poisson_bookings(segments, rng["bookings"]))
+    return replace(state, segments=poisson_bookings(segments, rng["bookings"], segment_keys(segments)))
 
 
 def county_segments(
@@ -124,10 +124,11 @@ def booking_weight(status_codes: np.ndarray, parameters: Parameters) -> np.ndarr
     return np.where(noncitizen, parameters.value(NONCITIZEN_BOOKING_RATIO), 1.0)
 
 
-def poisson_bookings(segments: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+def poisson_bookings(segments: pl.DataFrame, rng: PlaceStream, keys: PlaceKeys) -> pl.DataFrame:
     """Poisson bookings of each status per segment; `bookings` is their sum."""
     drawn = {
-        f"booked_{status}": rng.poisson(segments.get_column(f"expected_{status}").to_numpy()) for status in STATUSES
+        f"booked_{status}": rng.poisson(keys, segments.get_column(f"expected_{status}").to_numpy())
+        for status in STATUSES
     }
     frame = segments.with_columns(pl.Series(name, values, dtype=pl.Int64) for name, values in drawn.items())
     return frame.with_columns(bookings=pl.sum_horizontal(f"booked_{status}" for status in STATUSES))
@@ -135,10 +136,10 @@ def poisson_bookings(segments: pl.DataFrame, rng: np.random.Generator) -> pl.Dat
 
 def draw_charges(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: the current charges of each record's booking (long: row, category, level, felony_class)."""
-    charges_rng = rng["charges"]
-    per_record = 1 + charges_rng.poisson(parameters.value("charges_per_booking_extra_mean"), state.records.height)
+    charges_rng, keys = rng["charges"], state.record_keys()
+    per_record = 1 + charges_rng.poisson(keys, parameters.value("charges_per_booking_extra_mean"))
     charges = draw_offenses(
-        per_record, "booking_charge_level_mix", "booking_charge_category_mix", parameters, charges_rng
+        per_record, keys, "booking_charge_level_mix", "booking_charge_category_mix", parameters, charges_rng
     )
     level, category = most_serious_charges(charges)
     records = state.records.with_columns(
@@ -168,20 +169,28 @@ def most_serious_charges(charges: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]
 
 
 def draw_offenses(
-    per_record: np.ndarray, level_mix: str, category_mix: str, parameters: Parameters, rng: np.random.Generator
+    per_record: np.ndarray,
+    record_keys: PlaceKeys,
+    level_mix: str,
+    category_mix: str,
+    parameters: Parameters,
+    rng: PlaceStream,
 ) -> pl.DataFrame:
-    """Offenses with a level, a category given the level, and a class for felonies."""
+    """Offenses with a level, a category given the level, and a class for felonies; `per_record` of each
+    record, drawn in the place of its record (`record_keys`)."""
     record = np.repeat(np.arange(per_record.size, dtype=np.uint32), per_record)
-    count = record.size
-    level = draw_codes(parameters.value(level_mix), schema.LEVELS, count, rng)
-    category = np.empty(count, dtype=np.uint8)
+    keys = record_keys.repeat(per_record)
+    level = draw_codes(parameters.value(level_mix), schema.LEVELS, keys, rng)
+    category = np.empty(record.size, dtype=np.uint8)
     categories_by_level = parameters.value(category_mix)
     for level_index, level_name in enumerate(schema.LEVELS):
         chosen = np.flatnonzero(level == level_index)
-        category[chosen] = draw_codes(categories_by_level[level_name], schema.CATEGORIES, chosen.size, rng)
+        category[chosen] = draw_codes(categories_by_level[level_name], schema.CATEGORIES, keys.subset(chosen), rng)
     felony = np.flatnonzero(level == schema.LEVELS.index("felony"))
-    felony_class = np.full(count, -1, dtype=np.int8)  # only a felony has a class
-    felony_class[felony] = draw_codes(parameters.value("felony_class_mix"), schema.FELONY_CLASSES, felony.size, rng)
+    felony_class = np.full(record.size, -1, dtype=np.int8)  # only a felony has a class
+    felony_class[felony] = draw_codes(
+        parameters.value("felony_class_mix"), schema.FELONY_CLASSES, keys.subset(felony), rng
+    )
     return pl.DataFrame(
         {
             "row": record,

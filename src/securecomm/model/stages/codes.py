@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from securecomm.model.stages.state import PlaceKeys, PlaceStream
+
 # A categorical draw is a 32-bit integer: the category is the number of category boundaries (cumulative
 # shares scaled to 2^32) at or below it.
 DRAW_RANGE = 1 << 32
@@ -17,13 +19,14 @@ LOOKUP_BITS = 16
 STRADDLES = np.iinfo(np.uint8).max
 
 
-def draw_codes(shares: Mapping[str, float], order: Sequence[str], count: int, rng: np.random.Generator) -> np.ndarray:
-    """`count` draws of the index (in `order`, fewer than 255 categories) of a category with the given
+def draw_codes(shares: Mapping[str, float], order: Sequence[str], keys: PlaceKeys, rng: PlaceStream) -> np.ndarray:
+    """A draw per key of the index (in `order`, fewer than 255 categories) of a category with the given
     shares, as uint8."""
     if len(order) >= STRADDLES:
         raise ValueError(f"{len(order)} categories: a draw's code is one byte")
     cumulative = np.cumsum([shares[name] for name in order], dtype=np.float64)
-    draws = rng.integers(0, DRAW_RANGE, count, dtype=np.uint32)
+    count = keys.size
+    draws = rng.integers(keys, DRAW_RANGE, np.uint32)
     if not cumulative[-1] > 0:
         raise ValueError(f"no category of {', '.join(order)} has a share")
     # On the 64-bit scale a boundary may be 2^32 itself (the shares after it are zero): no draw reaches it.

@@ -448,7 +448,7 @@ def estimate(state: State, parameters: Parameters, rng: Streams) -> State:
     unknown = sorted(set(request.effects) - set(known.effects))
     if unknown:
         raise ValueError(f"unknown effects: {', '.join(unknown)}; known: {', '.join(known.effects)}")
-    draws = rng["effects"]
+    draws = rng.of_run("effects")
     inputs = {
         name: float(draws.uniform(item.low, item.high)) if request.draw else item.value
         for name, item in known.inputs.items()

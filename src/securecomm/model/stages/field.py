@@ -15,7 +15,7 @@ from securecomm.core.units import DAYS_PER_YEAR
 from securecomm.law.compiler import compile_policy
 from securecomm.law.loader import load_policy
 from securecomm.model.parameters import Parameters
-from securecomm.model.stages.state import State, Streams, drawn_before
+from securecomm.model.stages.state import State, Streams, drawn_before, segment_keys
 
 ICE_WARRANT_HIT = {"case_id": "hit", "investigating_criminal_activity": False, "ncic_hit": "ice_administrative_warrant"}
 
@@ -29,12 +29,12 @@ def allows_arrest_on_ice_warrant(policy_id: str) -> bool:
 
 def draw_encounters(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: add `ice_warrant_hits` and `potential_field_arrests` (arrests if every policy allowed them)."""
-    segments, field_rng = state.segments, rng["field"]
+    segments, field_rng, keys = state.segments, rng["field"], segment_keys(state.segments)
     rate = parameters.value("ice_warrant_hits_per_100k_residents")
     population, days = segments.get_column("population").to_numpy(), segments.get_column("days").to_numpy()
     expected = population * rate / 1e5 * days / DAYS_PER_YEAR
-    hits = field_rng.poisson(np.nan_to_num(expected))
-    potential = field_rng.binomial(hits, parameters.value("field_arrest_probability"))
+    hits = field_rng.poisson(keys, np.nan_to_num(expected))
+    potential = field_rng.binomial(keys, hits, parameters.value("field_arrest_probability"))
     segments = segments.with_columns(ice_warrant_hits=pl.Series(hits), potential_field_arrests=pl.Series(potential))
     return replace(state, segments=segments)
 

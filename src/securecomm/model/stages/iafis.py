@@ -17,7 +17,7 @@ from securecomm.core.schema import Channel, Status
 from securecomm.model.parameters import Parameters
 from securecomm.model.stages.bookings import draw_offenses
 from securecomm.model.stages.ident import unauthorized_match_probability
-from securecomm.model.stages.state import State, Streams
+from securecomm.model.stages.state import PlaceKeys, PlaceStream, State, Streams
 
 RECORD_RATIO = "ident_record_ratio_prior_conviction"
 
@@ -55,15 +55,15 @@ def prior_conviction_chance(
 def draw_histories(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: every record's true prior convictions (`convictions`, `known` where the FBI record
     shows them), and on the record `known_convictions`, `true_convictions` and `aggravated_felony`."""
-    count = state.records.height
+    count, keys = state.records.height, state.record_keys()
     status_codes = state.column("status")
     matched_in_ident = state.column("channel") == Channel.SECURE_COMMUNITIES
     prior_conviction = prior_conviction_chance(status_codes, matched_in_ident, parameters)
-    convictions = draw_criminal_histories(prior_conviction, parameters, rng["histories"])
+    convictions = draw_criminal_histories(prior_conviction, keys, parameters, rng["histories"])
     rows = convictions.get_column("row").to_numpy()
     known = convictions.get_column("known").to_numpy()
     felony = convictions.get_column("level").to_physical().to_numpy() == schema.LEVELS.index("felony")
-    aggravated = draw_aggravated_felony(count, rows[known & felony], parameters, rng["aggravated"])
+    aggravated = draw_aggravated_felony(keys, rows[known & felony], parameters, rng["aggravated"])
     records = state.records.with_columns(
         known_convictions=pl.Series(np.bincount(rows[known], minlength=count).astype(np.int32)),
         true_convictions=pl.Series(np.bincount(rows, minlength=count).astype(np.int32)),
@@ -73,34 +73,38 @@ def draw_histories(state: State, parameters: Parameters, rng: Streams) -> State:
 
 
 def draw_criminal_histories(
-    prior_conviction: np.ndarray, parameters: Parameters, rng: np.random.Generator
+    prior_conviction: np.ndarray, record_keys: PlaceKeys, parameters: Parameters, rng: PlaceStream
 ) -> pl.DataFrame:
     """Prior convictions, long: row (the record), category, level, felony_class, years_ago, years_since_release, known.
 
     `prior_conviction` is each record's chance of having any (`prior_conviction_chance`).
     """
-    has_record = np.flatnonzero(rng.random(prior_conviction.size) < prior_conviction)
+    has_record = np.flatnonzero(rng.random(record_keys) < prior_conviction)
     per_record = np.zeros(prior_conviction.size, dtype=np.int64)
-    per_record[has_record] = 1 + rng.poisson(parameters.value("extra_prior_convictions_mean"), has_record.size)
-    convictions = draw_offenses(per_record, "conviction_level_mix", "conviction_category_mix", parameters, rng)
-    count = convictions.height
+    per_record[has_record] = 1 + rng.poisson(
+        record_keys.subset(has_record), parameters.value("extra_prior_convictions_mean")
+    )
+    convictions = draw_offenses(
+        per_record, record_keys, "conviction_level_mix", "conviction_category_mix", parameters, rng
+    )
+    keys = record_keys.repeat(per_record)
     level_codes = convictions.get_column("level").to_physical().to_numpy()
     incarceration = parameters.value("incarceration_probability")
     sentence_mean = parameters.value("sentence_years_mean")
-    years_ago = np.round(rng.exponential(parameters.value("years_since_conviction_mean"), count), 1)
+    years_ago = np.round(rng.exponential(keys, parameters.value("years_since_conviction_mean")), 1)
     incarcerated = np.flatnonzero(
-        rng.random(count) < np.array([incarceration[level] for level in schema.LEVELS])[level_codes]
+        rng.random(keys) < np.array([incarceration[level] for level in schema.LEVELS])[level_codes]
     )
     # Only a sentence served has a release: the years since are those since the conviction less the sentence.
     sentence = (
-        rng.exponential(1.0, incarcerated.size)
+        rng.exponential(keys.subset(incarcerated), 1.0)
         * np.array([sentence_mean[level] for level in schema.LEVELS])[level_codes[incarcerated]]
     )
-    years_since_release = np.full(count, np.nan)
+    years_since_release = np.full(keys.size, np.nan)
     years_since_release[incarcerated] = years_ago[incarcerated] - np.minimum(
         np.round(sentence, 1), years_ago[incarcerated]
     )
-    known = rng.random(count) < parameters.value("fbi_record_completeness")
+    known = rng.random(keys) < parameters.value("fbi_record_completeness")
     return convictions.with_columns(
         years_ago=pl.Series(years_ago),
         years_since_release=pl.Series(years_since_release, nan_to_null=True),
@@ -109,9 +113,9 @@ def draw_criminal_histories(
 
 
 def draw_aggravated_felony(
-    records: int, known_felony_rows: np.ndarray, parameters: Parameters, rng: np.random.Generator
+    record_keys: PlaceKeys, known_felony_rows: np.ndarray, parameters: Parameters, rng: PlaceStream
 ) -> np.ndarray:
     """Whether the known record includes an aggravated felony (only people with a known felony can)."""
-    has_felony = np.zeros(records, dtype=bool)
+    has_felony = np.zeros(record_keys.size, dtype=bool)
     has_felony[known_felony_rows] = True
-    return has_felony & (rng.random(records) < parameters.value("aggravated_felony_share"))
+    return has_felony & (rng.random(record_keys) < parameters.value("aggravated_felony_share"))

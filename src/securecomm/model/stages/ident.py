@@ -11,7 +11,7 @@ import polars as pl
 
 from securecomm.core.schema import STATUSES, Status
 from securecomm.model.parameters import Parameters
-from securecomm.model.stages.state import State, Streams
+from securecomm.model.stages.state import State, Streams, segment_keys
 
 SUBMISSION_SHARE = "fingerprint_submission_share"
 RECORD_PROBABILITY = "ident_record_probability"
@@ -35,7 +35,7 @@ def submission_probability(parameters: Parameters) -> float:
 
 def draw_matches(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: add `fingerprints_checked`, `matched_<status>` and `ident_matches` to every segment."""
-    segments, ident_rng = state.segments, rng["ident"]
+    segments, ident_rng, keys = state.segments, rng["ident"], segment_keys(state.segments)
     match_probability = record_probability(np.arange(len(Status)), parameters)
     submitted_share = submission_probability(parameters)
     activated = segments.get_column("activated").to_numpy()
@@ -43,9 +43,9 @@ def draw_matches(state: State, parameters: Parameters, rng: Streams) -> State:
     matched = {}
     for status in Status:
         booked = segments.get_column(f"booked_{status.label}").to_numpy()
-        submitted = np.where(activated, ident_rng.binomial(booked, submitted_share), 0)
+        submitted = np.where(activated, ident_rng.binomial(keys, booked, submitted_share), 0)
         checked += submitted
-        matched[f"matched_{status.label}"] = ident_rng.binomial(submitted, match_probability[status])
+        matched[f"matched_{status.label}"] = ident_rng.binomial(keys, submitted, match_probability[status])
     segments = segments.with_columns(pl.Series(name, values, dtype=pl.Int64) for name, values in matched.items())
     segments = segments.with_columns(
         fingerprints_checked=pl.Series(checked),

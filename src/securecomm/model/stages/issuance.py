@@ -151,7 +151,7 @@ def issue(state: State, parameters: Parameters, rng: Streams) -> State:
     eligible = secure_communities & state.column("removable")
     known = {OFFENSE_LEVELS: state.records.get_column("ice_level")}
     labels = era_labels(drawn_before(state.cases, "the cases"), booking_days, eligible, parameters, known)
-    draw = rng["issuance"].random(booking_days.size)
+    draw = rng["issuance"].random(state.record_keys())
     offices = field_offices_of(state.records.get_column("fips"))
     probability = detainer_probability(booking_days, labels, parameters) * field_office_factor(offices, parameters)
     activation = activation_days_of(state.records.get_column("fips"), state.off_program)
@@ -166,7 +166,8 @@ def draw_forms(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: the detainer form ICE would use on the booking date (`detainer_form`)."""
     booking_days = state.column("booking_at").astype("datetime64[D]")
     codes = np.zeros(booking_days.size, dtype=np.int64)
+    keys = state.record_keys()
     for start, end, era in parameters["detainer_form_eras"].periods():
         mask = _in_era(booking_days, start, end)
-        codes[mask] = draw_codes(era, schema.DETAINER_FORMS, int(mask.sum()), rng["forms"])
+        codes[mask] = draw_codes(era, schema.DETAINER_FORMS, keys.subset(mask), rng["forms"])
     return replace(state, records=state.records.with_columns(detainer_form=as_enum(codes, schema.DETAINER_FORMS)))

@@ -26,7 +26,7 @@ from securecomm.law.model import Policy
 from securecomm.law.timeline import PolicyTimeline
 from securecomm.model.parameters import BREAKDOWNS, Parameters
 from securecomm.model.stages.codes import as_enum
-from securecomm.model.stages.state import CaseSubsets, State, Streams, drawn_before
+from securecomm.model.stages.state import CaseSubsets, PlaceKeys, PlaceStream, State, Streams, drawn_before
 
 PICKUP_PROBABILITY = "ice_pickup_probability"
 AGES = "age_at_booking_share"
@@ -47,31 +47,29 @@ NEVER = np.datetime64("9999-12-31T00:00", "us")
 def draw_release_eligibility(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: `release_eligible_at`, the booking time plus a lognormal stay set by the most
     serious current charge."""
-    records = state.records.height
     most_serious = state.column("most_serious_charge_level")
     stay = parameters.value("days_to_release_eligibility")
     median = np.array([stay[level]["median"] for level in schema.LEVELS])[most_serious]
     sigma = np.array([stay[level]["sigma"] for level in schema.LEVELS])[most_serious]
     longest = np.array([stay[level]["max"] for level in schema.LEVELS])[most_serious]
-    days = np.minimum(median * np.exp(sigma * rng["release"].standard_normal(records)), longest)
+    days = np.minimum(median * np.exp(sigma * rng["release"].standard_normal(state.record_keys())), longest)
     minutes = np.round(days * HOURS_PER_DAY * MINUTES_PER_HOUR).astype("timedelta64[m]")
     booking_at = state.column("booking_at")
     release_eligible_at = (booking_at.astype("datetime64[m]") + minutes).astype("datetime64[us]")
     return replace(state, records=state.records.with_columns(release_eligible_at=pl.Series(release_eligible_at)))
 
 
-def case_facts(status_codes: np.ndarray, parameters: Parameters, rng: np.random.Generator) -> dict[str, pl.Series]:
+def case_facts(
+    status_codes: np.ndarray, keys: PlaceKeys, parameters: Parameters, rng: PlaceStream
+) -> dict[str, pl.Series]:
     """The facts a jail's policy reads, other than criminal history and the form."""
-    count = status_codes.size
-    facts = {
-        flag: pl.Series(flag, rng.random(count) < parameters.value(name)) for flag, name in FLAG_PARAMETERS.items()
-    }
+    facts = {flag: pl.Series(flag, rng.random(keys) < parameters.value(name)) for flag, name in FLAG_PARAMETERS.items()}
     for flag, name in (("final_order", "final_order_probability"), ("prior_removal", "prior_removal_probability")):
         by_status = parameters.value(name)  # noncitizens only: a citizen cannot have either
         probability = np.array([by_status.get(status.label, 0.0) for status in Status])[status_codes]
-        facts[flag] = pl.Series(flag, rng.random(count) < probability)
-    determined = rng.random(count) < parameters.value("public_safety_risk_determined_probability")
-    risk = rng.random(count) < parameters.value("public_safety_risk_given_determined")
+        facts[flag] = pl.Series(flag, rng.random(keys) < probability)
+    determined = rng.random(keys) < parameters.value("public_safety_risk_determined_probability")
+    risk = rng.random(keys) < parameters.value("public_safety_risk_given_determined")
     facts["public_safety_risk"] = (
         pl.select(pl.when(pl.lit(pl.Series(determined))).then(pl.lit(pl.Series(risk))).otherwise(None))
         .to_series()
@@ -80,12 +78,12 @@ def case_facts(status_codes: np.ndarray, parameters: Parameters, rng: np.random.
     return facts
 
 
-def draw_ages(booking_at: np.ndarray, parameters: Parameters, rng: np.random.Generator) -> np.ndarray:
+def draw_ages(booking_at: np.ndarray, keys: PlaceKeys, parameters: Parameters, rng: PlaceStream) -> np.ndarray:
     """Age at booking: a band of years (`A_B`) by the shares in force on the booking day, then a whole
     year uniformly from A to B."""
     bands = BREAKDOWNS["age_band"]
     youngest, oldest = (np.array([int(band.split("_")[end]) for band in bands]) for end in (0, 1))
-    uniform = rng.random(booking_at.size)
+    uniform = rng.random(keys)
     band = np.zeros(booking_at.size, dtype=np.int64)
     in_force = parameters.in_force(AGES, booking_at)
     for position, (_, shares) in enumerate(parameters[AGES].dated_values):
@@ -94,7 +92,7 @@ def draw_ages(booking_at: np.ndarray, parameters: Parameters, rng: np.random.Gen
         # The band is the number of cumulative shares at or below the draw.
         band[rows] = np.searchsorted(cumulative[:-1], uniform[rows] * cumulative[-1], side="right")
     span = oldest[band] - youngest[band] + 1
-    return (youngest[band] + np.floor(rng.random(booking_at.size) * span)).astype(np.int16)
+    return (youngest[band] + np.floor(rng.random(keys) * span)).astype(np.int16)
 
 
 def held_to_answer(pending_charges: np.ndarray, charges: pl.DataFrame) -> np.ndarray:
@@ -109,9 +107,10 @@ def held_to_answer(pending_charges: np.ndarray, charges: pl.DataFrame) -> np.nda
 def draw_case_facts(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: each record's `age` at booking, and the case it makes for the rules engine (`cases`): the
     facts a jail's policy reads, the charges, the convictions the FBI record shows, the form and the release time."""
-    facts = case_facts(state.column("status"), parameters, rng["facts"])
+    keys = state.record_keys()
+    facts = case_facts(state.column("status"), keys, parameters, rng["facts"])
     facts["held_to_answer"] = pl.Series(held_to_answer(facts["pending_charges"].to_numpy(), state.charges))
-    facts["age"] = pl.Series("age", draw_ages(state.column("booking_at"), parameters, rng["ages"]))
+    facts["age"] = pl.Series("age", draw_ages(state.column("booking_at"), keys, parameters, rng["ages"]))
     records = state.records.with_columns(facts["age"])
     county_zones = [schema.TIME_ZONES.index(places.time_zone(fips)) for fips in state.counties]
     case_records = pl.DataFrame(
@@ -323,16 +322,16 @@ def hold_and_transfer(
     decision: np.ndarray,
     hold_allowed_hours: np.ndarray,
     release_eligible_at: np.ndarray,
+    keys: PlaceKeys,
     parameters: Parameters,
-    rng: np.random.Generator,
+    rng: PlaceStream,
 ) -> Holds:
     """Who is held, for how long, and whom ICE picks up.
 
     A review ends in a hold when the reviewer honors. An honored request that allows no hold (a form
     asking for notice only) is a notice: ICE can only be there at release.
     """
-    count = decision.size
-    review_draw, pickup_draw, pickup_time_draw = rng.random(count), rng.random(count), rng.random(count)
+    review_draw, pickup_draw, pickup_time_draw = rng.random(keys), rng.random(keys), rng.random(keys)
     allowed = (decision == Decision.HONOR) | (
         (decision == Decision.REVIEW) & (review_draw < parameters.value("review_honor_probability"))
     )
@@ -356,7 +355,12 @@ def hold(state: State, parameters: Parameters, rng: Streams) -> State:
     decision = state.column("jail_decision")
     hold_allowed_until = state.column("hold_allowed_until")
     holds = hold_and_transfer(
-        decision, state.column("hold_allowed_hours"), state.column("release_eligible_at"), parameters, rng["jail"]
+        decision,
+        state.column("hold_allowed_hours"),
+        state.column("release_eligible_at"),
+        state.record_keys(),
+        parameters,
+        rng["jail"],
     )
     records = state.records.drop("hold_allowed_until", "hold_allowed_hours").with_columns(
         hold_until=pl.Series(np.where(holds.held, hold_allowed_until, np.datetime64("NaT")), dtype=pl.Datetime("us")),

@@ -47,7 +47,7 @@ def determine(state: State, parameters: Parameters, rng: Streams) -> State:
     comes from an ICE officer who already has) and the offense level of the FBI record (`ice_level`)."""
     status_codes = state.column("status")
     chance = removable_chance(status_codes, state.column("known_convictions"), parameters)
-    found_removable = rng["lesc"].random(status_codes.size) < chance
+    found_removable = rng["lesc"].random(state.record_keys()) < chance
     secure_communities = state.column("channel") == Channel.SECURE_COMMUNITIES
     ice_level = classify(OFFENSE_LEVELS, drawn_before(state.cases, "the cases"))
     records = state.records.with_columns(

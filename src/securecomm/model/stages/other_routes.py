@@ -12,7 +12,7 @@ import polars as pl
 
 from securecomm.core.schema import NONCITIZEN_STATUSES
 from securecomm.model.parameters import Parameters
-from securecomm.model.stages.state import State, Streams
+from securecomm.model.stages.state import State, Streams, segment_keys
 
 RATE = "other_route_detainers_per_noncitizen_booking"
 
@@ -31,7 +31,7 @@ def draw_detainers(state: State, parameters: Parameters, rng: Streams) -> State:
     In an activated county only noncitizens whom IDENT did not match can be reached this
     way (a match already put them in the Secure Communities channel).
     """
-    segments, routes_rng = state.segments, rng["other_routes"]
+    segments, routes_rng, keys = state.segments, rng["other_routes"], segment_keys(state.segments)
     probability = detainer_probability(
         segments.get_column("segment_start").to_numpy(), segments.get_column("activated").to_numpy(), parameters
     )
@@ -39,6 +39,6 @@ def draw_detainers(state: State, parameters: Parameters, rng: Streams) -> State:
     for status in NONCITIZEN_STATUSES:
         booked = segments.get_column(f"booked_{status}").to_numpy()
         reachable = booked - segments.get_column(f"matched_{status}").to_numpy()
-        drawn[f"other_route_{status}"] = routes_rng.binomial(reachable, probability)
+        drawn[f"other_route_{status}"] = routes_rng.binomial(keys, reachable, probability)
     segments = segments.with_columns(pl.Series(name, values, dtype=pl.Int64) for name, values in drawn.items())
     return replace(state, segments=segments)

@@ -13,40 +13,39 @@ from securecomm.core.schema import Channel, Status
 from securecomm.core.units import MINUTES_PER_DAY
 from securecomm.model.parameters import Parameters
 from securecomm.model.stages.codes import as_enum
-from securecomm.model.stages.state import State, Streams
+from securecomm.model.stages.state import PlaceKeys, State, Streams
 
-
-def _expand(segments: pl.DataFrame, prefix: str, statuses: list[Status]) -> tuple[np.ndarray, np.ndarray]:
-    """One entry per counted person: the segment they came from and their status code."""
-    segment_parts, status_parts = [], []
-    for status in statuses:
-        counts = segments.get_column(f"{prefix}{status.label}").to_numpy()
-        segment_parts.append(np.repeat(np.arange(segments.height, dtype=np.uint32), counts))
-        status_parts.append(np.full(segment_parts[-1].size, status, dtype=np.int64))
-    return np.concatenate(segment_parts), np.concatenate(status_parts)
+# The counted people who become records: each status's IDENT matches, then each noncitizen status's
+# detainers by another route.
+RECORD_KINDS = [(Channel.SECURE_COMMUNITIES, status, f"matched_{status.label}") for status in Status] + [
+    (Channel.OTHER_ROUTES, status, f"other_route_{status.label}") for status in Status if status.noncitizen
+]
 
 
 def draw_records(state: State, parameters: Parameters, rng: Streams) -> State:
-    """The stage: the records (record, channel, fips, status, booking_at)."""
+    """The stage: the records (record, channel, fips, status, booking_at), grouped by segment — so by
+    county, and so by the place each draw is keyed to (state.PlaceKeys) — and within a segment by kind."""
     segments = state.segments
-    matched_segments, matched_statuses = _expand(segments, "matched_", list(Status))
-    routed_segments, routed_statuses = _expand(segments, "other_route_", [s for s in Status if s.noncitizen])
-    segment = np.concatenate([matched_segments, routed_segments])
-    channel_codes = np.repeat(
-        [Channel.SECURE_COMMUNITIES, Channel.OTHER_ROUTES], [matched_segments.size, routed_segments.size]
-    )
+    counts = np.column_stack([segments.get_column(column).to_numpy() for _, _, column in RECORD_KINDS])
+    # One entry per counted person, segment by segment: the segment × kind cell it comes from.
+    cell = np.repeat(np.arange(counts.size, dtype=np.uint32), counts.ravel())
+    segment, kind = np.divmod(cell, len(RECORD_KINDS))
+    channel_codes = np.array([channel for channel, _, _ in RECORD_KINDS])[kind]
+    status_codes = np.array([status for _, status, _ in RECORD_KINDS])[kind]
     count = segment.size
     counties = list(state.counties)
     county_codes = segments.get_column("fips").replace_strict(counties, list(range(len(counties)))).to_numpy()
     segment_start = segments.get_column("segment_start").to_numpy().astype("datetime64[m]")[segment]
     segment_minutes = segments.get_column("days").to_numpy()[segment].astype(np.int64) * MINUTES_PER_DAY
-    offset = np.floor(rng["booking_times"].random(count) * segment_minutes).astype("timedelta64[m]")
+    record_counties = county_codes[segment]
+    keys = PlaceKeys.of_counties(record_counties, state.counties)
+    offset = np.floor(rng["booking_times"].random(keys) * segment_minutes).astype("timedelta64[m]")
     records = pl.DataFrame(
         {
             "record": np.arange(count, dtype=np.uint32),
             "channel": as_enum(channel_codes, Channel.labels()),
-            "fips": as_enum(county_codes[segment], counties),
-            "status": as_enum(np.concatenate([matched_statuses, routed_statuses]), Status.labels()),
+            "fips": as_enum(record_counties, counties),
+            "status": as_enum(status_codes, Status.labels()),
             "booking_at": (segment_start + offset).astype("datetime64[us]"),
         }
     )

@@ -15,7 +15,7 @@ from securecomm.core.schema import STATUSES
 from securecomm.core.units import SECONDS_PER_DAY
 from securecomm.model.parameters import Parameters
 from securecomm.model.stages import lesc
-from securecomm.model.stages.state import State, Streams
+from securecomm.model.stages.state import PlaceKeys, PlaceStream, State, Streams
 
 BY_STATUS = "removal_probability"
 LEVEL_1_PROBABILITY = "level_1_removal_probability"
@@ -40,11 +40,12 @@ def remove(
     level_1: np.ndarray,
     transferred: np.ndarray,
     transfer_at: np.ndarray,
+    keys: PlaceKeys,
     parameters: Parameters,
-    rng: np.random.Generator,
+    rng: PlaceStream,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(removed, removal_at) for every record; NaT where not removed."""
-    removal_draw, lag_draw = rng.random(status_codes.size), rng.standard_normal(status_codes.size)
+    removal_draw, lag_draw = rng.random(keys), rng.standard_normal(keys)
     probability = removal_chance(status_codes, level_1, parameters)
     removed = transferred & (removal_draw < probability)
     lag = parameters.value("removal_lag_days")
@@ -54,13 +55,18 @@ def remove(
 
 
 def level_at_removal(
-    ice_level: pl.Series, charge_level: pl.Series, removed: np.ndarray, parameters: Parameters, rng: np.random.Generator
+    ice_level: pl.Series,
+    charge_level: pl.Series,
+    removed: np.ndarray,
+    keys: PlaceKeys,
+    parameters: Parameters,
+    rng: PlaceStream,
 ) -> pl.Series:
     """ICE's offense level of each record at removal, the one its removal counts use: the level at the
     IDENT match, except that a removed person without a conviction whose current charge (a felony or a
     misdemeanor) ended in a conviction before removal has that first conviction's level."""
     levels = ice_level.cast(pl.String)
-    draw = rng.random(levels.len())
+    draw = rng.random(keys)
     # Only the removed without a conviction can change level: their charges alone are looked up, and the
     # labels stay a column (a million labels as Python strings would cost a second).
     candidates = np.flatnonzero(removed & (levels == NON_CRIMINAL).to_numpy())
@@ -72,17 +78,18 @@ def level_at_removal(
 def draw_removals(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: who among those transferred to ICE is removed, when (`removed`, `removal_at`), and
     the offense level ICE counts the removal at (`removal_level`)."""
-    ice_level = state.records.get_column("ice_level")
+    ice_level, keys = state.records.get_column("ice_level"), state.record_keys()
     removed, removal_at = remove(
         state.column("status"),
         (ice_level == lesc.LEVEL_1).to_numpy(),
         state.column("transferred"),
         state.column("transfer_at"),
+        keys,
         parameters,
         rng["removal"],
     )
     level = level_at_removal(
-        ice_level, state.records.get_column("most_serious_charge_level"), removed, parameters, rng["removal"]
+        ice_level, state.records.get_column("most_serious_charge_level"), removed, keys, parameters, rng["removal"]
     )
     records = state.records.with_columns(
         removed=removed, removal_at=pl.Series(removal_at, dtype=pl.Datetime("us")), removal_level=level

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import NamedTuple, TypeVar
 
 import numpy as np
@@ -42,8 +43,133 @@ STREAMS = (
 )
 
 
+class PlaceKeys:
+    """The place each draw of a call is for: a state, by its FIPS code, in ascending order (records and
+    segments come grouped by county, so by state).
+
+    Each state draws from generators of its own (`PlaceStream`), so what one state's counties draw never
+    moves another state's numbers: a reform confined to Illinois leaves Wisconsin draw for draw as it was,
+    and a state run alone draws exactly what it draws inside the nation.
+    """
+
+    __slots__ = ("codes",)
+
+    def __init__(self, codes: np.ndarray) -> None:
+        if codes.size > 1 and (codes[1:] < codes[:-1]).any():
+            raise ValueError("draws must come grouped by place in ascending order (records and segments by county)")
+        self.codes = codes
+
+    @classmethod
+    def one_place(cls, count: int) -> PlaceKeys:
+        """`count` draws for a single place (a check of one distribution, say)."""
+        return cls(np.zeros(count, dtype=np.uint8))
+
+    @classmethod
+    def of_counties(cls, county_codes: np.ndarray, counties: tuple[str, ...]) -> PlaceKeys:
+        """The keys of rows given as positions in `counties` (FIPS codes, in ascending order)."""
+        return cls(_state_of_county(counties)[county_codes])
+
+    @property
+    def size(self) -> int:
+        return self.codes.size
+
+    def subset(self, rows: np.ndarray) -> PlaceKeys:
+        """The keys of some of the rows (ascending indexes or a mask: the order holds)."""
+        return _ordered(self.codes[rows])
+
+    def repeat(self, counts: np.ndarray) -> PlaceKeys:
+        """Each row's key `counts` times (a long table's rows, grouped by the row they belong to)."""
+        return _ordered(np.repeat(self.codes, counts))
+
+    def runs(self) -> list[tuple[int, int, int]]:
+        """(place, start, stop) of each place's block of draws."""
+        if self.codes.size == 0:
+            return []
+        starts = np.r_[0, np.flatnonzero(self.codes[1:] != self.codes[:-1]) + 1]
+        stops = np.r_[starts[1:], self.codes.size]
+        return list(zip(self.codes[starts].tolist(), starts.tolist(), stops.tolist(), strict=True))
+
+
+@cache
+def _state_of_county(counties: tuple[str, ...]) -> np.ndarray:
+    return np.array([int(fips[:2]) for fips in counties], dtype=np.uint8)
+
+
+def segment_keys(segments: pl.DataFrame) -> PlaceKeys:
+    """The place of each segment's draws (segments come sorted by county)."""
+    return PlaceKeys(segments.get_column("fips").str.slice(0, 2).cast(pl.UInt8).to_numpy())
+
+
+def _ordered(codes: np.ndarray) -> PlaceKeys:
+    """Keys already known to be in order (cut or repeated from ordered keys): not checked again."""
+    keys = object.__new__(PlaceKeys)
+    keys.codes = codes
+    return keys
+
+
+Draw = Callable[[np.random.Generator, int, slice], np.ndarray]
+
+
+class PlaceStream:
+    """One named random stream of a run: a generator per place, each seeded by the seed, the stream's
+    position and the place, so a place's numbers depend on nothing drawn elsewhere."""
+
+    def __init__(self, seed: int, position: int) -> None:
+        self.seed, self.position = seed, position
+        self._generators: dict[int, np.random.Generator] = {}
+
+    def _generator(self, place: int) -> np.random.Generator:
+        if place not in self._generators:
+            key = np.random.SeedSequence(self.seed, spawn_key=(self.position, place))
+            self._generators[place] = np.random.default_rng(key)
+        return self._generators[place]
+
+    def _draw(self, keys: PlaceKeys, draw: Draw) -> np.ndarray:
+        # Each place's block comes from its own generator, in the order of the rows.
+        runs = keys.runs()
+        if len(runs) == 1:
+            return draw(self._generator(runs[0][0]), keys.size, slice(0, keys.size))
+        parts = [draw(self._generator(place), stop - start, slice(start, stop)) for place, start, stop in runs]
+        return np.concatenate(parts) if parts else draw(self._generator(0), 0, slice(0, 0))
+
+    def _fill(self, keys: PlaceKeys, fill: Callable[[np.random.Generator, np.ndarray], None]) -> np.ndarray:
+        # `_draw` for the distributions a generator writes in place: no blocks to join.
+        out = np.empty(keys.size)
+        for place, start, stop in keys.runs():
+            fill(self._generator(place), out[start:stop])
+        return out
+
+    def random(self, keys: PlaceKeys) -> np.ndarray:
+        return self._fill(keys, lambda generator, out: generator.random(out=out))
+
+    def standard_normal(self, keys: PlaceKeys) -> np.ndarray:
+        return self._fill(keys, lambda generator, out: generator.standard_normal(out=out))
+
+    def exponential(self, keys: PlaceKeys, scale: float) -> np.ndarray:
+        return self._draw(keys, lambda generator, size, _: generator.exponential(scale, size))
+
+    def poisson(self, keys: PlaceKeys, mean: float | np.ndarray) -> np.ndarray:
+        """Poisson counts with one mean, or a mean per row."""
+        return self._draw(keys, lambda generator, size, rows: generator.poisson(_rows(mean, rows), size))
+
+    def binomial(self, keys: PlaceKeys, trials: np.ndarray, probability: float | np.ndarray) -> np.ndarray:
+        """Binomial counts of `trials` per row, with one probability or one per row."""
+        return self._draw(
+            keys, lambda generator, size, rows: generator.binomial(trials[rows], _rows(probability, rows), size)
+        )
+
+    def integers(self, keys: PlaceKeys, high: int, dtype: type[np.unsignedinteger]) -> np.ndarray:
+        """Integers uniform on [0, high)."""
+        return self._draw(keys, lambda generator, size, _: generator.integers(0, high, size, dtype=dtype))
+
+
+def _rows(value: float | np.ndarray, rows: slice) -> float | np.ndarray:
+    return value[rows] if isinstance(value, np.ndarray) else value
+
+
 class Streams:
-    """The named random streams of one run, each a generator spawned from the seed.
+    """The named random streams of one run (`PlaceStream`, each a generator per place, seeded by the
+    seed), and the few draws of the run as a whole (`of_run`: a study's estimate, say).
 
     A run makes its own `Streams`: the policy stages of a baseline and of every reform read fresh
     streams from the same seed, so they see the same numbers (common random numbers).
@@ -51,14 +177,21 @@ class Streams:
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
-        self._generators: dict[str, np.random.Generator] = {}
+        self._streams: dict[str, PlaceStream] = {}
+        self._run_generators: dict[str, np.random.Generator] = {}
 
-    def __getitem__(self, name: str) -> np.random.Generator:
-        if name not in self._generators:
+    def __getitem__(self, name: str) -> PlaceStream:
+        if name not in self._streams:
+            self._streams[name] = PlaceStream(self.seed, STREAMS.index(name))
+        return self._streams[name]
+
+    def of_run(self, name: str) -> np.random.Generator:
+        """The stream `name`'s draws that belong to the run, not to a place."""
+        if name not in self._run_generators:
             # The child SeedSequence(seed).spawn(len(STREAMS)) would give at this position.
             child = np.random.SeedSequence(self.seed, spawn_key=(STREAMS.index(name),))
-            self._generators[name] = np.random.default_rng(child)
-        return self._generators[name]
+            self._run_generators[name] = np.random.default_rng(child)
+        return self._run_generators[name]
 
 
 @dataclass(frozen=True)
@@ -183,6 +316,10 @@ class State:
         """A record column as a NumPy array (Enum columns as their codes)."""
         column = self.records.get_column(name)
         return (column.to_physical() if isinstance(column.dtype, pl.Enum) else column).to_numpy()
+
+    def record_keys(self) -> PlaceKeys:
+        """The place of each record's draws."""
+        return PlaceKeys.of_counties(self.column("fips"), self.counties)
 
 
 Stage = Callable[[State, Parameters, Streams], State]
