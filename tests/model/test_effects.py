@@ -160,3 +160,26 @@ def test_with_the_estimates_at_zero_the_outputs_equal_a_run_without_the_stage(mo
     assert with_stage.records.equals(without.records)
     assert with_stage.effects.filter(pl.col("value") != 0).height == 0
     assert "effects" not in without.to_dict()
+
+
+def test_a_single_run_gives_each_effect_the_study_s_own_90_percent_interval() -> None:
+    """Without replications the band of an effect with a standard error is the study's 90% interval (estimate
+    ± 1.645 standard errors) carried through the place's arithmetic: Alsan & Yang's +0.017 log points (SE
+    0.023) is a null band around +1.7%; an effect without a standard error has none."""
+    from securecomm.model.replications import effect_bands
+
+    chosen = ("index_crime", "hispanic_victimization", "reported_crime")
+    result = simulate("09009", "2012-01-01", "2013-06-30", effects=chosen)
+    rows = {row["effect"]: row for row in result.effects.rows(named=True)}
+    crime = rows["index_crime"]
+    assert crime["low"] == pytest.approx(effects.percent_of_log_points(0.017 - 1.6448536 * 0.023), abs=1e-4)
+    assert crime["high"] == pytest.approx(effects.percent_of_log_points(0.017 + 1.6448536 * 0.023), abs=1e-4)
+    assert crime["low"] < 0 < crime["value"] < crime["high"]
+    victimization = rows["hispanic_victimization"]
+    # Added victimizations are proportional to the estimate: the interval scales the value.
+    assert victimization["low"] / victimization["value"] == pytest.approx((0.152 - 1.6448536 * 0.067) / 0.152)
+    assert rows["reported_crime"]["low"] is None and rows["reported_crime"]["high"] is None
+    bands = effect_bands([{"policies": {"p": {"effects": result.effects.to_dicts()}}}], "p")
+    assert bands["index_crime"]["band_from"] == "study"
+    assert bands["index_crime"]["band"] == {"median": crime["value"], "low": crime["low"], "high": crime["high"]}
+    assert bands["reported_crime"]["band_from"] == "replications"

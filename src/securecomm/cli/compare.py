@@ -119,7 +119,8 @@ def compare(
 
 def effects_table(by_policy: dict[str, dict[str, dict[str, Any]]], baseline: str, replications: int) -> Table:
     """What it does to communities: each effect's study, population and status, and per policy its
-    median with the 90% band over replications (study and model uncertainty) and the note."""
+    median with the 90% band over replications (study and model uncertainty) — for a single run, the study's
+    own 90% interval — and the note."""
     known = studies().effects
     table = Table(title="What it does to communities (published effects applied to this place and period)")
     table.add_column("effect · study · population · status")
@@ -136,8 +137,9 @@ def effects_table(by_policy: dict[str, dict[str, dict[str, Any]]], baseline: str
             row = by_policy[policy_id][name]
             value = row["band"]
             text = "—" if value is None else format_count(value["median"])
-            if value is not None and replications > 1:
-                text += f"\n[dim]{format_count(value['low'])}–{format_count(value['high'])}[/]"
+            if value is not None and (replications > 1 or row.get("band_from") == "study"):
+                interval = "the study's 90% interval" if row.get("band_from") == "study" else "90% band"
+                text += f"\n[dim]{format_count(value['low'])}–{format_count(value['high'])} ({interval})[/]"
             cells.append(f"{text}\n[dim]{row['note']}[/]")
         table.add_row(head, *cells)
     return table

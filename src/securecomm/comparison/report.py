@@ -383,7 +383,8 @@ def effects_intro(place: str, replications: int) -> Markup:
         "The 90% bands carry the study's own uncertainty (its standard error, drawn per replication) as well as the "
         "model's."
         if replications > 1
-        else "A single run takes each study's estimate as published; run replications for bands."
+        else "A single run takes each study's estimate as published; its range is the study's own 90% interval (from "
+        "its standard error) applied to the place, without the model's uncertainty: run replications for both."
     )
     return Markup(
         "Economists have measured, on the program's own staggered rollout, what Secure Communities did to the places "

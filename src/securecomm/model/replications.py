@@ -204,15 +204,20 @@ def summarize(results: list[dict[str, Any]], baseline: str) -> Summary:
 
 
 def effect_bands(results: list[dict[str, Any]], policy: str) -> dict[str, dict[str, Any]]:
-    """Each effect of a policy over replications: its band (None without a number), whether it
+    """Each effect of a policy over replications: its band (None without a number), where the band comes
+    from (`band_from`: the replications, or for a single run the study's own 90% interval), whether it
     applies, and the note of the first replication."""
     first = results[0]["policies"][policy]["effects"]
     bands = {}
     for index, row in enumerate(first):
         values = [result["policies"][policy]["effects"][index]["value"] for result in results]
         numbers = [value for value in values if value is not None]
+        study_interval = len(results) == 1 and row.get("low") is not None
         bands[row["effect"]] = {
-            "band": band(numbers) if numbers else None,
+            "band": {"median": row["value"], "low": row["low"], "high": row["high"]}
+            if study_interval
+            else (band(numbers) if numbers else None),
+            "band_from": "study" if study_interval else "replications",
             "applies": row["applies"],
             "note": row["note"],
         }

@@ -47,7 +47,18 @@ EFFECT_REQUIRED = {
     "label", "kind", "computation", "study", "table", "population", "period", "status", "unit", "references",
     "evidence_of", "not_evidence_of",
 }  # fmt: skip
-EFFECT_COLUMNS = {"effect": pl.String, "value": pl.Float64, "applies": pl.Boolean, "note": pl.String}
+# `low` and `high`: a single run's 90% interval from the study's standard error alone (null when drawn per
+# replication, where the band over replications carries it, or when the study gives no standard error).
+EFFECT_COLUMNS = {
+    "effect": pl.String,
+    "value": pl.Float64,
+    "applies": pl.Boolean,
+    "note": pl.String,
+    "low": pl.Float64,
+    "high": pl.Float64,
+}
+# The standard normal's 95th percentile: the study's interval has the percentiles of every band (5 and 95).
+STUDY_INTERVAL_Z = 1.6448536269514722
 
 
 @dataclass(frozen=True)
@@ -465,9 +476,19 @@ def estimate(state: State, parameters: Parameters, rng: Streams) -> State:
     rows = []
     for name in request.effects:
         effect = known.effects[name]
-        context = Context(state, estimates[name], inputs, declined)
-        value, applies, note = COMPUTATIONS[effect.computation](effect, context)
-        rows.append({"effect": name, "value": value, "applies": applies, "note": note})
+        compute = COMPUTATIONS[effect.computation]
+        value, applies, note = compute(effect, Context(state, estimates[name], inputs, declined))
+        low = high = None
+        if not request.draw and effect.band_from_study and effect.estimate is not None and value is not None:
+            # One run: the place's value at either end of the study's interval (every computation is monotone
+            # in the estimate), the uncertainty the replications would otherwise draw.
+            spread = STUDY_INTERVAL_Z * (effect.standard_error or 0.0)
+            ends = [
+                compute(effect, Context(state, effect.estimate + sign * spread, inputs, declined))[0]
+                for sign in (-1, 1)
+            ]
+            low, high = min(ends), max(ends)
+        rows.append({"effect": name, "value": value, "applies": applies, "note": note, "low": low, "high": high})
     return replace(state, effects=pl.DataFrame(rows, schema=EFFECT_COLUMNS))
 
 
