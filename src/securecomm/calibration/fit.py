@@ -358,10 +358,7 @@ class HeldOutPrediction:
     def to_dict(self) -> dict[str, Any]:
         t = self.target
         return {
-            "id": t.id,
-            "place": t.place,
-            "place_name": t.place_name,
-            "metric": t.metric,
+            **t.identity(),
             "office": self.office,
             "published": t.published,
             "fitted": round(self.fitted, 4),

@@ -101,6 +101,10 @@ class Target:
     def fitted(self) -> bool:
         return self.use == "fit"
 
+    def identity(self) -> dict[str, str]:
+        """The keys that name the figure in every JSON row about it."""
+        return {"id": self.id, "metric": self.metric, "place": self.place, "place_name": self.place_name}
+
     def counties(self) -> list[str]:
         return resolve_place(self.place)
 

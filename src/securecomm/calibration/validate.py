@@ -51,10 +51,7 @@ class Score:
     def to_dict(self) -> dict[str, Any]:
         t = self.target
         return {
-            "id": t.id,
-            "metric": t.metric,
-            "place": t.place,
-            "place_name": t.place_name,
+            **t.identity(),
             "start": t.start.isoformat(),
             "end": t.end.isoformat(),
             "published": _plain(t.published),

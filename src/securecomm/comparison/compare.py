@@ -21,7 +21,7 @@ from securecomm.model.replications import (
     run_plan,
     summarize,
 )
-from securecomm.model.simulation import Participation
+from securecomm.model.simulation import Participation, participation_entry
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,6 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         effects = {"effects": self.summary.effects} if self.plan.effects else {}
-        participation = self.plan.participation
-        participating = {"participation": [p.to_dict() for p in participation]} if participation else {}
         return {
             "place": self.plan.place,
             "start": self.plan.start.isoformat(),
@@ -50,7 +48,7 @@ class Comparison:
                 }
                 for policy in self.summary.levels
             },
-            **participating,
+            **participation_entry(self.plan.participation),
             **effects,
         }
 

@@ -188,6 +188,11 @@ class Participation:
         return Reform(self.counties, DECLINES_EVERY_DETAINER, self.start) if self.mode == "no-detainers" else None
 
 
+def participation_entry(participation: tuple[Participation, ...]) -> dict[str, Any]:
+    """The `participation` key of a run's JSON, there only when the run has participation reforms."""
+    return {"participation": [p.to_dict() for p in participation]} if participation else {}
+
+
 @dataclass(frozen=True)
 class Scenario:
     place: str
@@ -339,8 +344,6 @@ class SimulationResult:
         effects = (
             {"effects": {row.pop("effect"): row for row in self.effects.to_dicts()}} if self.effects.height else {}
         )
-        participation = self.scenario.participation
-        participating = {"participation": [p.to_dict() for p in participation]} if participation else {}
         return {
             "place": self.scenario.place,
             "start": self.scenario.start.isoformat(),
@@ -351,7 +354,7 @@ class SimulationResult:
             "total": self.total,
             "channels": self.channels,
             "places": {fips: rounded(row) for fips, row in places.items()},
-            **participating,
+            **participation_entry(self.scenario.participation),
             **effects,
         }
 
