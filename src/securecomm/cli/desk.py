@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import json
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -68,6 +69,16 @@ def _open(data_dir: Path, url: str | None) -> Database:
         return open_database(database_url(data_dir, url))
     except DatabaseError as error:
         raise fail(str(error)) from None
+
+
+def _make_private(data_dir: Path) -> None:
+    """The data folder (the SQLite database, the audit key and its anchors) open to the desk's account alone:
+    made so, or closed if others could enter it (and said)."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if mode & 0o077:
+        data_dir.chmod(0o700)
+        errors.print(f"{data_dir} was open to others ({mode:04o}): now {0o700:04o}, the desk's account alone")
 
 
 def _key_path(data_dir: Path, key_path: Path | None) -> Path:
@@ -186,6 +197,7 @@ def init(
     key_path = _key_path(data_dir, audit_key)
     if key_path.exists():
         raise fail(f"{key_path} already exists: a desk's audit key is made once, with the desk")
+    _make_private(data_dir)
     key = AuditKey.generate()
     with _key_written_once_adopted(key, key_path):
         desk = _desk(data_dir, url, need_key=False)
