@@ -8,7 +8,11 @@ IDENT/IAFIS Interoperability Statistics for particular places, 2009–2015. The 
 with `securecomm.calibration.place_figures.read_place_figures` (a target, or a skipped row and its
 reason), checks the result as a targets table, and writes `src/securecomm/calibration/place_targets.csv`
 and `place_targets.yaml` (provenance: the source file and its sha256, every skipped row and why).
-The package reads only those two files.
+
+It then adds the detainer volume of the places of NPR's facility table (src/securecomm/core/data/
+npr_facility_counties.csv, built by scripts/build_npr_facility_counties.py), one target per place over
+2008-2014 (securecomm.calibration.county_volumes), scaled by NPR's detainers by year (the workspace's
+`../shared/data/npr_detainers/detainers_by_year.csv`). The package reads only the two written files.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from securecomm.calibration.county_volumes import county_volume_targets
 from securecomm.calibration.place_figures import (
     COUNT_FACTOR,
     SHARE_POINTS,
@@ -33,20 +38,33 @@ from securecomm.calibration.targets import TARGET_COLUMNS, parse_targets
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "place_figures" / "figures.csv"
+NATIONAL_BY_YEAR = REPO.parent / "shared" / "data" / "npr_detainers" / "detainers_by_year.csv"
+FACILITIES = REPO / "src" / "securecomm" / "core" / "data" / "npr_facility_counties"
 OUT = REPO / "src" / "securecomm" / "calibration"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def build(source: Path, out: Path) -> tuple[int, int]:
     text = source.read_text(encoding="utf-8")
     rows, skipped = read_place_figures(text, source.name)
+    total = sum(1 for _ in csv.DictReader(io.StringIO(text)))
+    if len(rows) + len(skipped) != total:
+        raise SystemExit(f"{source}: {total} rows, {len(rows)} used and {len(skipped)} skipped")
+    facilities_csv = FACILITIES.with_suffix(".csv")
+    facilities = yaml.safe_load(FACILITIES.with_suffix(".yaml").read_text(encoding="utf-8"))
+    national = {int(r["year"]): int(r["count"]) for r in csv.DictReader(NATIONAL_BY_YEAR.open(encoding="utf-8"))}
+    volumes, volumes_skipped = county_volume_targets(facilities_csv.read_text(encoding="utf-8"), facilities, national)
+    if len(volumes) + len(volumes_skipped) != len(facilities["places"]):
+        raise SystemExit(f"{facilities_csv}: {len(facilities['places'])} places, not all accounted for")
+    rows += volumes
     table = io.StringIO()
     writer = csv.DictWriter(table, TARGET_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     parse_targets(table.getvalue(), "place_targets.csv")  # the same checks as the shipped national table
-    total = sum(1 for _ in csv.DictReader(io.StringIO(text)))
-    if len(rows) + len(skipped) != total:
-        raise SystemExit(f"{source}: {total} rows, {len(rows)} used and {len(skipped)} skipped")
     (out / "place_targets.csv").write_text(table.getvalue(), encoding="utf-8")
     provenance = {
         "source": "shared/data/place_figures/figures.csv (its SOURCE.md: figures quoted from ICE's IDENT/IAFIS "
@@ -59,18 +77,29 @@ def build(source: Path, out: Path) -> tuple[int, int]:
             "shares": f"within ±{SHARE_POINTS:g} (points)",
         },
         "rows": total,
-        "used": len(rows),
+        "used": len(rows) - len(volumes),
         "skipped": [
             {"line": s.line, "place": s.place_name, "metric": s.metric, "value": s.value, "reason": s.reason}
             for s in skipped
         ],
+        "county_volumes": {
+            "source": "src/securecomm/core/data/npr_facility_counties.csv (its .yaml: NPR's detainers by facility, "
+            "FY2008 - Jul 2015, nprapps/sanctuary-cities @ 3aba2d3, the facilities of each place mapped by hand) and "
+            "shared/data/npr_detainers/detainers_by_year.csv (NPR's detainers by calendar year)",
+            "sha256": {"facilities": _sha256(facilities_csv), "detainers_by_year": _sha256(NATIONAL_BY_YEAR)},
+            "built_by": "securecomm.calibration.county_volumes.county_volume_targets",
+            "tolerance": f"within a factor {COUNT_FACTOR}",
+            "places": len(facilities["places"]),
+            "used": [row["id"] for row in volumes],
+            "skipped": [{"place": s.place_name, "reason": s.reason} for s in volumes_skipped],
+        },
     }
     (out / "place_targets.yaml").write_text(
         "# Provenance of place_targets.csv, written by scripts/build_place_targets.py: do not edit by hand.\n"
         + yaml.safe_dump(provenance, sort_keys=False, allow_unicode=True, width=110),
         encoding="utf-8",
     )
-    return len(rows), len(skipped)
+    return len(rows), len(skipped) + len(volumes_skipped)
 
 
 if __name__ == "__main__":

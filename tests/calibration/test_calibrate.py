@@ -195,6 +195,35 @@ def test_calibration_recovers_known_parameters(sources, dims):
         assert recovered[name] == pytest.approx(value, rel=0.04), (name, recovered)
 
 
+def test_a_refit_from_given_multipliers_with_fixed_ensemble_ratios(sources, dims):
+    """scripts/refit_county_factors.py's fit: it starts at given multipliers and meets published / ratio
+    with the point values, where a target's ratio (an earlier fit's median over replications / point
+    value) is fixed; a target without one keeps 1."""
+    truth = [TRUTH.get(d.name, 1.0) for d in dims]
+    placeholders = targets_csv(SYNTHETIC)
+    made = evaluate_targets(
+        placeholders, *cal._simulate(cal.apply_multipliers(sources, dims, truth, "truth"), PLACE, *_period(), seed=101)
+    )
+    targets = [replace(t, published=made[t.id]) for t in placeholders]
+    ratios = {"removals": 0.97, "removals_2012": 0.97}
+    result = cal.fit(
+        sources,
+        targets,
+        dims,
+        seed=202,
+        outer_iterations=1,
+        prior_weight=1e-4,
+        start_multipliers=truth,
+        fixed_ratios=ratios,
+    )
+    assert result.ensemble_ratios == {t.id: ratios.get(t.id, 1.0) for t in targets}
+    assert result.start_values["matches"] == pytest.approx(made["matches"], rel=0.03)  # the start is the truth
+    for target in targets:
+        point = result.surrogate_values[target.id]
+        assert point * ratios.get(target.id, 1.0) == pytest.approx(target.published, rel=0.02), target.id
+    assert result.surrogate_values["removals"] > 1.02 * made["removals"]
+
+
 def test_overlay_round_trip_and_checks(sources, dims, tmp_path):
     fitted = cal.apply_multipliers(sources, dims, [TRUTH.get(d.name, 1.0) for d in dims], "fitted")
     targets = targets_csv(SYNTHETIC[:1])
@@ -344,3 +373,42 @@ def test_the_reweighting_follows_the_ramp_up_after_activation(sources):
     assert expected["transfers_first"] < 0.8 * before["transfers_first"]
     # (a few small Utah counties were activated in 2011-2012)
     assert expected["detainers_2012"] == pytest.approx(before["detainers_2012"], rel=0.02)
+
+
+def test_the_reweighting_follows_the_county_factor(sources):
+    """A county's own factor (issuance.yaml, county_detainer_factor) acts on both routes: at 0.4 in D.C.,
+    the surrogate's expectations of its detainers (every route, and Secure Communities alone) and transfers
+    agree with plain simulations and fall to about 0.4 of what they were, while Montgomery County MD, beside
+    it in the same field office but without a factor of its own, does not move."""
+    start, end = dt.date(2011, 1, 1), dt.date(2012, 12, 31)
+    rows = [
+        ("dc_all", "detainers_issued", "all", "11001"),
+        ("dc_sc", "detainers_issued", "secure_communities", "11001"),
+        ("dc_transfers", "transfers_to_ice", "all", "11001"),
+        ("montgomery", "detainers_issued", "all", "24031"),
+    ]
+    lines = [
+        f"{id},fit,{metric},{channel},{place},,{start},{end},1,approx,1.5,factor,,s,https://example.org,"
+        for id, metric, channel, place in rows
+    ]
+    targets = parse_targets("\n".join([HEADER, *lines]))
+    places = "11001,24031"
+    segments, records, simulated = cal._simulate(reweighting.saturated(sources), places, start, end, seed=5)
+    surrogate = reweighting.Surrogate.build(sources, segments, records, targets, simulated)
+    spec = [{"parameter": "county_detainer_factor", "keys": ["11001"], "range": [0.1, 1.75]}]
+    dims = cal.dimensions(sources, spec, start, end, require_all=False)
+    lowered = cal.apply_multipliers(sources, dims, [0.4], "county")
+    assert lowered.value("county_detainer_factor")["11001"] == pytest.approx(0.4)
+    expected, before = surrogate.values(lowered), surrogate.values(sources)
+    share = {"dc_all": 0.4, "dc_sc": 0.4, "dc_transfers": 0.4, "montgomery": 1.0}
+    for target in targets:
+        assert expected[target.id] == pytest.approx(share[target.id] * before[target.id], rel=1e-9), target.id
+    # Plain simulations, seed by seed at the factor and at the source value (the same population: only
+    # the issuance draw decides); a hundred Secure Communities detainers in D.C. a run, so three runs.
+    seeds = (5, 6, 7)
+    low = [evaluate_targets(targets, *cal._simulate(lowered, places, start, end, seed=seed)) for seed in seeds]
+    source = [evaluate_targets(targets, *cal._simulate(sources, places, start, end, seed=seed)) for seed in seeds]
+    for target in targets:
+        total_low, total_source = sum(p[target.id] for p in low), sum(p[target.id] for p in source)
+        assert total_low == pytest.approx(share[target.id] * total_source, rel=0.1), target.id
+    assert source[0]["dc_all"] == pytest.approx(before["dc_all"], rel=0.05)

@@ -91,7 +91,8 @@ def test_tolerances_of_place_figures():
 
 def test_the_shipped_place_targets_account_for_every_source_row():
     provenance = yaml.safe_load(data_path("place_targets.yaml").read_text(encoding="utf-8"))
-    targets = load_place_targets()
+    # the detainer volumes of NPR's facility table follow the figures (tests/calibration/test_county_volumes.py)
+    targets = [t for t in load_place_targets() if t.id not in provenance["county_volumes"]["used"]]
     assert provenance["used"] == len(targets)
     assert provenance["used"] + len(provenance["skipped"]) == provenance["rows"]
     assert all(entry["reason"] for entry in provenance["skipped"])

@@ -258,8 +258,14 @@ def fit(
     runner: Runner = IN_PROCESS,
     progress: Callable[[str], None] | None = None,
     ftol: float = 1e-8,
+    start_multipliers: Sequence[float] | None = None,
+    fixed_ratios: Mapping[str, float] | None = None,
 ) -> CalibrationResult:
-    """Fit the dimensions' multipliers to the targets (all of which are used: pass the `fit` ones)."""
+    """Fit the dimensions' multipliers to the targets (all of which are used: pass the `fit` ones).
+
+    `start_multipliers` (default: 1, the source values) is where the fit starts; `fixed_ratios`, a
+    target's median over replications / point value from an earlier fit (1 for a target it lacks),
+    corrects the point values when no ensemble round is run (scripts/refit_county_factors.py)."""
     report = progress or (lambda message: None)
     began = time.perf_counter()
     targets = list(targets)
@@ -267,7 +273,9 @@ def fit(
         raise CalibrationError("no targets to fit")
     place = simulation_place(targets)
     start, end = simulation_period(targets)
-    multipliers = np.clip(np.ones(len(dims)), [d.low for d in dims], [d.high for d in dims])
+    initial = np.ones(len(dims)) if start_multipliers is None else np.asarray(start_multipliers, dtype=np.float64)
+    multipliers = np.clip(initial, [d.low for d in dims], [d.high for d in dims])
+    ratios: dict[str, float] = {t.id: fixed_ratios.get(t.id, 1.0) for t in targets} if fixed_ratios else {}
     evaluations = 0
     start_values: dict[str, float] = {}
     surrogate_values: dict[str, float] = {}
@@ -283,11 +291,10 @@ def fit(
             f"iteration {iteration + 1}/{outer_iterations}: fitting {len(dims)} multipliers to {len(targets)} targets"
         )
         multipliers, used = _least_squares(
-            surrogate, sources, targets, dims, multipliers, prior_weight, objective, None, ftol
+            surrogate, sources, targets, dims, multipliers, prior_weight, objective, ratios or None, ftol
         )
         evaluations += used
         surrogate_values = surrogate.values(apply_multipliers(sources, dims, multipliers, "candidate"))
-    ratios: dict[str, float] = {}
     ensemble_values: dict[str, float] = {}
     if ensemble_rounds and ensemble_replications:
         from securecomm.calibration.validate import validate

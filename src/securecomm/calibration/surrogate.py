@@ -36,6 +36,7 @@ REWEIGHTED = (
     other_routes.RATE,
     issuance.ERAS,
     issuance.FIELD_OFFICE_FACTOR,
+    issuance.COUNTY_FACTOR,
     issuance.RAMP_START,
     issuance.RAMP_MONTHS,
     jail.PICKUP_PROBABILITY,
@@ -45,6 +46,7 @@ REWEIGHTED = (
 SATURATED = (
     issuance.ERAS,
     issuance.FIELD_OFFICE_FACTOR,
+    issuance.COUNTY_FACTOR,  # 1: every other-route detainer kept
     issuance.RAMP_START,  # 1: no ramp-up after activation
     jail.PICKUP_PROBABILITY,
     removal.BY_STATUS,
@@ -94,8 +96,9 @@ class Surrogate:
     # One row per cell, the inputs of the stages' probability functions: status, sc (an IDENT
     # match), activated, with_conviction (a prior conviction), booking_day and release_day (each the
     # first day of the value in force of the dated parameters read on that day), issuance_label,
-    # field_office (the county's ICE area of responsibility), level_1, ramp_month (whole months since the
-    # county's activation, at most RAMP_MONTHS_KEPT; RAMP_MONTHS_KEPT for other routes).
+    # field_office (the county's ICE area of responsibility), county (the county, where it has a factor of
+    # its own; "" elsewhere), level_1, ramp_month (whole months since the county's activation, at most
+    # RAMP_MONTHS_KEPT; RAMP_MONTHS_KEPT for other routes).
     cells: pl.DataFrame
     targets: list[Target]
     constants: dict[str, float]  # targets evaluated on the segments (stocks, segment counts)
@@ -137,6 +140,9 @@ class Surrogate:
                 "era_day": base.value_starts(issuance.ERAS, booking_days),
                 "issuance_label": frame.get_column("issuance_label").fill_null(""),  # "": no label, no detainer
                 "field_office": issuance.field_offices_of(frame.get_column("fips_code")),
+                "county": frame.get_column("fips_code").replace_strict(
+                    {code: code for code in base.value(issuance.COUNTY_FACTOR)}, default=""
+                ),
                 "ramp_month": np.where(
                     (frame.get_column("channel") == Channel.SECURE_COMMUNITIES.label).to_numpy(),
                     np.minimum(
@@ -219,13 +225,16 @@ class Surrogate:
         era_days = cells.get_column("era_day").to_numpy()
         labels = cells.get_column("issuance_label")
         labels = labels.cast(pl.Enum(labels.unique().sort().to_list()))
-        chance = issuance.detainer_probability(era_days, labels, candidate) * issuance.field_office_factor(
-            cells.get_column("field_office"), candidate
+        county = issuance.county_factor(cells.get_column("county"), candidate)
+        chance = (
+            issuance.detainer_probability(era_days, labels, candidate)
+            * issuance.field_office_factor(cells.get_column("field_office"), candidate)
+            * county
         )
         if candidate.value(issuance.RAMP_MONTHS) > RAMP_MONTHS_KEPT:
             raise ValueError(f"a ramp-up after activation longer than {RAMP_MONTHS_KEPT} months: cells keep fewer")
         chance = chance * issuance.activation_ramp(cells.get_column("ramp_month").to_numpy(), candidate)
-        issue = np.where(sc, np.minimum(chance, 1.0), 1.0)
+        issue = np.where(sc, np.minimum(chance, 1.0), np.minimum(county, 1.0))
         pickup = jail.pickup_probability(cells.get_column("release_day").to_numpy(), candidate)
         removed = removal.removal_chance(
             cells.get_column("status").to_numpy(), cells.get_column("level_1").to_numpy(), candidate

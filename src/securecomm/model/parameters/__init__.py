@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import polars as pl
 
 from securecomm.core import schema
 from securecomm.core.places import counties
@@ -158,10 +159,30 @@ def by_issuance_label(leaf: Shape) -> Shape:
     return check
 
 
+def by_county(leaf: Shape) -> Shape:
+    """Some counties (current 5-digit FIPS codes), each with a value; a county not listed has none."""
+    current = set(counties().filter(pl.col("current")).get_column("fips"))
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, Mapping):
+            return "must map county FIPS codes to values"
+        unknown = sorted(str(code) for code in set(value) - current)
+        if unknown:
+            return f"not current county FIPS codes: {', '.join(unknown)}"
+        for code, inner in value.items():
+            problem = leaf(inner)
+            if problem:
+                return f"{code}: {problem}"
+        return None
+
+    return check
+
+
 # Breakdowns whose keys are not one fixed list.
 SPECIAL_BREAKDOWNS: dict[str, Callable[[Shape], Shape]] = {
     "status_and_fbi_record": by_status_and_record,
     "issuance_label": by_issuance_label,
+    "county": by_county,
 }
 
 
@@ -227,6 +248,7 @@ SPEC: dict[str, Spec] = {
     "issuance_eras": Spec("issuance", ("issuance_label",)),
     "detainer_form_eras": Spec("issuance", ("detainer_form",)),
     "field_office_detainer_factor": Spec("issuance", ("field_office",)),
+    "county_detainer_factor": Spec("issuance", ("county",)),
     "activation_ramp_start_share": Spec("issuance", ()),
     "activation_ramp_months": Spec("issuance", ()),
     "days_to_release_eligibility": Spec("release", ("level", "lognormal")),

@@ -4,8 +4,9 @@ Each era's federal criteria are a classification in the rules engine — SC leve
 the Dec 21, 2012 detainer guidance, the guidance's criteria until the PEP priorities of
 Nov 20, 2014 (effective Jan 5, 2015) — and the parameters give the chance of a detainer
 for each label of the era, times the factor of the county's field office (its area of
-responsibility) and, in a newly activated county's first months, ICE's ramp-up there
-(`activation_ramp`). Detainers by other routes are already issued.
+responsibility), the county's own factor (`county_factor`) and, in a newly activated county's first
+months, ICE's ramp-up there (`activation_ramp`). Detainers by other routes are already drawn: the
+county's factor (at most 1) is the chance that one is lodged there at all.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from securecomm.model.stages.state import CaseSubsets, OffProgram, State, Stream
 
 ERAS = "issuance_eras"
 FIELD_OFFICE_FACTOR = "field_office_detainer_factor"
+COUNTY_FACTOR = "county_detainer_factor"
 RAMP_START = "activation_ramp_start_share"
 RAMP_MONTHS = "activation_ramp_months"
 
@@ -73,6 +75,14 @@ def field_offices_of(fips: pl.Series) -> pl.Series:
 def field_office_factor(offices: pl.Series, parameters: Parameters) -> np.ndarray:
     """The field office's factor on the chance of a detainer, for each record's field office."""
     return by_label(offices, parameters.value(FIELD_OFFICE_FACTOR), pl.Float64).to_numpy()
+
+
+def county_factor(fips: pl.Series, parameters: Parameters) -> np.ndarray:
+    """The county's factor on detainers relative to its field office, for each record's county (1 for a
+    county the parameter does not list)."""
+    factors = parameters.value(COUNTY_FACTOR)
+    codes = fips.dtype.categories.to_list() if isinstance(fips.dtype, pl.Enum) else fips.unique().to_list()
+    return by_label(fips, {code: factors.get(code, 1.0) for code in codes}, pl.Float64).to_numpy()
 
 
 def by_label(labels: pl.Series, values: Mapping[str, Any], dtype: pl.DataType) -> pl.Series:
@@ -145,7 +155,8 @@ def era_labels(
 
 def issue(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: the label the era's criteria give each person found removable (`issuance_label`) and
-    whether ICE issues a detainer (`detainer_issued`); a detainer by another route is already issued."""
+    whether ICE issues a detainer (`detainer_issued`); a detainer by another route stays with the chance
+    of the county's factor (1 for a county the parameter does not list)."""
     booking_days = state.column("booking_at").astype("datetime64[D]")
     secure_communities = state.column("channel") == Channel.SECURE_COMMUNITIES
     eligible = secure_communities & state.column("removable")
@@ -154,9 +165,11 @@ def issue(state: State, parameters: Parameters, rng: Streams) -> State:
     draw = rng["issuance"].random(state.record_keys())
     offices = field_offices_of(state.records.get_column("fips"))
     probability = detainer_probability(booking_days, labels, parameters) * field_office_factor(offices, parameters)
+    county = county_factor(state.records.get_column("fips"), parameters)
+    probability *= county
     activation = activation_days_of(state.records.get_column("fips"), state.off_program)
     probability *= activation_ramp(months_since_activation(booking_days, activation), parameters)
-    issued = (eligible & (draw < np.minimum(probability, 1.0))) | ~secure_communities
+    issued = (eligible & (draw < np.minimum(probability, 1.0))) | (~secure_communities & (draw < county))
     records = state.records.with_columns(issuance_label=labels, detainer_issued=pl.Series(issued))
     detainer_cases = CaseSubsets(drawn_before(state.cases, "the cases").subset(issued))
     return replace(state, records=records, detainer_cases=detainer_cases)
