@@ -26,7 +26,11 @@ multiplier refitted with its ensemble correction): Boston's field office's facto
 detainers (9467 → 6453) and the national fit moves bookings and matches a little (397929 → 399012). Re-pinned
 once when each state came to draw from streams of its own (issue 15: a reform in one state moves no number
 in another) and records came grouped by county: the same distributions, other numbers (CT 2011–13: bookings
-399012 → 397890, detainers 6453 → 6439, removals 2055 → 2089). A change
+399012 → 397890, detainers 6453 → 6439, removals 2055 → 2089). Re-pinned once for a county's own detainer
+volume (issues 12 and 16: county_detainer_factor, fitted to NPR's detainers at each place's jails and police
+by scripts/refit_county_factors.py, the refit shipped): Connecticut's factor 0.20 keeps a fifth of its
+detainers on both routes (6439 → 1290; NPR's table has 2,830 at its DOC facilities and police in 2008–2014),
+and the refit of every multiplier moves bookings and matches a little (397890 → 397534). A change
 that moves them must be a deliberate change of the model, said so in its commit, and re-pinned here.
 """
 
@@ -39,32 +43,32 @@ from securecomm.comparison.compare import compare
 from securecomm.model.replications import IN_PROCESS
 
 CONNECTICUT_2011_2013_SEED_7 = {
-    "bookings": 397890,
-    "fingerprints_checked": 266722,
-    "ident_matches": 17778,
-    "detainers_issued": 6439,
-    "detainers_honored": 4176,
-    "detainers_declined": 2232,
-    "detainers_review": 31,
-    "detainers_on_minor_charges": 3988,
-    "hold_hours": 169117.46,
-    "transfers_to_ice": 3634,
-    "removals": 2089,
-    "removals_level1": 635,
-    "removals_level2": 493,
-    "removals_level3": 411,
-    "removals_noncriminal": 550,
-    "removals_no_record_or_first_offense": 1086,
-    "us_citizens_held": 10,
-    "jail_cost_usd": 584864.54,
+    "bookings": 397534,
+    "fingerprints_checked": 265163,
+    "ident_matches": 17789,
+    "detainers_issued": 1290,
+    "detainers_honored": 847,
+    "detainers_declined": 437,
+    "detainers_review": 6,
+    "detainers_on_minor_charges": 845,
+    "hold_hours": 35251.76,
+    "transfers_to_ice": 725,
+    "removals": 416,
+    "removals_level1": 135,
+    "removals_level2": 102,
+    "removals_level3": 82,
+    "removals_noncriminal": 97,
+    "removals_no_record_or_first_offense": 212,
+    "us_citizens_held": 4,
+    "jail_cost_usd": 121912.33,
     "field_arrests": 107,
 }
 
 # New Haven County, 2012-2014, 3 replications, seed 5: medians of a few metrics per policy.
 NEW_HAVEN_MEDIANS = {
-    "us/ice-request": {"detainers_issued": 1109, "detainers_honored": 1109, "hold_hours": 42626.09, "removals": 457},
-    "historical": {"detainers_issued": 1109, "detainers_honored": 545, "hold_hours": 24131.89, "removals": 276},
-    "ct/trust-act-2013": {"detainers_issued": 1109, "detainers_honored": 869, "hold_hours": 33234.61, "removals": 411},
+    "us/ice-request": {"detainers_issued": 236, "detainers_honored": 236, "hold_hours": 8719.72, "removals": 86},
+    "historical": {"detainers_issued": 236, "detainers_honored": 119, "hold_hours": 4695.27, "removals": 52},
+    "ct/trust-act-2013": {"detainers_issued": 236, "detainers_honored": 184, "hold_hours": 6617.22, "removals": 75},
 }
 
 
