@@ -164,3 +164,11 @@ def test_decide_refuses_to_layer_a_field_policy(tmp_path):
     result = run("decide", "ct/trust-act-2013+ct/new-haven/general-order-06-2", str(cases))
     assert result.exit_code == 2
     assert "decide them separately" in result.stderr
+
+
+def test_compare_shows_a_count_s_band_as_whole_counts():
+    """A band's ends are interpolated percentiles: 2.05 detainers sent to review reads 2, as the median would."""
+    from securecomm.cli.compare import metric_text
+
+    assert metric_text("detainers_review", 2.05) == "2"
+    assert metric_text("detainers_review", 1234.0) == "1,234"

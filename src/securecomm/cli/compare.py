@@ -103,9 +103,9 @@ def compare(
         cells = []
         for policy_id in summary.levels:
             level, difference = summary.levels[policy_id][metric], summary.differences[policy_id][metric]
-            text = format_count(level["median"])
+            text = metric_text(metric, level["median"])
             if replications > 1:
-                text += f"\n[dim]{format_count(level['low'])}–{format_count(level['high'])}[/]"
+                text += f"\n[dim]{metric_text(metric, level['low'])}–{metric_text(metric, level['high'])}[/]"
             if policy_id != summary.baseline:
                 colour = "red" if difference["median"] > 0 else "green" if difference["median"] < 0 else "dim"
                 text += f"\n[{colour}]{difference['median']:+,.0f}[/]"
@@ -115,6 +115,11 @@ def compare(
     wide.print(table)
     if chosen_effects:
         wide.print(effects_table(summary.effects, summary.baseline, replications))
+
+
+def metric_text(name: str, value: float) -> str:
+    """A metric's value as its outputs round it: a band's percentile of a count is a whole count, not 2.050."""
+    return format_count(METRICS[name].rounded(value))
 
 
 def effects_table(by_policy: dict[str, dict[str, dict[str, Any]]], baseline: str, replications: int) -> Table:
