@@ -58,6 +58,9 @@ LOG = AuditEntry.__table__
 HEAD = AuditHead.__table__
 LOCK_HEAD = select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1).with_for_update()
 INSERT_ENTRY = insert(LOG)
+# Several rows at once on PostgreSQL: with RETURNING, SQLAlchemy writes them as one INSERT … VALUES (…), (…)
+# ("insertmanyvalues") rather than psycopg's executemany, which costs Python a statement's work per row.
+INSERT_ENTRIES = {"postgresql": INSERT_ENTRY.returning(LOG.c.seq)}
 MOVE_HEAD = update(HEAD).where(HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 VERIFY_BATCH = 5000
 
@@ -85,7 +88,8 @@ class AuditKey:
     path: Path | None = None
 
     def mac(self, text: str) -> str:
-        return hmac.new(self.secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
+        # hmac.digest: the one-shot C function, a fraction of the cost of an HMAC object; the same value.
+        return hmac.digest(self.secret, text.encode("utf-8"), "sha256").hex()
 
     @classmethod
     def generate(cls, keyed_from_seq: int = 1) -> AuditKey:
@@ -258,7 +262,7 @@ def append(
             }
         )
         previous = digest
-    connection.execute(INSERT_ENTRY, rows)
+    connection.execute(INSERT_ENTRIES.get(connection.dialect.name, INSERT_ENTRY), rows)
     connection.execute(MOVE_HEAD, {"new_seq": seq, "new_hash": previous})
 
 
