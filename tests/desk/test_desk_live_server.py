@@ -238,3 +238,19 @@ def test_5_serve_speaks_tls_with_certfile_and_keyfile(tmp_path, sqlite_url):
             httpx.get(f"http://127.0.0.1:{server.port}/api/v1/health", timeout=3)
     finally:
         server.stop()
+
+
+def test_4_a_client_cannot_choose_the_address_the_audit_records(live_server):
+    """Without --forwarded-allow-ips the server trusts no X-Forwarded-For: uvicorn's default trusts it from
+    127.0.0.1, so any local process could have put any address in the audit trail."""
+    base = live_server.base
+    refused = httpx.post(
+        f"{base}/auth/token",
+        json={"username": "someone-else", "password": "not the password"},
+        headers={"X-Forwarded-For": "203.0.113.9"},
+    )
+    assert refused.status_code == 401
+    auditor = {"Authorization": f"Bearer {live_server.token('auditor')}"}
+    entries = httpx.get(f"{base}/audit/entries?limit=1000", headers=auditor).json()
+    (failed,) = [e for e in entries if e["details"].get("username_tried") == "someone-else"]
+    assert failed["details"]["client"] == "127.0.0.1"

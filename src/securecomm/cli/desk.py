@@ -584,7 +584,13 @@ def serve(
     }
     os.environ["SECURECOMM_DESK_SERVE"] = json.dumps(settings)
     tls = {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)} if certfile and keyfile else {}
-    proxy = {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips} if forwarded_allow_ips else {}
+    # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told not to: any local process could then write
+    # any client address into the audit trail. Only a named proxy is trusted.
+    proxy = (
+        {"proxy_headers": True, "forwarded_allow_ips": forwarded_allow_ips}
+        if forwarded_allow_ips
+        else {"proxy_headers": False}
+    )
     scheme = "https" if tls else "http"
     docs = " (OpenAPI at /docs)" if public_docs else ""
     errors.print(f"open {scheme}://{host}:{port}/desk/ to sign in to the desk", highlight=False, soft_wrap=True)
