@@ -98,6 +98,15 @@ def non_negative(value: Any) -> str | None:
     return None if _number(value) and value >= 0 else f"must be a number ≥ 0, not {value!r}"
 
 
+def first_problem(entries: Mapping[Any, Any], leaf: Shape) -> str | None:
+    """The first entry whose value is not of the `leaf` shape, named by its key (None: every one is)."""
+    for key, inner in entries.items():
+        problem = leaf(inner)
+        if problem:
+            return f"{key}: {problem}"
+    return None
+
+
 def mapping_of(inner: Mapping[str, Shape]) -> Shape:
     """A mapping of exactly these keys, each value of its own shape."""
 
@@ -150,11 +159,7 @@ def by_issuance_label(leaf: Shape) -> Shape:
         missing = set(labels) - set(by_label) - {"review"}
         if missing:
             return f"probability misses labels: {', '.join(sorted(missing))}"
-        for label, inner in by_label.items():
-            problem = leaf(inner)
-            if problem:
-                return f"{label}: {problem}"
-        return None
+        return first_problem(by_label, leaf)
 
     return check
 
@@ -169,11 +174,7 @@ def by_county(leaf: Shape) -> Shape:
         unknown = sorted(str(code) for code in set(value) - current)
         if unknown:
             return f"not current county FIPS codes: {', '.join(unknown)}"
-        for code, inner in value.items():
-            problem = leaf(inner)
-            if problem:
-                return f"{code}: {problem}"
-        return None
+        return first_problem(value, leaf)
 
     return check
 
