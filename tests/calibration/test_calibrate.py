@@ -341,21 +341,27 @@ def test_field_office_pooling_recovers_known_factors(sources):
         assert recovered[name] < shrunk_by_name[name] < 1.0
 
 
+def _placeholder_targets(rows: list[tuple[str, str, str, str, str, str]]):
+    """Targets of value 1 (id, metric, channel, place, start, end) whose expectations a test reads."""
+    lines = [
+        f"{id},fit,{metric},{channel},{place},,{first},{last},1,approx,1.5,factor,,s,https://example.org,"
+        for id, metric, channel, place, first, last in rows
+    ]
+    return parse_targets("\n".join([HEADER, *lines]))
+
+
 def test_the_reweighting_follows_the_ramp_up_after_activation(sources):
     """ICE's ramp-up in a newly activated county (issuance.yaml): the surrogate's expectations at a ramp
     from 0.3 over 6 months agree with plain simulations there, lower the first months after Utah's
     activations (Mar 2010 onwards) and leave 2012 nearly as it was."""
     start, end = dt.date(2010, 1, 1), dt.date(2012, 12, 31)
-    rows = [
-        ("detainers_first", "detainers_issued", "2010-03-01", "2010-08-31"),
-        ("transfers_first", "transfers_to_ice", "2010-03-01", "2010-10-31"),
-        ("detainers_2012", "detainers_issued", "2012-01-01", "2012-12-31"),
-    ]
-    lines = [
-        f"{id},fit,{metric},secure_communities,UT,,{first},{last},1,approx,1.5,factor,,s,https://example.org,"
-        for id, metric, first, last in rows
-    ]
-    targets = parse_targets("\n".join([HEADER, *lines]))
+    targets = _placeholder_targets(
+        [
+            ("detainers_first", "detainers_issued", "secure_communities", "UT", "2010-03-01", "2010-08-31"),
+            ("transfers_first", "transfers_to_ice", "secure_communities", "UT", "2010-03-01", "2010-10-31"),
+            ("detainers_2012", "detainers_issued", "secure_communities", "UT", "2012-01-01", "2012-12-31"),
+        ]
+    )
     segments, records, simulated = cal._simulate(reweighting.saturated(sources), "UT", start, end, seed=5)
     surrogate = reweighting.Surrogate.build(sources, segments, records, targets, simulated)
     spec = [
@@ -381,17 +387,17 @@ def test_the_reweighting_follows_the_county_factor(sources):
     agree with plain simulations and fall to about 0.4 of what they were, while Montgomery County MD, beside
     it in the same field office but without a factor of its own, does not move."""
     start, end = dt.date(2011, 1, 1), dt.date(2012, 12, 31)
-    rows = [
-        ("dc_all", "detainers_issued", "all", "11001"),
-        ("dc_sc", "detainers_issued", "secure_communities", "11001"),
-        ("dc_transfers", "transfers_to_ice", "all", "11001"),
-        ("montgomery", "detainers_issued", "all", "24031"),
-    ]
-    lines = [
-        f"{id},fit,{metric},{channel},{place},,{start},{end},1,approx,1.5,factor,,s,https://example.org,"
-        for id, metric, channel, place in rows
-    ]
-    targets = parse_targets("\n".join([HEADER, *lines]))
+    targets = _placeholder_targets(
+        [
+            (id, metric, channel, place, start.isoformat(), end.isoformat())
+            for id, metric, channel, place in (
+                ("dc_all", "detainers_issued", "all", "11001"),
+                ("dc_sc", "detainers_issued", "secure_communities", "11001"),
+                ("dc_transfers", "transfers_to_ice", "all", "11001"),
+                ("montgomery", "detainers_issued", "all", "24031"),
+            )
+        ]
+    )
     places = "11001,24031"
     segments, records, simulated = cal._simulate(reweighting.saturated(sources), places, start, end, seed=5)
     surrogate = reweighting.Surrogate.build(sources, segments, records, targets, simulated)
