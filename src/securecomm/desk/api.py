@@ -1117,21 +1117,45 @@ def create_app(
             raise error
         await response(scope, receive, send)
 
-    async def fast_intake(scope: dict[str, Any], receive: Any, send: Any, fallback: Any) -> None:
-        """POST /api/v1/detainers (create_detainer)."""
-        plain, passed_on = await plain_request(
-            scope, receive, Permission.CREATE_DETAINER, DetainerIntake, idempotency=True
-        )
+    async def acted(
+        scope: dict[str, Any],
+        receive: Any,
+        send: Any,
+        fallback: Any,
+        permission: Permission,
+        model: Any,
+        act: Callable[[Actor, Any, str | None], Awaitable[Any]],
+        *,
+        idempotency: bool = False,
+    ) -> tuple[Any, Any] | None:
+        """(what `act` returned, the receive to hand the request on with) for a plain request; None when the
+        normal route (a request not plainly in order) or a refusal has answered instead."""
+        plain, passed_on = await plain_request(scope, receive, permission, model, idempotency=idempotency)
         if plain is None:
             if passed_on is not None:
                 await fallback(scope, passed_on, send)
-            return
-        actor, body, idempotency_key = plain
+            return None
         try:
-            result = await intakes.intake(actor, body.model_dump(), idempotency_key)
+            return await act(*plain), passed_on
         except (DeskError, OperationalError) as error:
             await refusal(scope, receive, send, error)
+            return None
+
+    async def fast_intake(scope: dict[str, Any], receive: Any, send: Any, fallback: Any) -> None:
+        """POST /api/v1/detainers (create_detainer)."""
+        done = await acted(
+            scope,
+            receive,
+            send,
+            fallback,
+            Permission.CREATE_DETAINER,
+            DetainerIntake,
+            lambda actor, body, idempotency_key: intakes.intake(actor, body.model_dump(), idempotency_key),
+            idempotency=True,
+        )
+        if done is None:
             return
+        result, passed_on = done
         if result.get("replayed"):  # an answer stored earlier: the route gives it again, as it always has
             await fallback(scope, passed_on, send)
             return
@@ -1146,17 +1170,18 @@ def create_app(
         if detainer_id > MAX_ID:
             await fallback(scope, receive, send)
             return
-        plain, passed_on = await plain_request(scope, receive, Permission.REVIEW, ReviewRequest)
-        if plain is None:
-            if passed_on is not None:
-                await fallback(scope, passed_on, send)
+        done = await acted(
+            scope,
+            receive,
+            send,
+            fallback,
+            Permission.REVIEW,
+            ReviewRequest,
+            lambda actor, body, _: in_writer(desk.review, actor, detainer_id, body.decision, body.reason),
+        )
+        if done is None:
             return
-        actor, body, _ = plain
-        try:
-            result = await in_writer(desk.review, actor, detainer_id, body.decision, body.reason)
-        except (DeskError, OperationalError) as error:
-            await refusal(scope, receive, send, error)
-            return
+        result, _ = done
         field = review_route.response_field
         value, errors = field.validate(result, {}, loc=("response",))
         if errors:
