@@ -127,7 +127,7 @@ class PlaceStream:
     def _draw(self, keys: PlaceKeys, draw: Draw) -> np.ndarray:
         # Each place's block comes from its own generator, in the order of the rows.
         runs = keys.runs()
-        if len(runs) == 1:
+        if len(runs) == 1:  # one place (a state's or a county's run): its block is the draw, nothing to join
             return draw(self._generator(runs[0][0]), keys.size, slice(0, keys.size))
         parts = [draw(self._generator(place), stop - start, slice(start, stop)) for place, start, stop in runs]
         return np.concatenate(parts) if parts else draw(self._generator(0), 0, slice(0, 0))
