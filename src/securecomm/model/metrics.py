@@ -613,7 +613,8 @@ class MonthGroups:
         columns = {
             name: pl.Series(name, counted[name][present], dtype=segments.schema[name])
             if name in counted
-            else _metric_series(METRICS[name], sums[name][:, present].sum(axis=0), parameters)
+            # Channels summed before the groups are picked: the same additions, on contiguous arrays.
+            else _metric_series(METRICS[name], sums[name].sum(axis=0)[present], parameters)
             for name in REPORTED
         }
         return pl.DataFrame(
@@ -647,32 +648,56 @@ def record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: i
     """Each reported record metric's parts summed per group (`groups`: each record's group, 0..size-1) and
     channel: arrays of shape (channels, size), the channels in `Channel` order.
 
-    The parts are evaluated once over all records and summed with bincount over the records that have one:
-    a group_by evaluating twenty-odd filtered sums inside every group costs ten times as much, and a
-    threaded group_by adds floats in an order that changes from run to run. The sums over two sets of
+    The parts are evaluated once over all records and summed with bincount: a group_by evaluating
+    twenty-odd filtered sums inside every group costs ten times as much, and a threaded group_by adds
+    floats in an order that changes from run to run. Metrics with the same part (the jail's cost and the
+    hours held; the Warren Institute's shares of one count) share its sums. The sums over two sets of
     records add up (`added`) to the sums over both."""
     channels = len(Channel)
     cells = _channel_codes(records) * size + groups
-    metrics = _reported("records")
-    parts = records.select(_record_parts(end))
-    sums = {}
-    for metric in metrics:
-        part = parts.get_column(metric.name)
-        if metric.amount is None:
+    parts = _distinct_parts(end)
+    evaluated = records.select(parts.expressions)
+    summed: dict[str, np.ndarray] = {}
+    for name in evaluated.columns:
+        part = evaluated.get_column(name)
+        if part.dtype == pl.Boolean:
+            # Counts weighted by 0/1 rather than a gather of the counted cells: no branch per record, and
+            # exact (float64 holds every count below 2**53).
             counted = part.fill_null(False).to_numpy()
-            summed = np.bincount(cells[counted], minlength=size * channels)
+            counts = np.bincount(cells, weights=counted, minlength=size * channels).astype(np.int64)
+            summed[name] = counts.reshape(channels, size)
         else:
-            amounts = part.fill_null(0).to_numpy()
-            adding = amounts != 0
-            summed = np.bincount(cells[adding], weights=amounts[adding], minlength=size * channels)
-        sums[metric.name] = summed.reshape(channels, size)
-    return sums
+            values = part.fill_null(0).to_numpy()
+            adding = values != 0
+            amounts = np.bincount(cells[adding], weights=values[adding], minlength=size * channels)
+            summed[name] = amounts.reshape(channels, size)
+    return {metric: summed[part] for metric, part in parts.part_of.items()}
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """The distinct parts of the reported record metrics (each named by its first metric) and, for every
+    such metric, the part it sums."""
+
+    expressions: tuple[pl.Expr, ...]
+    part_of: dict[str, str]
 
 
 @cache
-def _record_parts(end: dt.date) -> tuple[pl.Expr, ...]:
-    """The reported record metrics' parts (`Metric.record_part`), made once per end date."""
-    return tuple(metric.record_part(end) for metric in _reported("records"))
+def _distinct_parts(end: dt.date) -> _Parts:
+    """The reported record metrics' parts (`Metric.record_part`) over a period ending on `end`, each
+    distinct part once."""
+    expressions: list[pl.Expr] = []
+    part_of: dict[str, str] = {}
+    for metric in _reported("records"):
+        part = metric.record_part(end)
+        same = next((kept for kept in expressions if kept.meta.undo_aliases().meta.eq(part.meta.undo_aliases())), None)
+        if same is None:
+            expressions.append(part)
+            part_of[metric.name] = metric.name
+        else:
+            part_of[metric.name] = same.meta.output_name()
+    return _Parts(tuple(expressions), part_of)
 
 
 def _channel_codes(records: pl.DataFrame) -> np.ndarray:
