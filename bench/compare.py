@@ -1,8 +1,9 @@
 """Benchmark: comparing policies for the United States over one year, with uncertainty.
 
 6 policies × 20 replications on a local Dask cluster of 2 workers, through the one replication
-runner (model/replications.py). Prints wall time and peak memory (this process and the workers),
-beside the target (issue 11, "One shape for the whole house"): ≤ 20 s on a 2-core machine.
+runner (model/replications.py). Prints wall time, CPU time and peak memory (this process and the
+worker processes) and the load average, beside the target (issue 11, "One shape for the whole
+house"): ≤ 20 s on a 2-core machine.
 
     .venv/bin/python bench/compare.py [--replications 20] [--workers 2]
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import resource
 import time
 
@@ -45,12 +47,12 @@ def main() -> None:
         runner=Runner(workers=args.workers),
     )
     wall = time.perf_counter() - started
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    workers = children.ru_maxrss / 1024
-    # On a shared machine the wall time also measures the other jobs; the workers' CPU time does
-    # not, and divided by the workers it is the least wall time the replications take on idle cores.
-    cpu = children.ru_utime + children.ru_stime
+    # On a shared machine the wall time also measures the other jobs; the CPU time does not, and divided
+    # by the workers it is the least wall time the run takes on idle cores. One worker is a thread of this
+    # process (model/replications.py), so this process's CPU counts with the worker processes'.
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
     honored = comparison.summary.levels["historical"]["detainers_honored"]
     print(f"US 2012, {len(POLICIES)} policies × {args.replications} replications on {args.workers} Dask workers")
     print(
@@ -59,8 +61,12 @@ def main() -> None:
     print(
         f"wall time: {wall:.1f} s (target ≤ {TARGET_SECONDS:.0f} s) {'ok' if wall <= TARGET_SECONDS else 'ABOVE TARGET'}"
     )
-    print(f"CPU time of the workers: {cpu:.1f} s ({cpu / args.workers:.1f} s each)")
-    print(f"peak RSS: {own:,.0f} MB in this process, {workers:,.0f} MB in the largest worker")
+    print(f"CPU time, this process and the worker processes: {cpu:.1f} s ({cpu / args.workers:.1f} s a worker)")
+    print(
+        f"peak RSS: {own.ru_maxrss / 1024:,.0f} MB in this process, "
+        f"{children.ru_maxrss / 1024:,.0f} MB in the largest worker process"
+    )
+    print(f"load average at the end: {', '.join(f'{load:.2f}' for load in os.getloadavg())}")
 
 
 if __name__ == "__main__":

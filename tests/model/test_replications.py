@@ -41,6 +41,14 @@ def test_a_runner_is_one_of_three_kinds():
         Runner(workers=2, scheduler="tcp://127.0.0.1:8786")
 
 
+def test_a_local_cluster_has_one_worker_in_this_process_and_the_others_in_their_own():
+    # The worker in this process starts at once, with the model imported; the others are processes.
+    with Runner(workers=3)._client() as client:
+        client.wait_for_workers(3, timeout=120)
+        processes = sorted(client.run(os.getpid).values())
+    assert processes.count(os.getpid()) == 1 and len(set(processes)) == 3
+
+
 def test_the_band_is_the_median_and_the_5th_and_95th_percentiles():
     # 21 values 70, 73, ..., 130: median 100, 5th percentile 73, 95th 127 (linear interpolation).
     assert band([70 + 3 * i for i in range(21)]) == pytest.approx({"median": 100, "low": 73, "high": 127})

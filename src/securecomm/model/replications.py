@@ -11,6 +11,7 @@ validate and the calibration ensemble), and `band` the one median and 90% band o
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -93,7 +94,8 @@ ReplicationProgress = Callable[[int, int], None]  # (replications done, replicat
 @dataclass(frozen=True)
 class Runner:
     """Where replications run: in this process (one worker, the default), on a local Dask cluster
-    of `workers` processes, or on the existing Dask cluster whose scheduler is at `scheduler`.
+    of `workers` workers (one a thread of this process, the others processes), or on the existing
+    Dask cluster whose scheduler is at `scheduler`.
 
     Replication r computes the same numbers wherever it runs (its seeds come from the run's seed
     and r alone), so the runner and the number of workers never change a result.
@@ -135,26 +137,33 @@ class Runner:
     @contextmanager
     def _client(self) -> Iterator[Client]:
         import dask
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client, Nanny, Scheduler, SpecCluster, Worker
 
         if self.scheduler is not None:
             with Client(self.scheduler) as client:
                 yield client
             return
+        local = {"host": "127.0.0.1", "protocol": "tcp://", "dashboard": False}
+        # One worker is a thread of this process, which has imported the model already and starts at once;
+        # the others are processes, each with its own interpreter and imports (~1.5 s of CPU and 2-4 s
+        # before its first task). One thread each: the workers already fill the cores.
+        here = {"cls": Worker, "options": {**local, "nthreads": 1}}
+        # One thread per worker process for Polars too: each one's own thread pool would only oversubscribe
+        # the cores.
+        process = {
+            "cls": Nanny,
+            "options": {**local, "nthreads": 1, "env": {"POLARS_MAX_THREADS": "1"}, "silence_logs": logging.WARNING},
+        }
         with (
             # Dask sets MALLOC_TRIM_THRESHOLD_ in its workers to hand freed memory back at once; setting it
             # also turns off glibc's adaptive mmap threshold, so every large array was mapped and unmapped
             # afresh: a third of the workers' time went to the kernel (9.7 → 2.4 s system time on 6 US
             # replications). The workers keep their memory between replications instead.
             dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
-            LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                # One thread per worker process for Polars too: the workers already fill the cores,
-                # and each one's own thread pool would only oversubscribe them.
-                env={"POLARS_MAX_THREADS": "1"},
+            SpecCluster(
+                scheduler={"cls": Scheduler, "options": {**local, "dashboard_address": "127.0.0.1:0"}},
+                workers={"here": here} | {f"process-{number}": process for number in range(1, self.workers)},
+                silence_logs=logging.WARNING,
             ) as cluster,
             Client(cluster) as client,
         ):
