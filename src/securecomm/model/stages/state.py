@@ -239,7 +239,10 @@ class CaseSubsets:
             if rows.size and (rows[1:] < rows[:-1]).any():  # drawn tables come in case order already
                 order = np.argsort(rows, kind="stable")
                 table, rows = table[order], rows[order]
-            self.long_tables[name] = (table, np.searchsorted(rows, np.arange(cases.height + 1)))
+            # Where each case's rows start: the count of rows of the cases before it.
+            starts = np.zeros(cases.height + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=cases.height), out=starts[1:])
+            self.long_tables[name] = (table, starts)
 
     def subset(self, indexes: np.ndarray) -> CaseTables:
         """The cases at `indexes` (ascending), renumbered 0..k-1, with their charges and convictions."""
