@@ -92,6 +92,16 @@ def _count_keys(condition: Condition) -> list[CountKey]:
     return []
 
 
+@dataclass(frozen=True)
+class HoldDeadlines:
+    """A hold's deadline per case, as a simulation reads it: no text built per case."""
+
+    local: np.ndarray  # datetime64[us], the wall clock of the case's zone; NaT where no hold is allowed
+    utc: np.ndarray  # datetime64[us], UTC; NaT where no hold is allowed or the zone is unknown
+    citation: np.ndarray  # codes into `citations` of the limit that set the deadline (-1: none)
+    citations: list[str]
+
+
 @dataclass
 class CompiledPolicy:
     policy: Policy
@@ -197,8 +207,8 @@ class CompiledPolicy:
         honored = (result.get_column("decision") == "honor").to_numpy()
         return result.with_columns(self.holds(tables, honored)).select(output_columns(self.policy))
 
-    def holds(self, tables: CaseTables, honored: np.ndarray) -> list[pl.Series]:
-        """The hold of each case the jail honors: deadline (local and UTC), zone and the limit that set it.
+    def hold_deadlines(self, tables: CaseTables, honored: np.ndarray) -> HoldDeadlines:
+        """The deadline (local and UTC) of the hold of each case the jail honors, and the limit that set it.
 
         The deadline is the earlier of the policy's and the detainer form's; a form that asks for
         no detention leaves none. Times are read in the case's `time_zone`, else the policy's zone
@@ -213,12 +223,8 @@ class CompiledPolicy:
         # comparison of strings case by case (a simulation decides millions of cases).
         citations: list[str] = []
         cited = np.full(size, -1, dtype=np.int64)
-        zone, source = self._zones(records)
         hold = self.policy.hold
-        if self.policy.kind != "detainer":
-            zone = pl.repeat(None, size, dtype=pl.String, eager=True)
-            source = zone
-        elif hold is not None:
+        if self.policy.kind == "detainer" and hold is not None:
             offset = _column(records, "release_eligible_offset", pl.Int32).fill_null(0).to_numpy().astype(np.int64)
             has_offset = _column(records, "release_eligible_offset", pl.Int32).is_not_null().to_numpy()
             # The zone column above, as codes: the case's own zone, else the policy's.
@@ -276,13 +282,23 @@ class CompiledPolicy:
                     key = np.where(earlier, form_key, key)
                     citation[earlier] = _code(citations, limit.citation)
                 local[rows], utc[rows], cited[rows] = ends, ends_utc, citation
+        return HoldDeadlines(local, utc, cited, citations)
+
+    def holds(self, tables: CaseTables, honored: np.ndarray) -> list[pl.Series]:
+        """The hold of each case the jail honors as columns: deadline (local and UTC), zone and the limit
+        that set it (`hold_deadlines`)."""
+        deadlines = self.hold_deadlines(tables, honored)
+        if self.policy.kind == "detainer":
+            zone, source = self._zones(tables.records)
+        else:
+            zone = source = pl.repeat(None, tables.height, dtype=pl.String, eager=True)
         return [
-            pl.Series("hold_until", local, dtype=pl.Datetime("us")),
-            pl.Series("hold_until_utc", utc, dtype=pl.Datetime("us")).dt.replace_time_zone("UTC"),
+            pl.Series("hold_until", deadlines.local, dtype=pl.Datetime("us")),
+            pl.Series("hold_until_utc", deadlines.utc, dtype=pl.Datetime("us")).dt.replace_time_zone("UTC"),
             zone.alias("time_zone"),
             source.alias("time_zone_source"),
-            pl.Series("hold_citation", cited).replace_strict(
-                list(range(len(citations))), citations, default=None, return_dtype=pl.String
+            pl.Series("hold_citation", deadlines.citation).replace_strict(
+                list(range(len(deadlines.citations))), deadlines.citations, default=None, return_dtype=pl.String
             ),
         ]
 

@@ -252,10 +252,8 @@ def hold_deadlines(cases: CaseSubsets, policy: Policy, rows: np.ndarray) -> tupl
     def deadlines(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # The hold reads the case records only: the charges and convictions have decided already.
         tables = CaseTables(cases.records[missing], pl.DataFrame(), pl.DataFrame())
-        holds = {series.name: series for series in compile_policy(policy).holds(tables, np.ones(missing.size, bool))}
-        local = holds["hold_until"].to_numpy().astype("datetime64[us]")
-        utc = holds["hold_until_utc"].dt.replace_time_zone(None).to_numpy().astype("datetime64[us]")
-        return local, utc
+        deadlines = compile_policy(policy).hold_deadlines(tables, np.ones(missing.size, bool))
+        return deadlines.local, deadlines.utc
 
     local, utc = cases.filled(key, rows, deadlines)
     return local, utc
