@@ -202,22 +202,26 @@ def decide_detainers(
     decided = np.zeros(size, dtype=bool)
     release_days = release_eligible_at.astype("datetime64[D]")
     first_day, last_day = (release_days.min(), release_days.max()) if size else (None, None)
-    fips = np.asarray(county_fips)
+    # Cases come grouped by county (records are drawn county by county): the cases a policy covers are
+    # the blocks of its counties, found without a pass over every case for each policy of the timeline.
+    if size and (county_codes[1:] < county_codes[:-1]).any():
+        raise ValueError("detainer cases must come grouped by county, in the order of the county list")
+    county_starts = np.searchsorted(county_codes, np.arange(len(county_fips) + 1))
+    county_position = {fips: position for position, fips in enumerate(county_fips)}
     in_force: list[tuple[Policy, np.ndarray]] = []
     for entry in timeline.entries:
-        covered = np.isin(fips, list(entry.counties))
-        if not covered.any() or size == 0:
+        covered = np.array(sorted(county_position[fips] for fips in entry.counties if fips in county_position))
+        if covered.size == 0 or size == 0:
             continue
-        mask = covered[county_codes]
+        indexes = blocks(county_starts[covered], county_starts[covered + 1])
         # A bound outside the cases' days cuts none of them.
         if np.datetime64(entry.start, "D") > first_day:
-            mask &= release_days >= np.datetime64(entry.start, "D")
+            indexes = indexes[release_days[indexes] >= np.datetime64(entry.start, "D")]
         if entry.end is not None and np.datetime64(entry.end, "D") <= last_day:
-            mask &= release_days < np.datetime64(entry.end, "D")
-        if not mask.any():
+            indexes = indexes[release_days[indexes] < np.datetime64(entry.end, "D")]
+        if indexes.size == 0:
             continue
         policy = load_policy(entry.policy_id)
-        indexes = np.flatnonzero(mask)
         in_force.append((policy, indexes))
         codes, rule_codes, rule_names = policy_decisions(cases, policy, indexes)
         rules = np.array([rule_ids.setdefault(name, len(rule_ids)) for name in rule_names], dtype=np.int64)[rule_codes]
@@ -242,6 +246,12 @@ def decide_detainers(
         list(policy_ids),
         list(rule_ids),
     )
+
+
+def blocks(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The indexes of the blocks [start, stop), one after another."""
+    lengths = stops - starts
+    return np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
 
 
 def hold_deadlines(cases: CaseSubsets, policy: Policy, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
