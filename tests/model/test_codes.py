@@ -1,12 +1,13 @@
 """Categorical draws: the table route gives the category a comparison with every boundary gives, and
-categories come with their shares."""
+categories come with their shares; codes become Enum columns."""
 
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pytest
 
-from securecomm.model.stages.codes import DRAW_RANGE, LOOKUP_BITS, draw_codes
+from securecomm.model.stages.codes import DRAW_RANGE, LOOKUP_BITS, as_enum, draw_codes
 from securecomm.model.stages.state import PlaceKeys, PlaceStream
 
 
@@ -48,3 +49,26 @@ def test_categories_come_with_their_shares_and_a_share_of_zero_never() -> None:
 def test_shares_that_are_all_zero_are_refused() -> None:
     with pytest.raises(ValueError, match="no category"):
         draw_codes({"a": 0.0, "b": 0.0}, ["a", "b"], _one_place(10), PlaceStream(1, 0))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int64, np.uint32])
+def test_codes_become_the_enum_of_their_vocabulary_with_negatives_missing(dtype: type) -> None:
+    vocabulary = ["felony", "misdemeanor", "traffic"]
+    signed = np.dtype(dtype).kind == "i"
+    codes = np.array([2, 0, -1, 1] if signed else [2, 0, 1, 1], dtype=dtype)
+    column = as_enum(codes, vocabulary)
+    assert column.dtype == pl.Enum(vocabulary)
+    expected = (
+        ["traffic", "felony", None, "misdemeanor"] if signed else ["traffic", "felony", "misdemeanor", "misdemeanor"]
+    )
+    assert column.cast(pl.String).to_list() == expected
+
+
+def test_every_code_missing_needs_no_vocabulary() -> None:
+    column = as_enum(np.full(3, -1, dtype=np.int64), [])
+    assert column.dtype == pl.Enum([]) and column.null_count() == 3
+
+
+def test_a_code_outside_the_vocabulary_is_refused() -> None:
+    with pytest.raises(pl.exceptions.ComputeError):
+        as_enum(np.array([0, 3], dtype=np.uint8), ["a", "b"])

@@ -56,5 +56,7 @@ def as_enum(codes: np.ndarray, vocabulary: Sequence[str]) -> pl.Series:
     missing = codes < 0 if codes.dtype.kind == "i" else None
     if missing is None or not missing.any():
         return pl.Series(codes.astype(physical_type)).cat.to(enum)
+    if missing.all():  # nothing to check (the vocabulary may be empty)
+        return pl.repeat(None, codes.size, dtype=enum, eager=True).alias("")
     present = pl.Series(np.where(missing, 0, codes).astype(physical_type)).cat.to(enum)
     return pl.select(pl.when(pl.lit(pl.Series(~missing))).then(pl.lit(present))).to_series().alias("")
