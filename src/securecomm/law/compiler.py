@@ -178,14 +178,22 @@ class CompiledPolicy:
             *(self._outcome_index(question).alias(f"__index_{question.name}") for question in self.policy.questions),
         )
 
+    def outcome_indexes(self, tables: CaseTables) -> np.ndarray:
+        """Each case's outcome of the first question, as an index into its `outcomes`: what a simulation
+        needs, no text."""
+        frame = tables.records.with_columns(self._counts(tables))
+        return frame.select(self._outcome_index(self.policy.questions[0])).to_series().to_numpy()
+
     def decisions(self, tables: CaseTables) -> pl.DataFrame:
-        """Only each case's decision (or label) and rule: what a simulation needs, nothing to read."""
+        """Only each case's decision (or label) and rule, as Enum columns: nothing to read."""
         question = self.policy.questions[0]
         outcomes = self.outcomes[question.name]
-        index = pl.col(f"__index_{question.name}")
-        return self._indexes(tables).select(
-            _lookup(index, [o.decision for o in outcomes], decision_vocabulary(question)).alias("decision"),
-            _lookup(index, [o.rule for o in outcomes]).alias("rule"),
+        index = self.outcome_indexes(tables)
+        return pl.DataFrame(
+            [
+                _outcome_column(index, [o.decision for o in outcomes], decision_vocabulary(question)).alias("decision"),
+                _outcome_column(index, [o.rule for o in outcomes]).alias("rule"),
+            ]
         )
 
     def evaluate(self, tables: CaseTables) -> pl.DataFrame:
@@ -375,6 +383,13 @@ def _lookup(index: pl.Expr | pl.Series, values: list[str], categories: list[str]
     """Map outcome indexes to text as an Enum column (cheap, however many rows)."""
     dtype = pl.Enum(categories or list(dict.fromkeys(values)))
     return index.replace_strict(list(range(len(values))), values, return_dtype=dtype)
+
+
+def _outcome_column(index: np.ndarray, values: list[str], categories: list[str] | None = None) -> pl.Series:
+    """Outcome indexes as an Enum column of their values (`_lookup` on arrays: one code per outcome)."""
+    categories = categories or list(dict.fromkeys(values))
+    codes = np.array([categories.index(value) for value in values], dtype=np.uint32)
+    return pl.Series(codes[index]).cat.to(pl.Enum(categories))
 
 
 @functools.cache

@@ -167,13 +167,14 @@ def policy_decisions(cases: CaseSubsets, policy: Policy, rows: np.ndarray) -> tu
             ["default"],
         )
     compiled = compile_policy(policy)
-    rules = list(dict.fromkeys(outcome.rule for outcome in compiled.outcomes[question.name]))
-    decision_codes = {decision.label: int(decision) for decision in Decision}
+    outcomes = compiled.outcomes[question.name]
+    rules = list(dict.fromkeys(outcome.rule for outcome in outcomes))
+    decision_of_outcome = np.array([Decision.of(outcome.decision) for outcome in outcomes], dtype=np.int8)
+    rule_of_outcome = np.array([rules.index(outcome.rule) for outcome in outcomes], dtype=np.int16)
 
     def decide_rows(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        outcome = compiled.decisions(cases.subset(missing))
-        decided = outcome.get_column("decision").cast(pl.String).replace_strict(decision_codes, return_dtype=pl.Int8)
-        return decided.to_numpy(), outcome.get_column("rule").to_physical().cast(pl.Int16).to_numpy()
+        outcome = compiled.outcome_indexes(cases.subset(missing))
+        return decision_of_outcome[outcome], rule_of_outcome[outcome]
 
     decision, rule = cases.filled(("decision", policy.id), rows, decide_rows)
     return decision, rule, rules
