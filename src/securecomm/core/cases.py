@@ -52,12 +52,12 @@ class CaseTables:
 
     def subset(self, mask: np.ndarray) -> CaseTables:
         """The cases where `mask` is true, renumbered 0..k-1, with their charges and convictions."""
-        new_row = np.cumsum(mask, dtype=np.int64) - 1
+        new_row = (np.cumsum(mask, dtype=np.int64) - 1).astype(np.uint32)  # wraps where not kept: filtered out
 
         def keep(table: pl.DataFrame) -> pl.DataFrame:
+            # Renumber every row, then filter once: one look-up per row rather than two.
             rows = table.get_column("row").to_numpy()
-            kept = mask[rows]
-            return table.filter(pl.Series(kept)).with_columns(row=pl.Series(new_row[rows[kept]], dtype=pl.UInt32))
+            return table.with_columns(row=pl.Series(new_row[rows])).filter(pl.Series(mask[rows]))
 
         records = self.records.filter(pl.Series(mask)).with_columns(
             row=pl.int_range(0, int(mask.sum()), dtype=pl.UInt32)
