@@ -118,6 +118,14 @@ def test_kill_9_during_a_burst_loses_no_acknowledged_intake_and_the_chain_verifi
 # --- issue #13 against a real server ---------------------------------------------------------
 
 
+# Conditions, not a time budget: a machine busy with other work (load 13-14) hashes a wrong password in a
+# second or more, so that a fixed few seconds of flood may see only a handful of attempts and none of
+# them throttled. The flood and the intakes go on until the flood has been throttled and enough intakes
+# were timed beside it; the cap only stops a test that would otherwise never end.
+FLOOD_INTAKES = 300  # intakes timed under the flood: the p99 is then the 3rd-slowest, not a lone outlier
+FLOOD_CAP_SECONDS = 180.0
+
+
 def test_3_a_flood_of_wrong_logins_does_not_starve_intake(live_server):
     """8 clients sending wrong passwords (argon2 at its real cost in the server) beside intake:
     throttled attempts are refused before any hashing, hashing has a pool of its own, and intake's
@@ -129,7 +137,7 @@ def test_3_a_flood_of_wrong_logins_does_not_starve_intake(live_server):
     lock = threading.Lock()
 
     def flood(worker: int) -> None:
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=60) as client:
             attempt = 0
             while not stop.is_set():
                 attempt += 1
@@ -138,17 +146,22 @@ def test_3_a_flood_of_wrong_logins_does_not_starve_intake(live_server):
                 with lock:
                     flood_statuses[response.status_code] = flood_statuses.get(response.status_code, 0) + 1
 
+    def answered(status: int | None = None) -> int:
+        with lock:
+            return sum(count for code, count in flood_statuses.items() if status in (None, code))
+
     latencies: list[float] = []
-    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
         for number in range(20):  # warm up
             client.post(f"{base}/detainers", json=intake_body(900_000 + number))
         floods = [threading.Thread(target=flood, args=(worker,)) for worker in range(8)]
         for thread in floods:
             thread.start()
-        time.sleep(1.0)
-        deadline = time.monotonic() + 5
+        cap = time.monotonic() + FLOOD_CAP_SECONDS
+        while answered() == 0 and time.monotonic() < cap:  # the flood has reached the server
+            time.sleep(0.05)
         number = 0
-        while time.monotonic() < deadline:
+        while time.monotonic() < cap and (len(latencies) < FLOOD_INTAKES or answered(429) == 0):
             number += 1
             started = time.perf_counter()
             response = client.post(f"{base}/detainers", json=intake_body(number))
@@ -160,6 +173,7 @@ def test_3_a_flood_of_wrong_logins_does_not_starve_intake(live_server):
     latencies.sort()
     p99 = latencies[int(0.99 * len(latencies))]
     assert flood_statuses.get(429, 0) > 0, flood_statuses
+    assert len(latencies) >= FLOOD_INTAKES, (len(latencies), flood_statuses)
     assert not any(status >= 500 and status != 503 for status in flood_statuses), flood_statuses
     assert p99 < 0.25, (p99, len(latencies), flood_statuses)
 
