@@ -660,14 +660,15 @@ def record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: i
     summed: dict[str, np.ndarray] = {}
     for name in evaluated.columns:
         part = evaluated.get_column(name)
+        if part.null_count():  # filling costs a query of its own: only where there is something to fill
+            part = part.fill_null(False if part.dtype == pl.Boolean else 0)
         if part.dtype == pl.Boolean:
             # Counts weighted by 0/1 rather than a gather of the counted cells: no branch per record, and
             # exact (float64 holds every count below 2**53).
-            counted = part.fill_null(False).to_numpy()
-            counts = np.bincount(cells, weights=counted, minlength=size * channels).astype(np.int64)
+            counts = np.bincount(cells, weights=part.to_numpy(), minlength=size * channels).astype(np.int64)
             summed[name] = counts.reshape(channels, size)
         else:
-            values = part.fill_null(0).to_numpy()
+            values = part.to_numpy()
             adding = values != 0
             amounts = np.bincount(cells[adding], weights=values[adding], minlength=size * channels)
             summed[name] = amounts.reshape(channels, size)

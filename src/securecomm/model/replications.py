@@ -162,11 +162,14 @@ class Runner:
             dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}),
             SpecCluster(
                 scheduler={"cls": Scheduler, "options": {**local, "dashboard_address": "127.0.0.1:0"}},
-                workers={"here": here} | {f"process-{number}": process for number in range(1, self.workers)},
+                workers={"here": here},
+                worker=process,
                 silence_logs=logging.WARNING,
             ) as cluster,
             Client(cluster) as client,
         ):
+            # Not waited for: the worker processes join as they start, and the worker here works meanwhile.
+            cluster.scale(self.workers)
             yield client
 
 
