@@ -213,7 +213,7 @@ def _answers_and_rows(desk, batches, together: bool):
     for batch in batches:
         bodies = [DetainerIntake.model_validate(body).model_dump() for body in batch]
         if together:
-            got = desk.intake_many([(actor, body, None) for body in bodies])
+            got = desk.write_many([(actor, body, None) for body in bodies])[0]
         else:
             got = []
             for body in bodies:
@@ -274,3 +274,109 @@ def test_intakes_written_together_are_answered_recorded_and_audited_as_one_by_on
     assert rows == expected_rows
     assert entries == expected_entries
     assert [answer[0] for answer in answers if isinstance(answer, tuple)] == ["InvalidInput", "Conflict"]
+
+
+def _reviews_answers_and_rows(desk, together: bool):
+    """A batch of intakes and reviews (Desk.write_many), or the same writes one by one in the order the
+    batch makes them: the intakes in order, then the reviews by detainer id (by arrival for one id)."""
+    from sqlalchemy import select
+
+    from securecomm.desk.api import DetainerIntake
+    from securecomm.desk.models import Detainer, Event
+    from securecomm.desk.service import DeskError
+
+    def body(number: int, **facts) -> dict:
+        raw = {"booking_ref": f"R-{number}", "detainer_number": f"RD-{number}", **BASE, **facts}
+        return DetainerIntake.model_validate(raw).model_dump()
+
+    clerk = desk.authenticate(desk.login("intake", PASSWORD).token)
+    judge = desk.authenticate(desk.login("reviewer", PASSWORD).token)
+    # Before the batch: three awaiting review (one with release eligibility, so honoring it sets a hold),
+    # one decided automatically.
+    pending = [desk.intake(clerk, body(1))["id"], desk.intake(clerk, body(2, release_eligible_at="2014-03-06T17:00"))]
+    pending.append(desk.intake(clerk, body(3))["id"])
+    pending[1] = pending[1]["id"]
+    automatic = desk.intake(clerk, body(4, final_order=True))["id"]
+    intakes = [(clerk, body(5), None), (clerk, body(6, public_safety_risk=False), None)]
+    reviews = [
+        (judge, pending[2], "decline", "  no judicial warrant  "),
+        (judge, pending[1], "honor", "final order seen"),
+        (judge, 10_000, "honor", "no such detainer"),  # 404
+        (judge, automatic, "decline", "decided already"),  # 409
+        (judge, pending[2], "honor", "a second review of the same case"),  # 409: the first of the batch won
+        (clerk, pending[0], "honor", "not a reviewer"),  # 403
+        (judge, pending[0], "maybe", "no such decision"),  # 422
+    ]
+    if together:
+        intake_answers, review_answers = desk.write_many(intakes, reviews)
+        answers = [*intake_answers, *review_answers]
+    else:
+        answers = []
+        for actor, request, key in intakes:
+            answers.append(desk.intake(actor, request, key))
+        review_answers = [None] * len(reviews)
+        for _, index in sorted((review[1], index) for index, review in enumerate(reviews)):
+            try:
+                review_answers[index] = desk.review(*reviews[index])
+            except DeskError as error:
+                review_answers[index] = error
+        answers += review_answers
+    answers = [
+        (type(a).__name__, str(a), getattr(a, "existing_id", None)) if isinstance(a, Exception) else a for a in answers
+    ]
+    with desk.database.read() as session:
+        rows = [
+            dict(row)
+            for table in (Detainer, Event)
+            for row in session.execute(select(table.__table__).order_by(table.id)).mappings()  # updated rows move
+        ]
+    supervisor = desk.authenticate(desk.login("supervisor", PASSWORD).token)
+    entries = [
+        (
+            entry["action"],
+            entry["subject"],
+            entry["actor"],
+            {k: v for k, v in entry["details"].items() if k not in ("rows", "session")},
+        )
+        for entry in desk.audit_entries(supervisor, 0, 1000)
+        if not entry["action"].startswith("auth.")
+    ]
+    assert desk.verify_audit().ok
+    return answers, rows, entries
+
+
+def test_reviews_written_in_a_batch_are_answered_recorded_and_audited_as_one_by_one(backend, tmp_path, request):
+    """Reviews go into the same group commit as intakes (api.WriteBatcher → Desk.write_many): each answered
+    as alone — a review, a hold set by honoring, 404, 409 for a case decided automatically and for the second
+    review of one case, 403 for a role that may not review, 422 — with the same rows and audit entries."""
+    from .conftest import FixedClock, initialize_desk
+
+    if backend == "sqlite":
+        urls = [f"sqlite:///{tmp_path / name}.sqlite3" for name in ("together", "alone")]
+    else:
+        server = request.getfixturevalue("postgres_server")
+        urls = [server.create_database(), server.create_database()]
+    results = []
+    for url, together in zip(urls, (True, False), strict=True):
+        desk = initialize_desk(url, FixedClock())
+        try:
+            results.append(_reviews_answers_and_rows(desk, together))
+        finally:
+            desk.database.dispose()
+    (answers, rows, entries), (expected_answers, expected_rows, expected_entries) = results
+    assert answers == expected_answers
+    assert rows == expected_rows
+    assert entries == expected_entries
+    kinds = [answer[0] if isinstance(answer, tuple) else answer["decision"] for answer in answers]
+    assert kinds == [
+        "review",
+        "decline",
+        "decline",
+        "honor",
+        "NotFound",
+        "Conflict",
+        "Conflict",
+        "Forbidden",
+        "InvalidInput",
+    ]
+    assert answers[3]["hold_until"] is not None and answers[2]["review"]["reason"] == "no judicial warrant"

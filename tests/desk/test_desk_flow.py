@@ -259,7 +259,7 @@ def _body(number: int, **facts) -> dict:
 
 
 def test_intakes_written_together_are_answered_one_by_one(desk):
-    """Group commit (Desk.intake_many, what the API's intake route calls): one transaction for a batch,
+    """Group commit (Desk.write_many, what the API's intake route calls): one transaction for a batch,
     and each intake answered as it would be alone — a refusal (a twin of a row already there, a twin
     within the batch, a day no policy covers, an Idempotency-Key reused for another body) writes nothing
     and leaves the others be; a retry is answered with the first answer. The chain stays one sequence."""
@@ -279,7 +279,7 @@ def test_intakes_written_together_are_answered_one_by_one(desk):
         (clerk, _body(5), "key-3"),  # the same key, another body
         (clerk, _body(6), None),
     ]
-    answers = service.intake_many(batch)
+    answers, _ = service.write_many(batch)
     first, old_twin, third, twin, too_early, retry, reused, sixth = answers
     assert first["decision"] == "honor" and first["hold_until"] == dt.datetime(2014, 3, 10, 17)
     assert isinstance(old_twin, Conflict) and old_twin.existing_id == earlier["id"]
@@ -294,7 +294,7 @@ def test_intakes_written_together_are_answered_one_by_one(desk):
     # Three detainers written: each its detainer.create, and the two decided ones their ice.notify.
     assert report.entries == entries_before + 5
     # Alone, each would have been answered the same (the single path, on the same bodies).
-    again = service.intake_many([(clerk, _body(2), None), (clerk, _body(7, final_order=True), None)])
+    again, _ = service.write_many([(clerk, _body(2), None), (clerk, _body(7, final_order=True), None)])
     assert isinstance(again[0], Conflict) and again[0].existing_id == first["id"]
     alone = service.intake(clerk, _body(8, final_order=True))
     assert {k: v for k, v in again[1].items() if k not in ("id", "booking_ref", "case_id")} == {

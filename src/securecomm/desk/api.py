@@ -440,12 +440,12 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-class IntakeBatcher:
-    """Group commit for intake: the intakes that arrive while one batch is being written wait together,
-    and the next batch writes them all in one transaction (`Desk.intake_many`): one commit, one fsync and
-    one lock of the audit chain's head for them all, each answered only once that commit is done. Alone,
-    an intake is written at once, as before; under load, batches grow to what arrived meanwhile (at most
-    `max_batch`). `runners` batches may be under way at once."""
+class WriteBatcher:
+    """Group commit for intake and review: the intakes and reviews that arrive while one batch is being
+    written wait together, and the next batch writes them all in one transaction (`Desk.write_many`): one
+    commit, one fsync and one lock of the audit chain's head for them all, each answered only once that
+    commit is done. Alone, a write is made at once, as before; under load, batches grow to what arrived
+    meanwhile (at most `max_batch`). `runners` batches may be under way at once."""
 
     def __init__(
         self,
@@ -459,13 +459,21 @@ class IntakeBatcher:
         self.run = run
         self.runners = runners
         self.max_batch = max_batch
-        self.pending: list[tuple[tuple[Actor, dict[str, Any], str | None], asyncio.Future[Any]]] = []
+        # (True and an intake's (actor, body, Idempotency-Key), or False and a review's (actor, detainer id,
+        # decision, reason)), and the future of its answer.
+        self.pending: list[tuple[bool, tuple[Any, ...], asyncio.Future[Any]]] = []
         self.running = 0
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def intake(self, actor: Actor, request: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+        return await self._write(True, (actor, request, idempotency_key))
+
+    async def review(self, actor: Actor, detainer_id: int, decision: str, reason: str) -> dict[str, Any]:
+        return await self._write(False, (actor, detainer_id, decision, reason))
+
+    async def _write(self, is_intake: bool, item: tuple[Any, ...]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.pending.append(((actor, request, idempotency_key), future))
+        self.pending.append((is_intake, item, future))
         if self.running < self.runners:
             self.running += 1
             task = asyncio.create_task(self._drain())
@@ -477,17 +485,22 @@ class IntakeBatcher:
         try:
             while self.pending:
                 batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
+                intakes = [(item, future) for is_intake, item, future in batch if is_intake]
+                reviews = [(item, future) for is_intake, item, future in batch if not is_intake]
                 try:
-                    answers = await self.run(self.desk.intake_many, [item for item, _ in batch])
-                except BaseException as error:  # the database is out of reach: every waiting intake hears it
-                    answers = [error] * len(batch)
-                for (_, future), answer in zip(batch, answers, strict=True):
-                    if future.done():  # the client went away
-                        continue
-                    if isinstance(answer, BaseException):
-                        future.set_exception(answer)
-                    else:
-                        future.set_result(answer)
+                    answers = await self.run(
+                        self.desk.write_many, [item for item, _ in intakes], [item for item, _ in reviews]
+                    )
+                except BaseException as error:  # the database is out of reach: every waiting write hears it
+                    answers = ([error] * len(intakes), [error] * len(reviews))
+                for writes, written in zip((intakes, reviews), answers, strict=True):
+                    for (_, future), answer in zip(writes, written, strict=True):
+                        if future.done():  # the client went away
+                            continue
+                        if isinstance(answer, BaseException):
+                            future.set_exception(answer)
+                        else:
+                            future.set_result(answer)
         finally:
             self.running -= 1
 
@@ -586,7 +599,7 @@ def create_app(
     # One batch at a time per process, on PostgreSQL too: a second would wait for the first's lock on the
     # chain's head anyway, and the intakes it took would have made the first batch larger (each batch
     # costs a transaction's statements: ~1 ms of CPU on PostgreSQL however many intakes it carries).
-    intakes = IntakeBatcher(desk, in_writer)
+    writes = WriteBatcher(desk, in_writer)
 
     async def flush_throttled() -> None:
         rejected = throttle.take_rejected()
@@ -882,7 +895,7 @@ def create_app(
         ] = None,
     ) -> dict[str, Any] | Response:
         """Intake: record a detainer and decide it under the policy in force on the day received."""
-        result = await intakes.intake(actor, body.model_dump(), idempotency_key)
+        result = await writes.intake(actor, body.model_dump(), idempotency_key)
         if result.pop("replayed", False):
             # An answer stored earlier (perhaps before migration 0003): through the model, for its defaults.
             response.headers["Idempotent-Replayed"] = "true"
@@ -918,7 +931,7 @@ def create_app(
         actor: Annotated[Actor, Depends(requires(Permission.REVIEW))],
     ) -> dict[str, Any]:
         """Decide a detainer in the review queue, with a written reason; 409 if already decided."""
-        return await in_writer(desk.review, actor, detainer_id, body.decision, body.reason)
+        return await writes.review(actor, detainer_id, body.decision, body.reason)
 
     @app.post(
         f"{API}/detainers/{{detainer_id}}/events",
@@ -1150,7 +1163,7 @@ def create_app(
             fallback,
             Permission.CREATE_DETAINER,
             DetainerIntake,
-            lambda actor, body, idempotency_key: intakes.intake(actor, body.model_dump(), idempotency_key),
+            lambda actor, body, idempotency_key: writes.intake(actor, body.model_dump(), idempotency_key),
             idempotency=True,
         )
         if done is None:
@@ -1177,7 +1190,7 @@ def create_app(
             fallback,
             Permission.REVIEW,
             ReviewRequest,
-            lambda actor, body, _: in_writer(desk.review, actor, detainer_id, body.decision, body.reason),
+            lambda actor, body, _: writes.review(actor, detainer_id, body.decision, body.reason),
         )
         if done is None:
             return

@@ -64,6 +64,8 @@ INTAKE_FIELDS = ("booking_ref", "detainer_number", "received_at", "issuing_offic
 # A detainer hold may last at most 48 hours, excluding Saturdays, Sundays and holidays (8 CFR 287.7(d)).
 MAX_HOLD_HOURS = 48
 REGISTERED_PREFIX = "file:"
+# The columns of a detainer's hold (`_hold`).
+HOLD_COLUMNS = ("hold_until", "hold_until_utc", "hold_citation")
 
 
 # --- errors (api.py maps each to its HTTP status) ------------------------------------------
@@ -226,7 +228,7 @@ def _hold(layers: Sequence[Policy], record: Mapping[str, Any], decision: str) ->
     (`law.per_case.hold_if`, which the compiled evaluator's `holds` matches case by case): the earlier
     of a layer's hold and the form's, none for a notice-only form, in the zone's real hours — one per
     layer were the jail to honor, combined as `law.layers` combines layers: the earliest deadline wins."""
-    hold: dict[str, Any] = {"hold_until": None, "hold_until_utc": None, "hold_citation": None}
+    hold: dict[str, Any] = dict.fromkeys(HOLD_COLUMNS)
     if decision != "honor" or record["release_eligible_at"] is None:
         return hold
     rows = [
@@ -543,6 +545,17 @@ HIGHEST_IDS_SQLITE = text(
 NEW_IDS_POSTGRESQL = text(
     "SELECT ARRAY(SELECT nextval(pg_get_serial_sequence('detainers', 'id')) FROM generate_series(1, :detainers)), "
     "ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :events))"
+)
+# A review's change, conditional on the detainer still awaiting one (built once: see INSERT_EVENT).
+REVIEW_DETAINER = (
+    update(DETAINERS)
+    .where(DETAINERS.c.id == bindparam("detainer_id"), DETAINERS.c.decision == "review")
+    .values(
+        {
+            name: bindparam(f"new_{name}")
+            for name in ("decision", "review_reason", "reviewed_by", "reviewed_utc", *HOLD_COLUMNS)
+        }
+    )
 )
 SELECT_SAME_DETAINER = select(DETAINERS.c.id).where(
     DETAINERS.c.booking_ref == bindparam("booking_ref"), DETAINERS.c.detainer_number == bindparam("detainer_number")
@@ -1304,22 +1317,33 @@ class Desk:
         detainer number a second time is refused (409, naming the detainer that has them)."""
         return self._intake_alone(self._intake_request(actor, request, idempotency_key))
 
-    def intake_many(
-        self, requests: Sequence[tuple[Actor, Mapping[str, Any], str | None]]
-    ) -> list[dict[str, Any] | Exception]:
-        """Several intakes (actor, body, idempotency key) in one transaction, in order: one commit — one
-        fsync, one lock of the audit chain's head — for them all (group commit). Each gets exactly the
-        answer `intake` would give it alone, or its error: an intake refused (409, 422) writes nothing and
-        the others go on. If one fails after it began writing (a twin committed meanwhile by another
-        server process, a deadlock), the transaction is rolled back and each is run alone."""
+    def write_many(
+        self,
+        intakes: Sequence[tuple[Actor, Mapping[str, Any], str | None]],
+        reviews: Sequence[tuple[Actor, int, str, str]] = (),
+    ) -> tuple[list[dict[str, Any] | Exception], list[dict[str, Any] | Exception]]:
+        """Intakes (actor, body, Idempotency-Key) and reviews (actor, detainer id, decision, reason) in one
+        transaction: one commit — one fsync, one lock of the audit chain's head — for them all (group
+        commit). Each gets exactly the answer `intake` or `review` would give it alone, or its error: one
+        refused (404, 409, 422) writes nothing and the others go on. The intakes are written first, in
+        order; then the reviews, by detainer id (in order of arrival for one id), so that two server
+        processes lock the detainers they review in the same order. If one fails after it began writing
+        (a twin committed meanwhile by another server process, a deadlock), the transaction is rolled back
+        and each is run alone."""
         prepared: list[_IntakeRequest | Exception] = []
-        for actor, request, idempotency_key in requests:
+        for actor, request, idempotency_key in intakes:
             try:
                 prepared.append(self._intake_request(actor, request, idempotency_key))
             except DeskError as error:
                 prepared.append(error)
-        if all(isinstance(item, Exception) for item in prepared):
-            return prepared  # type: ignore[return-value]
+        checked: list[tuple[Actor, int, str, str] | Exception] = []
+        for actor, detainer_id, decision, reason in reviews:
+            try:
+                checked.append((actor, detainer_id, decision, self._review_reason(actor, decision, reason)))
+            except DeskError as error:
+                checked.append(error)
+        if all(isinstance(item, Exception) for item in [*prepared, *checked]):
+            return prepared, checked  # type: ignore[return-value]
         valid = [item for item in prepared if not isinstance(item, Exception)]
         # Together (two statements for the batch's rows rather than two per intake) when no answer in the
         # batch can depend on another's: no Idempotency-Key, no booking and ICE number twice.
@@ -1331,20 +1355,31 @@ class Desk:
         try:
             with self._transaction() as work:
                 if together:
-                    return self._intake_together(work, prepared)
-                day_policies: dict[dt.date, Policy | None] = {}
-                answers: list[dict[str, Any] | Exception] = []
-                for item in prepared:
-                    if isinstance(item, Exception):
-                        answers.append(item)
-                        continue
+                    answers = self._intake_together(work, prepared)
+                else:
+                    day_policies: dict[dt.date, Policy | None] = {}
+                    answers = []
+                    for item in prepared:
+                        if isinstance(item, Exception):
+                            answers.append(item)
+                            continue
+                        try:
+                            answers.append(self._intake_in(work, item, day_policies))
+                        except DeskError as error:  # refused before it wrote anything (see _intake_in)
+                            answers.append(error)
+                reviewed: list[Any] = list(checked)
+                ordered = sorted((item[1], index) for index, item in enumerate(checked) if isinstance(item, tuple))
+                for _, index in ordered:
                     try:
-                        answers.append(self._intake_in(work, item, day_policies))
-                    except DeskError as error:  # refused before it wrote anything (see _intake_in)
-                        answers.append(error)
-            return answers
+                        reviewed[index] = self._review_in(work, *checked[index])  # type: ignore[misc]
+                    except DeskError as error:  # refused before it wrote anything (see _review_in)
+                        reviewed[index] = error
+            return answers, reviewed
         except Exception:
-            return [item if isinstance(item, Exception) else self._intake_alone(item, answer=True) for item in prepared]
+            return (
+                [item if isinstance(item, Exception) else self._intake_alone(item, answer=True) for item in prepared],
+                [item if isinstance(item, Exception) else self._review_alone(*item) for item in checked],
+            )
 
     def _intake_alone(self, item: _IntakeRequest, *, answer: bool = False) -> Any:
         """One intake in its own transaction (`answer`: its error is returned rather than raised)."""
@@ -1476,7 +1511,7 @@ class Desk:
         entries in the same order, and answers — with their detainers and notices to ICE written by one
         statement each: their ids taken first, by one query (SQLite: after the highest, under the
         transaction's write lock; PostgreSQL: from the tables' sequences), the twins already recorded by one. A twin
-        another server process commits meanwhile fails the batch's insert; `intake_many` then runs each
+        another server process commits meanwhile fails the batch's insert; `write_many` then runs each
         intake alone, and that one gets its 409."""
         answers: list[Any] = list(prepared)
         day_policies: dict[dt.date, Policy | None] = {}
@@ -1742,45 +1777,59 @@ class Desk:
 
     def review(self, actor: Actor, detainer_id: int, decision: str, reason: str) -> dict[str, Any]:
         """A reviewer's decision on a detainer in the queue; 409 (Conflict) if it was decided already."""
+        reason = self._review_reason(actor, decision, reason)
+        with self._transaction() as work:
+            return self._review_in(work, actor, detainer_id, decision, reason)
+
+    def _review_alone(self, actor: Actor, detainer_id: int, decision: str, reason: str) -> Any:
+        """A review in its own transaction, its error returned rather than raised."""
+        try:
+            return self.review(actor, detainer_id, decision, reason)
+        except Exception as error:
+            return error
+
+    def _review_reason(self, actor: Actor, decision: str, reason: str) -> str:
+        """The reason of a review in order, stripped (Forbidden, InvalidInput), before the database is touched."""
         self._require(actor, Permission.REVIEW)
         if decision not in REVIEW_DECISIONS:
             raise InvalidInput("decision", f"must be one of: {', '.join(REVIEW_DECISIONS)}")
         if not reason.strip():
             raise InvalidInput("reason", "a review needs a written reason")
-        with self._transaction() as work:
-            # Locked (PostgreSQL): the row digest written below must be of the row as it then is.
-            detainer = self._detainer(work, detainer_id, lock=True)
-            if detainer["decision"] != "review":
-                how = f"by {detainer['reviewed_by']}" if detainer["reviewed_by"] else "automatically"
-                raise Conflict(f"detainer {detainer_id} was already decided {how}: {detainer['decision']}")
-            layers = self._layers(work.connection, detainer["policy_id"], detainer["received_at"].date())
-            changes = {
-                "decision": decision,
-                "review_reason": reason.strip(),
-                "reviewed_by": actor.username,
-                "reviewed_utc": self.clock.utc_now(),
-                # The hold runs from release eligibility, not from the review: a late decision never lengthens it.
-                **_hold(layers, _record(detainer, detainer["release_eligible_at"]), decision),
-            }
-            # The condition on the current decision makes the check and the change one step: of two
-            # reviewers racing on PostgreSQL, the second's UPDATE waits, re-reads and matches nothing.
-            changed = work.connection.execute(
-                update(DETAINERS)
-                .where(DETAINERS.c.id == detainer_id, DETAINERS.c.decision == "review")
-                .values({name: bindparam(f"new_{name}") for name in changes}),
-                {f"new_{name}": value for name, value in changes.items()},
-            ).rowcount
-            if changed != 1:
-                raise Conflict(f"detainer {detainer_id} was decided by another reviewer meanwhile")
-            detainer.update(changes)
-            work.audit(
-                actor,
-                "detainer.review",
-                f"detainer:{detainer_id}",
-                {"decision": decision, "hold_until": changes["hold_until"]},
-                [("detainer", detainer)],
-            )
-            self._notify_ice(work, detainer, layers, actor)
+        return reason.strip()
+
+    def _review_in(self, work: _Work, actor: Actor, detainer_id: int, decision: str, reason: str) -> dict[str, Any]:
+        """A checked review in a transaction. Every refusal (DeskError: 404, 409) comes before its first
+        write, so that the other writes of a batch may go on."""
+        # Locked (PostgreSQL): the row digest written below must be of the row as it then is.
+        detainer = self._detainer(work, detainer_id, lock=True)
+        if detainer["decision"] != "review":
+            how = f"by {detainer['reviewed_by']}" if detainer["reviewed_by"] else "automatically"
+            raise Conflict(f"detainer {detainer_id} was already decided {how}: {detainer['decision']}")
+        layers = self._layers(work.connection, detainer["policy_id"], detainer["received_at"].date())
+        changes = {
+            "decision": decision,
+            "review_reason": reason,
+            "reviewed_by": actor.username,
+            "reviewed_utc": self.clock.utc_now(),
+            # The hold runs from release eligibility, not from the review: a late decision never lengthens it.
+            **_hold(layers, _record(detainer, detainer["release_eligible_at"]), decision),
+        }
+        # The condition on the current decision makes the check and the change one step: of two
+        # reviewers racing on PostgreSQL, the second's UPDATE waits, re-reads and matches nothing.
+        changed = work.connection.execute(
+            REVIEW_DETAINER, {"detainer_id": detainer_id, **{f"new_{name}": value for name, value in changes.items()}}
+        ).rowcount
+        if changed != 1:
+            raise Conflict(f"detainer {detainer_id} was decided by another reviewer meanwhile")
+        detainer.update(changes)
+        work.audit(
+            actor,
+            "detainer.review",
+            f"detainer:{detainer_id}",
+            {"decision": decision, "hold_until": changes["hold_until"]},
+            [("detainer", detainer)],
+        )
+        self._notify_ice(work, detainer, layers, actor)
         return detainer_summary(detainer, self.clock.local_now())
 
     # -- custody events --
