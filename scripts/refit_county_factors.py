@@ -60,7 +60,8 @@ def main(out: Path, shipped_overlay: Path) -> None:
     document["provenance"]["generated_by"] = (
         f"scripts/refit_county_factors.py: one outer iteration from the multipliers of the overlay of "
         f"{yaml.safe_load(shipped_overlay.read_text(encoding='utf-8'))['provenance']['date']} "
-        "(securecomm calibrate), its ensemble ratios (median over replications / point value) reused"
+        "(its own provenance says how it was made), its ensemble ratios (median over replications / point value) "
+        "reused"
     )
     out.write_text(OVERLAY_HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110))
     print(

@@ -140,12 +140,13 @@ def test_the_reweighted_population_gives_the_simulated_expectations(sources):
     plain = evaluate_targets(targets, *cal._simulate(sources, PLACE, *_period(), seed=5))
     for target in targets:
         assert expected[target.id] == pytest.approx(plain[target.id], rel=0.05), target.id
-    # Removal enters linearly, except for Level 1 records, whose chance is their own; a 10% lower
-    # IDENT match rate removes ~10% of everything downstream.
+    # Removal enters linearly, except for records Level 1 at the match, whose chance is their own (Level 1
+    # removals also count records a current felony made Level 1 at removal, whose chance moves); a 10%
+    # lower IDENT match rate removes ~10% of everything downstream.
     dims = cal.dimensions(sources, SPECS, *_period(), require_all=False)
     more_removals = cal.apply_multipliers(sources, dims, [1, 1, 1, 1, 1, 1, 1, 1.2], "x")
     moved = surrogate.values(more_removals)
-    assert 0 < moved["removals_level1"] == pytest.approx(expected["removals_level1"])
+    assert expected["removals_level1"] < moved["removals_level1"] < 1.2 * expected["removals_level1"]
     assert moved["removals"] - moved["removals_level1"] == pytest.approx(
         1.2 * (expected["removals"] - expected["removals_level1"])
     )
@@ -418,3 +419,40 @@ def test_the_reweighting_follows_the_county_factor(sources):
         total_low, total_source = sum(p[target.id] for p in low), sum(p[target.id] for p in source)
         assert total_low == pytest.approx(share[target.id] * total_source, rel=0.1), target.id
     assert source[0]["dc_all"] == pytest.approx(before["dc_all"], rel=0.05)
+
+
+def test_the_reweighting_follows_the_field_office_removal_factors(sources):
+    """Whom a field office removes (removal.yaml): at Phoenix's factors 0.5 for the transferred with a
+    conviction on record and 1.4 for those without, Maricopa County's expected non-criminal removals rise
+    1.4 times and its Level 2 removals fall, its ICE arrests (before removal) and Bernalillo County NM (El
+    Paso's office) stay as they were, and plain simulations at the factors agree."""
+    start, end = dt.date(2011, 1, 1), dt.date(2012, 12, 31)
+    targets = _placeholder_targets(
+        [
+            (id, metric, "secure_communities", place, start.isoformat(), end.isoformat())
+            for id, metric, place in (
+                ("removals", "removals", "04013"),
+                ("non_criminal", "removals_noncriminal", "04013"),
+                ("level_2", "removals_level2", "04013"),
+                ("transfers", "transfers_to_ice", "04013"),
+                ("bernalillo", "removals", "35001"),
+            )
+        ]
+    )
+    places = "04013,35001"
+    segments, records, simulated = cal._simulate(reweighting.saturated(sources), places, start, end, seed=5)
+    surrogate = reweighting.Surrogate.build(sources, segments, records, targets, simulated)
+    spec = [
+        {"parameter": "field_office_removal_factor_convicted", "keys": ["PHO"], "range": [0.25, 1.75]},
+        {"parameter": "field_office_removal_factor_non_criminal", "keys": ["PHO"], "range": [0.25, 1.75]},
+    ]
+    dims = cal.dimensions(sources, spec, start, end, require_all=False)
+    moved = cal.apply_multipliers(sources, dims, [0.5, 1.4], "Phoenix")
+    expected, before = surrogate.values(moved), surrogate.values(sources)
+    assert expected["non_criminal"] == pytest.approx(1.4 * before["non_criminal"], rel=1e-9)
+    assert expected["level_2"] < 0.8 * before["level_2"]
+    for unmoved in ("transfers", "bernalillo"):
+        assert expected[unmoved] == pytest.approx(before[unmoved], rel=1e-9), unmoved
+    plain = [evaluate_targets(targets, *cal._simulate(moved, places, start, end, seed=seed)) for seed in (5, 6)]
+    for target in targets:
+        assert expected[target.id] == pytest.approx(np.mean([p[target.id] for p in plain]), rel=0.1), target.id

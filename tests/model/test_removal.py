@@ -1,9 +1,15 @@
 import numpy as np
+import polars as pl
 import pytest
 
 from securecomm.core.schema import STATUSES, Status
 from securecomm.model.parameters import load_parameters
-from securecomm.model.stages.removal import removal_chance, remove
+from securecomm.model.stages.removal import (
+    FIELD_OFFICE_CONVICTED,
+    FIELD_OFFICE_NON_CRIMINAL,
+    removal_chance,
+    remove,
+)
 from securecomm.model.stages.state import PlaceKeys, PlaceStream
 
 
@@ -15,7 +21,8 @@ def parameters():
 def test_level_1_records_take_their_own_chance_and_citizens_are_never_removed(parameters):
     statuses = np.arange(len(STATUSES)).repeat(2)
     level_1 = np.tile([True, False], len(STATUSES))
-    chance = removal_chance(statuses, level_1, parameters)
+    offices = pl.Series(["HOU"] * statuses.size)
+    chance = removal_chance(statuses, level_1, ~level_1, offices, parameters)
     by_status = parameters.value("removal_probability")
     level_1_chance = parameters.value("level_1_removal_probability")
     for index, status in enumerate(STATUSES):
@@ -29,15 +36,19 @@ def test_only_the_transferred_are_removed_after_their_transfer(parameters):
     rng = np.random.default_rng(7)
     count = 20_000
     statuses = rng.integers(0, len(STATUSES), count)
-    level_1 = rng.random(count) < 0.3
+    ice_level = pl.Series(np.where(rng.random(count) < 0.3, "level_1", "level_3"))
+    fips = pl.Series(["48201"] * count)
     transferred = rng.random(count) < 0.6
     transfer_at = np.datetime64("2011-01-01T00:00", "us") + rng.integers(0, 10**6, count).astype("timedelta64[m]")
     keys = PlaceKeys.one_place(count)
-    removed, removal_at = remove(statuses, level_1, transferred, transfer_at, keys, parameters, PlaceStream(7, 0))
+    removed, removal_at = remove(
+        statuses, ice_level, fips, transferred, transfer_at, keys, parameters, PlaceStream(7, 0)
+    )
     assert not removed[~transferred].any()
     assert not removed[statuses >= Status.NATURALIZED].any()  # naturalized and native-born citizens
     assert (removal_at[removed] >= transfer_at[removed]).all() and np.isnat(removal_at[~removed]).all()
     unauthorized = transferred & (statuses == Status.UNAUTHORIZED)
+    level_1 = (ice_level == "level_1").to_numpy()
     for flag, expected in (
         (True, parameters.value("level_1_removal_probability")),
         (False, parameters.value("removal_probability")["unauthorized"]),
@@ -46,22 +57,28 @@ def test_only_the_transferred_are_removed_after_their_transfer(parameters):
         assert removed[group].mean() == pytest.approx(expected, abs=0.03)
 
 
-def test_a_current_charge_convicted_before_removal_sets_the_level_at_removal(parameters):
-    """Issue 16: ICE counts a removal at the record at removal. A removed person without a conviction
-    whose felony (misdemeanor) charge ended in a conviction counts at Level 2 (Level 3), with the
-    parameter's chance; records with a level, those not removed and infractions keep theirs."""
-    import polars as pl
-
-    from securecomm.model.stages.removal import CONVICTED_BEFORE_REMOVAL, level_at_removal
-
+def test_a_field_office_removes_its_convicted_and_non_criminal_by_its_own_factors(parameters):
+    """Issue 16: whom an ICE field office removes. Boston's factors (0.5 for the convicted, 1.4 for those
+    without a conviction) move Suffolk County's chances and leave Harris County's (Houston's office) as
+    the nation's; a chance above 1 is kept at 1."""
+    factors = {
+        FIELD_OFFICE_CONVICTED: {**parameters.value(FIELD_OFFICE_CONVICTED), "BOS": 0.5},
+        FIELD_OFFICE_NON_CRIMINAL: {**parameters.value(FIELD_OFFICE_NON_CRIMINAL), "BOS": 1.4},
+    }
+    moved = parameters.replace_values({name: ((None, value),) for name, value in factors.items()}, "Boston")
     count = 40_000
-    ice_level = pl.Series(["non_criminal", "non_criminal", "non_criminal", "level_3"] * (count // 4))
-    charge = pl.Series(["felony", "misdemeanor", "infraction", "felony"] * (count // 4))
-    removed = np.tile([True, True, True, True, False, False, False, False], count // 8)
+    statuses = np.full(count, int(Status.UNAUTHORIZED))
+    ice_level = pl.Series(
+        ["level_2", "non_criminal", "level_1", "level_2", "non_criminal", "level_1"] * (count // 6 + 1)
+    )[:count]
+    fips = pl.Series((["25025"] * 3 + ["48201"] * 3) * (count // 6 + 1))[:count]
+    transferred = np.ones(count, dtype=bool)
+    transfer_at = np.full(count, np.datetime64("2011-01-01T00:00", "us"))
     keys = PlaceKeys.one_place(count)
-    levels = level_at_removal(ice_level, charge, removed, keys, parameters, PlaceStream(3, 0)).to_numpy()
-    chance = parameters.value(CONVICTED_BEFORE_REMOVAL)
-    assert set(levels[0::8]) == {"level_2", "non_criminal"} and set(levels[1::8]) == {"level_3", "non_criminal"}
-    assert np.mean(levels[0::8] == "level_2") == pytest.approx(chance, abs=0.02)
-    assert set(levels[2::8]) == {"non_criminal"} and set(levels[3::8]) == {"level_3"}
-    assert set(levels[4::8]) == set(levels[5::8]) == set(levels[6::8]) == {"non_criminal"}
+    removed, _ = remove(statuses, ice_level, fips, transferred, transfer_at, keys, moved, PlaceStream(11, 0))
+    nation = parameters.value("removal_probability")["unauthorized"]
+    level_1 = parameters.value("level_1_removal_probability")
+    expected = [0.5 * nation, min(1.4 * nation, 1.0), 0.5 * level_1, nation, nation, level_1]
+    for position, chance in enumerate(expected):
+        assert removed[position::6].mean() == pytest.approx(chance, abs=0.02), position
+    assert removed[2::6].mean() < removed[5::6].mean()

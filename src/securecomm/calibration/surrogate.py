@@ -41,6 +41,8 @@ REWEIGHTED = (
     issuance.RAMP_MONTHS,
     jail.PICKUP_PROBABILITY,
     removal.BY_STATUS,
+    removal.FIELD_OFFICE_CONVICTED,
+    removal.FIELD_OFFICE_NON_CRIMINAL,
 )
 # The Bernoulli stages simulated at certainty and reweighted afterwards.
 SATURATED = (
@@ -51,6 +53,8 @@ SATURATED = (
     jail.PICKUP_PROBABILITY,
     removal.BY_STATUS,
     removal.LEVEL_1_PROBABILITY,
+    removal.FIELD_OFFICE_CONVICTED,
+    removal.FIELD_OFFICE_NON_CRIMINAL,
 )
 # The one segment count that a reweighted parameter moves, and the chance that moves it.
 FINGERPRINTS_CHECKED = "fingerprints_checked"
@@ -98,7 +102,7 @@ class Surrogate:
     # first day of the value in force of the dated parameters read on that day), issuance_label,
     # field_office (the county's ICE area of responsibility), county (the county, where it has a factor of
     # its own; "" elsewhere), level_1, ramp_month (whole months since the county's activation, at most
-    # RAMP_MONTHS_KEPT; RAMP_MONTHS_KEPT for other routes).
+    # RAMP_MONTHS_KEPT; RAMP_MONTHS_KEPT for other routes), non_criminal (no conviction on record at the match).
     cells: pl.DataFrame
     targets: list[Target]
     constants: dict[str, float]  # targets evaluated on the segments (stocks, segment counts)
@@ -157,6 +161,7 @@ class Surrogate:
                     RAMP_MONTHS_KEPT,
                 ),
                 "level_1": frame.get_column("ice_level") == lesc.LEVEL_1,
+                "non_criminal": frame.get_column("ice_level") == lesc.NON_CRIMINAL,
                 "release_day": base.value_starts(jail.PICKUP_PROBABILITY, release_days),
             }
         )
@@ -237,7 +242,11 @@ class Surrogate:
         issue = np.where(sc, np.minimum(chance, 1.0), np.minimum(county, 1.0))
         pickup = jail.pickup_probability(cells.get_column("release_day").to_numpy(), candidate)
         removed = removal.removal_chance(
-            cells.get_column("status").to_numpy(), cells.get_column("level_1").to_numpy(), candidate
+            cells.get_column("status").to_numpy(),
+            cells.get_column("level_1").to_numpy(),
+            cells.get_column("non_criminal").to_numpy(),
+            cells.get_column("field_office"),
+            candidate,
         )
         weights = {"match": self._presence(candidate)}
         weights["issue"] = weights["match"] * issue

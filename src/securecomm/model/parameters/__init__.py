@@ -263,6 +263,8 @@ SPEC: dict[str, Spec] = {
     "immigration_hearing_share": Spec("removal", ()),
     "counsel_share_of_hearings": Spec("removal", ()),
     "relief_granted_share": Spec("removal", ()),
+    "field_office_removal_factor_convicted": Spec("removal", ("field_office",)),
+    "field_office_removal_factor_non_criminal": Spec("removal", ("field_office",)),
     "jail_daily_cost_usd": Spec("cost", ()),
     "other_route_detainers_per_noncitizen_booking": Spec("other_routes", ("activation",)),
     "ice_warrant_hits_per_100k_residents": Spec("field", ()),

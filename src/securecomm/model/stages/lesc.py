@@ -11,15 +11,21 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 
+from securecomm.core import schema
 from securecomm.core.cases import CaseTables
 from securecomm.core.schema import Channel, Status
 from securecomm.law.compiler import compile_policy
 from securecomm.law.loader import load_policy
 from securecomm.model.parameters import Parameters
-from securecomm.model.stages.state import State, Streams, drawn_before
+from securecomm.model.stages.state import PlaceKeys, PlaceStream, State, Streams, drawn_before
 
 OFFENSE_LEVELS = "us/ice/offense-levels-2010"
 LEVEL_1 = "level_1"  # the label OFFENSE_LEVELS gives the most serious records
+NON_CRIMINAL = "non_criminal"  # its label for a record without a conviction
+CONVICTED_BEFORE_REMOVAL = "current_charge_conviction_before_removal"
+# The share of felony convictions that are aggravated felonies (criminal_history.yaml), for a felony
+# conviction on the current charge as for one on the FBI record.
+AGGRAVATED_SHARE = "aggravated_felony_share"
 
 
 def removable_chance(status_codes: np.ndarray, known_convictions: np.ndarray, parameters: Parameters) -> np.ndarray:
@@ -37,6 +43,48 @@ def removable_chance(status_codes: np.ndarray, known_convictions: np.ndarray, pa
     )
 
 
+def known_felony(convictions: pl.DataFrame, count: int) -> np.ndarray:
+    """Whether each of `count` records' FBI record shows a felony conviction."""
+    shown = convictions.filter(pl.col("known") & (pl.col("level") == schema.LEVELS[0]))
+    flags = np.zeros(count, dtype=bool)
+    flags[shown.get_column("row").to_numpy()] = True
+    return flags
+
+
+def level_at_removal(
+    ice_level: pl.Series,
+    charge_level: pl.Series,
+    known_felony: np.ndarray,
+    candidates: np.ndarray,
+    keys: PlaceKeys,
+    parameters: Parameters,
+    rng: PlaceStream,
+) -> pl.Series:
+    """ICE's offense level of each record at removal, the one its removal counts use (ICE counts a
+    removal at the record at removal): the level of the FBI record (`ice_level`), with the current charge
+    (a felony or a misdemeanor) of a `candidates` row added where it ends in a conviction before removal,
+    by the SC offense levels (OFFENSE_LEVELS): a felony makes Level 1 if it is an aggravated felony or the
+    record already shows a felony (two felonies), else Level 2; a misdemeanor makes a record without a
+    conviction Level 3. (A misdemeanor that makes a third, Level 2, is not counted: the record's
+    misdemeanors are not counted here.)"""
+    levels = ice_level.cast(pl.String)
+    rows = np.flatnonzero(candidates & (levels != LEVEL_1).to_numpy())
+    row_keys = keys.subset(rows)
+    convicted = rng.random(row_keys) < parameters.value(CONVICTED_BEFORE_REMOVAL)
+    aggravated = rng.random(row_keys) < parameters.value(AGGRAVATED_SHARE)
+    # The labels stay a column (a million labels as Python strings would cost a second).
+    charge = charge_level.gather(rows).cast(pl.String)
+    felony = convicted & (charge == "felony").to_numpy()
+    level_1 = felony & (known_felony[rows] | aggravated)
+    first_misdemeanor = (
+        convicted & (charge == "misdemeanor").to_numpy() & (levels.gather(rows) == NON_CRIMINAL).to_numpy()
+    )
+    at_removal = levels.clone()
+    for changed, label in ((felony & ~level_1, "level_2"), (level_1, LEVEL_1), (first_misdemeanor, "level_3")):
+        at_removal = at_removal.scatter(rows[changed], pl.Series([label]).new_from_index(0, int(changed.sum())))
+    return at_removal.alias("removal_level")
+
+
 def classify(policy_id: str, tables: CaseTables) -> pl.Series:
     """The label a classification policy gives each case (e.g. level_1 … non_criminal)."""
     return compile_policy(load_policy(policy_id)).decisions(tables).get_column("decision")
@@ -44,14 +92,24 @@ def classify(policy_id: str, tables: CaseTables) -> pl.Series:
 
 def determine(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: whether LESC finds each person removable (`removable`; a detainer by another route
-    comes from an ICE officer who already has) and the offense level of the FBI record (`ice_level`)."""
-    status_codes = state.column("status")
+    comes from an ICE officer who already has), the offense level of the FBI record (`ice_level`) and the
+    level ICE would count a removal at (`removal_level`, read by the removal counts)."""
+    status_codes, keys = state.column("status"), state.record_keys()
     chance = removable_chance(status_codes, state.column("known_convictions"), parameters)
-    found_removable = rng["lesc"].random(state.record_keys()) < chance
+    found_removable = rng["lesc"].random(keys) < chance
     secure_communities = state.column("channel") == Channel.SECURE_COMMUNITIES
+    removable = np.where(secure_communities, found_removable, True)
     ice_level = classify(OFFENSE_LEVELS, drawn_before(state.cases, "the cases"))
+    removal_level = level_at_removal(
+        ice_level,
+        state.records.get_column("most_serious_charge_level"),
+        known_felony(state.convictions, state.records.height),
+        removable,  # only those found removable can be removed
+        keys,
+        parameters,
+        rng["lesc"],
+    )
     records = state.records.with_columns(
-        removable=pl.Series(np.where(secure_communities, found_removable, True)),
-        ice_level=ice_level,
+        removable=pl.Series(removable), ice_level=ice_level, removal_level=removal_level
     )
     return replace(state, records=records)
