@@ -161,6 +161,11 @@ def test_a_place_shows_its_field_offices_fit():
     assert fits["SFR"].place_figures >= 10
     assert fits["SFR"].low == pytest.approx(0.25) and fits["SFR"].high == pytest.approx(1.75)
     assert fits["SFR"].to_dict()["office"] == "SFR"
+    # whom the office removes (removal.yaml), as calibrated
+    removals, calibrated = fits["CHI"].to_dict()["removal_factors"], load_parameters()
+    for record in ("convicted", "non_criminal"):
+        factor = calibrated.value(f"field_office_removal_factor_{record}")["CHI"]
+        assert removals[record] == pytest.approx(factor, abs=1e-4) and factor != 1
 
 
 def test_the_place_scorecard_reads_each_tolerance_in_its_own_terms():

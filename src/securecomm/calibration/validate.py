@@ -36,6 +36,7 @@ from securecomm.core.places import counties as county_table
 from securecomm.model.parameters import Parameters, load_parameters
 from securecomm.model.replications import HISTORICAL, ReplicationPlan, ReplicationProgress, Runner, band
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
+from securecomm.model.stages import removal
 from securecomm.model.stages.issuance import FIELD_OFFICE_FACTOR
 
 
@@ -117,7 +118,9 @@ def series_results(scores: Sequence[Score], checks: Sequence[SeriesCheck]) -> li
 @dataclass(frozen=True)
 class FieldOfficeFit:
     """How far to trust the model in a place: its ICE field office's factor on detainers per match
-    (model/parameters/issuance.yaml), and the place figures of that field office calibration fitted."""
+    (model/parameters/issuance.yaml), its factors on the chance of removal of the transferred with and
+    without a conviction on record (removal.yaml), and the place figures of that field office calibration
+    fitted."""
 
     office: str
     counties: int  # of the place's counties in this field office
@@ -125,6 +128,8 @@ class FieldOfficeFit:
     low: float
     high: float
     place_figures: int  # fitted place targets whose counties all lie in this field office
+    removal_convicted: float
+    removal_non_criminal: float
 
     @property
     def at_bound(self) -> bool:
@@ -138,6 +143,10 @@ class FieldOfficeFit:
             "range": [round(self.low, 4), round(self.high, 4)],
             "at_bound": self.at_bound,
             "place_figures": self.place_figures,
+            "removal_factors": {
+                "convicted": round(self.removal_convicted, 4),
+                "non_criminal": round(self.removal_non_criminal, 4),
+            },
         }
 
 
@@ -170,6 +179,8 @@ def field_office_fits(place: str, parameters: Parameters, targets: Sequence[Targ
             source.value[office] * low,
             source.value[office] * high,
             informing.get(office, 0),
+            parameters.value(removal.FIELD_OFFICE_CONVICTED)[office],
+            parameters.value(removal.FIELD_OFFICE_NON_CRIMINAL)[office],
         )
         for office, count in sorted(mine.items(), key=lambda item: -item[1])
     ]

@@ -127,7 +127,9 @@ def render(card: Scorecard, console: Console) -> None:
             )
             console.print(
                 f"How far to trust it: ICE field office {fit.office} ({fit.counties} of the place's counties) issues "
-                f"×{fit.factor:.2f} the nation's detainers per match (range ×{fit.low:.2f} – ×{fit.high:.2f}), "
+                f"×{fit.factor:.2f} the nation's detainers per match (range ×{fit.low:.2f} – ×{fit.high:.2f}) and "
+                f"removes ×{fit.removal_convicted:.2f} of the nation's share of those it takes with a conviction "
+                f"on record, ×{fit.removal_non_criminal:.2f} of those without, "
                 f"{informed}{bound}. Place figures within tolerance: the scorecard above; the leave-one-place-out "
                 "error of counts: docs/validation.md.",
                 highlight=False,
