@@ -291,6 +291,21 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     return times
 
 
+def main_thread_cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU time of each process's main thread (Linux /proc/PID/task/PID): in a server process,
+    the event loop's thread (uvicorn's parsing, the ASGI app, the token and body checks); the rest of the
+    process's time is its other threads' (the desk's writer, the logins' pool)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    times = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        times[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return times
+
+
 def settle(roots: list[int], quiet: float = 0.05, longest: float = 90.0) -> None:
     """Wait until the processes are idle (under `quiet` of a core in each of 3 seconds running): each
     server process starts the lab's job worker, which spends seconds of CPU importing the model after the
@@ -402,6 +417,7 @@ def run(
         tasks += [review_loop(worker, stop) for worker in range(reviewers)]
         tasks += [flood_loop(worker, stop) for worker in range(flood)]
         cpu_before.extend(cpu_seconds(tree) for tree in trees)
+        loop_before.update(main_thread_cpu_seconds(trees[0]))
         started, client_before = time.perf_counter(), time.process_time()
         running = [asyncio.ensure_future(task) for task in tasks]
         await asyncio.sleep(seconds)
@@ -410,6 +426,7 @@ def run(
         return started, time.perf_counter(), time.process_time() - client_before
 
     cpu_before: list[dict[int, float]] = []
+    loop_before: dict[int, float] = {}
     try:
         import uvloop
 
@@ -417,7 +434,9 @@ def run(
     except ImportError:
         started, ended, client = asyncio.run(load())
     elapsed = ended - started
+    loop_after = main_thread_cpu_seconds(process_tree(cpu_roots[0]))
     cpu_after = [cpu_seconds(process_tree(root)) for root in cpu_roots]
+    loop_used = sum(after - loop_before.get(pid, 0.0) for pid, after in loop_after.items())
     # Each tree's CPU in the run: processes alive at both ends by difference, those born meanwhile whole.
     cpu_used = [
         sum(after[pid] - before.get(pid, 0.0) for pid in after)
@@ -471,6 +490,10 @@ def run(
                 f"  {name + ' CPU':<18}{used / created * 1000:8.2f} ms/intake  {used / requests * 1000:5.2f} ms/request"
                 f"  ({used / elapsed * 100:.0f}% of a core)"
             )
+        print(
+            f"  {'  event loops':<18}{loop_used / created * 1000:8.2f} ms/intake  {loop_used / requests * 1000:5.2f} ms/request"
+            f"  (the server processes' main threads; the rest: their writer and login threads)"
+        )
         print(
             f"  {'client CPU':<18}{client / created * 1000:8.2f} ms/intake  {client / requests * 1000:5.2f} ms/request"
             f"  ({client / elapsed * 100:.0f}% of a core: this benchmark's own clients)"

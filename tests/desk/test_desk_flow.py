@@ -319,3 +319,54 @@ def test_the_intake_answer_is_what_its_model_would_write(desk):
     response = desk.post("/detainers", "intake", body)
     assert response.status_code == 201 and response.headers["content-type"] == "application/json"
     assert response.json() == json.loads(IntakeResult.model_validate(response.json()).model_dump_json())
+
+
+def test_two_batches_under_way_at_once_keep_one_chain_and_answer_each_intake(desk):
+    """api.WriteBatcher with two runners (what the server uses on PostgreSQL): two batches are written at
+    the same time, each intake is answered once with its own detainer, and the audit chain stays one
+    unbroken sequence (each batch's append waits for the chain head's lock)."""
+    import asyncio
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from securecomm.desk.api import WriteBatcher
+
+    service = desk.desk
+    clerk = service.authenticate(desk.headers("intake")["Authorization"].split()[1])
+    entries_before = service.verify_audit().entries
+    under_way, most = 0, 0
+    count_lock = threading.Lock()
+    write_many = service.write_many
+
+    def counted(*args):  # the desk's own write_many, counting the batches under way
+        nonlocal under_way, most
+        with count_lock:
+            under_way += 1
+            most = max(most, under_way)
+        try:
+            return write_many(*args)
+        finally:
+            with count_lock:
+                under_way -= 1
+
+    service.write_many = counted
+    threads = ThreadPoolExecutor(max_workers=2)  # SQLite: the second waits for the write lock
+
+    async def run(function, *args):
+        return await asyncio.get_running_loop().run_in_executor(threads, function, *args)
+
+    async def intakes():
+        batcher = WriteBatcher(service, run, runners=2, max_batch=4)
+        return await asyncio.gather(*(batcher.intake(clerk, _body(100 + number), None) for number in range(40)))
+
+    try:
+        answers = asyncio.run(intakes())
+    finally:
+        threads.shutdown()
+        del service.write_many
+    assert sorted(answer["booking_ref"] for answer in answers) == sorted(f"G-{100 + n}" for n in range(40))
+    assert len({answer["id"] for answer in answers}) == 40
+    assert most == 2
+    report = service.verify_audit()
+    assert report.ok, report.describe()
+    assert report.entries == entries_before + 40 + sum(1 for answer in answers if answer["decision"] != "review")

@@ -596,10 +596,11 @@ def create_app(
     async def in_writer(function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(writer, functools.partial(function, *args))
 
-    # One batch at a time per process, on PostgreSQL too: a second would wait for the first's lock on the
-    # chain's head anyway, and the intakes it took would have made the first batch larger (each batch
-    # costs a transaction's statements: ~1 ms of CPU on PostgreSQL however many intakes it carries).
-    writes = WriteBatcher(desk, in_writer)
+    # SQLite: one batch at a time (writes are one at a time anyway). PostgreSQL: two per process, since a
+    # batch there mostly waits for its round trips (about eleven, one after another); a second batch makes
+    # its own meanwhile and waits only for the chain head's lock, held for the last few. Measured with
+    # bench/desk_load.py --workers 2 at load 9-10: 321 intakes/s with two, 244 with one (docs/desk.md).
+    writes = WriteBatcher(desk, in_writer, runners=1 if database.dialect == "sqlite" else 2)
 
     async def flush_throttled() -> None:
         rejected = throttle.take_rejected()

@@ -65,9 +65,13 @@ MOVE_HEAD = update(HEAD).where(HEAD.c.id == 1).values(seq=bindparam("new_seq"), 
 VERIFY_BATCH = 5000
 
 
+# json.dumps with these options, without making an encoder at every call (several per entry and row).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def canonical_json(value: Mapping[str, Any]) -> str:
     """One spelling per value: sorted keys, no spaces, UTF-8 kept (the hash depends on it)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL.encode(value)
 
 
 class AuditKeyError(RuntimeError):
