@@ -342,6 +342,40 @@ def test_field_office_pooling_recovers_known_factors(sources):
         assert recovered[name] < shrunk_by_name[name] < 1.0
 
 
+def test_leaving_a_place_out_refits_its_field_offices_removal_factors(sources):
+    """Leave-one-place-out refits every multiplier of the place's field office, its removal factors as well
+    as its detainer factor: New Mexico's removals made at El Paso's factor 0.5 for the convicted are fitted,
+    and without New Mexico's figures El Paso returns to the nation, so the held-out removals are higher, by more
+    than ICE arrests (before removal: only the detainer factor moves them)."""
+    start, end = dt.date(2011, 1, 1), dt.date(2012, 12, 31)
+    spec = [
+        {"parameter": name, "each_key": True, "range": [0.25, 1.75]}
+        for name in (
+            "field_office_detainer_factor",
+            "field_office_removal_factor_convicted",
+            "field_office_removal_factor_non_criminal",
+        )
+    ]
+    dims = cal.dimensions(sources, spec, start, end, require_all=False)
+    truth = {"field_office_removal_factor_convicted[ELP]": 0.5}
+    true_parameters = cal.apply_multipliers(sources, dims, [truth.get(d.name, 1.0) for d in dims], "truth")
+    placeholders = _placeholder_targets(
+        [
+            ("NM_removals", "removals", "secure_communities", "NM", start.isoformat(), end.isoformat()),
+            ("NM_transfers", "transfers_to_ice", "secure_communities", "NM", start.isoformat(), end.isoformat()),
+            ("DE_removals", "removals", "secure_communities", "DE", start.isoformat(), end.isoformat()),
+        ]
+    )
+    made = evaluate_targets(placeholders, *cal._simulate(true_parameters, "NM,DE", start, end, seed=101))
+    targets = [replace(t, published=made[t.id]) for t in placeholders]
+    result = cal.fit(sources, targets, dims, seed=202, outer_iterations=1, prior_weight=1e-4)
+    held_out = {p.target.id: p for p in cal.leave_one_place_out(sources, result)}
+    removals, transfers = held_out["NM_removals"], held_out["NM_transfers"]
+    assert removals.office == "ELP" and removals.fitted == pytest.approx(removals.target.published, rel=0.1)
+    assert removals.held_out > 1.2 * removals.fitted
+    assert removals.held_out / removals.fitted > transfers.held_out / transfers.fitted + 0.1
+
+
 def _placeholder_targets(rows: list[tuple[str, str, str, str, str, str]]):
     """Targets of value 1 (id, metric, channel, place, start, end) whose expectations a test reads."""
     lines = [

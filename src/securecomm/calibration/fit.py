@@ -58,7 +58,11 @@ from securecomm.core.places import counties as county_table
 from securecomm.model.parameters import Parameters, load_parameters
 from securecomm.model.replications import IN_PROCESS, Runner
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
+from securecomm.model.stages import removal
 from securecomm.model.stages.issuance import FIELD_OFFICE_FACTOR
+
+# A field office's own multipliers, refitted when one of its places is left out.
+FIELD_OFFICE_PARAMETERS = (FIELD_OFFICE_FACTOR, removal.FIELD_OFFICE_CONVICTED, removal.FIELD_OFFICE_NON_CRIMINAL)
 
 
 class CalibrationError(ValueError):
@@ -375,9 +379,10 @@ class HeldOutPrediction:
 
 
 def leave_one_place_out(sources: Parameters, result: CalibrationResult) -> list[HeldOutPrediction]:
-    """Each place's fitted figures predicted without them: its field office's multiplier refitted to the
-    other targets (every other multiplier kept at the joint fit, which one place's figures barely move),
-    from the fit's own population. Places spanning several field offices are left out."""
+    """Each place's fitted figures predicted without them: its field office's own multipliers (its factor
+    on detainers and its two on removals) refitted to the other targets (every other multiplier kept at the
+    joint fit, which one place's figures barely move), from the fit's own population. Places spanning
+    several field offices are left out."""
     from scipy.optimize import least_squares
 
     if result.surrogate is None:
@@ -385,7 +390,10 @@ def leave_one_place_out(sources: Parameters, result: CalibrationResult) -> list[
     surrogate, dims, joint = result.surrogate, result.dims, np.array(result.multipliers)
     ratios = result.ensemble_ratios
     office_of = dict(county_table().select("fips", "aor").iter_rows())
-    index = {d.keys[0]: i for i, d in enumerate(dims) if d.parameter == FIELD_OFFICE_FACTOR and d.keys}
+    own_multipliers: dict[str, list[int]] = {}
+    for i, d in enumerate(dims):
+        if d.parameter in FIELD_OFFICE_PARAMETERS and d.keys:
+            own_multipliers.setdefault(d.keys[0], []).append(i)
 
     def values(multipliers: np.ndarray) -> dict[str, float]:
         expected = surrogate.values(apply_multipliers(sources, dims, multipliers, "held out"))
@@ -399,25 +407,31 @@ def leave_one_place_out(sources: Parameters, result: CalibrationResult) -> list[
     predictions = []
     for place, own in by_place.items():
         offices = {office_of[county] for target in own for county in target.counties()}
-        if len(offices) != 1 or next(iter(offices)) not in index:
+        if len(offices) != 1 or next(iter(offices)) not in own_multipliers:
             continue
         office = next(iter(offices))
-        position, dim = index[office], dims[index[office]]
+        positions = own_multipliers[office]
+        office_dims = [dims[i] for i in positions]
         rest = [t for t in result.targets if t.place != place]
-        weight = math.sqrt(result.prior_weight if dim.prior_weight is None else dim.prior_weight)
+        weights = np.sqrt([result.prior_weight if d.prior_weight is None else d.prior_weight for d in office_dims])
+        half_ranges = np.array([(d.high - d.low) / 2 for d in office_dims])
 
         def residuals(
-            x: np.ndarray, position: int = position, rest: list = rest, dim: Dimension = dim, weight: float = weight
+            x: np.ndarray,
+            positions: list[int] = positions,
+            rest: list = rest,
+            weights: np.ndarray = weights,
+            half_ranges: np.ndarray = half_ranges,
         ) -> np.ndarray:
             multipliers = joint.copy()
-            multipliers[position] = x[0]
+            multipliers[positions] = x
             misfit = result.objective.residuals(rest, values(multipliers))
-            pull = weight * (x[0] - 1) / ((dim.high - dim.low) / 2)
-            return np.append(np.nan_to_num(misfit, nan=1e3), pull)
+            return np.concatenate([np.nan_to_num(misfit, nan=1e3), weights * (x - 1) / half_ranges])
 
-        solution = least_squares(residuals, [joint[position]], bounds=([dim.low], [dim.high]), method="trf")
+        bounds = ([d.low for d in office_dims], [d.high for d in office_dims])
+        solution = least_squares(residuals, joint[positions], bounds=bounds, method="trf")
         held_out = joint.copy()
-        held_out[position] = solution.x[0]
+        held_out[positions] = solution.x
         predicted = values(held_out)
         predictions += [HeldOutPrediction(t, office, fitted_values[t.id], predicted[t.id]) for t in own]
     return predictions
