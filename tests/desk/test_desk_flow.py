@@ -370,3 +370,55 @@ def test_two_batches_under_way_at_once_keep_one_chain_and_answer_each_intake(des
     report = service.verify_audit()
     assert report.ok, report.describe()
     assert report.entries == entries_before + 40 + sum(1 for answer in answers if answer["decision"] != "review")
+
+
+def test_a_lingering_batcher_gathers_the_clients_just_answered_and_a_quiet_desk_never_waits(sqlite_desk):
+    """api.WriteBatcher's linger (the SQLite server's group-commit delay): a write on a quiet desk is made
+    at once; after a batch of three, the next batch waits for the three clients to come back rather than
+    take the first alone (busy clients would otherwise settle into groups that the writer takes in turn)."""
+    import asyncio
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from securecomm.desk.api import WriteBatcher
+
+    service = sqlite_desk.desk
+    clerk = service.authenticate(sqlite_desk.headers("intake")["Authorization"].split()[1])
+    sizes: list[int] = []
+    write_many = service.write_many
+
+    def counted(intakes, reviews):  # the desk's own write_many, noting each batch's size
+        sizes.append(len(intakes) + len(reviews))
+        return write_many(intakes, reviews)
+
+    service.write_many = counted
+    threads = ThreadPoolExecutor(max_workers=1)
+    linger = 5.0  # far longer than the clients' turn-around (20-60 ms), and than a write made at once
+
+    async def run(function, *args):
+        return await asyncio.get_running_loop().run_in_executor(threads, function, *args)
+
+    async def scenario() -> tuple[float, float]:
+        batcher = WriteBatcher(service, run, linger=linger)
+        started = time.monotonic()
+        await batcher.intake(clerk, _body(500), None)
+        alone = time.monotonic() - started
+
+        async def client(number: int) -> None:
+            for turn in range(3):
+                await batcher.intake(clerk, _body(600 + 10 * number + turn), None)
+                await asyncio.sleep(0.02 * (number + 1))  # back one after another, as clients are
+
+        started = time.monotonic()
+        await asyncio.gather(*(client(number) for number in range(3)))
+        return alone, time.monotonic() - started
+
+    try:
+        alone, together = asyncio.run(scenario())
+    finally:
+        threads.shutdown()
+        del service.write_many
+    assert alone < linger
+    assert sizes == [1, 3, 3, 3]
+    assert together < linger  # the linger ends as soon as the three are back
+    assert service.verify_audit().ok

@@ -445,7 +445,12 @@ class WriteBatcher:
     written wait together, and the next batch writes them all in one transaction (`Desk.write_many`): one
     commit, one fsync and one lock of the audit chain's head for them all, each answered only once that
     commit is done. Alone, a write is made at once, as before; under load, batches grow to what arrived
-    meanwhile (at most `max_batch`). `runners` batches may be under way at once."""
+    meanwhile (at most `max_batch`). `runners` batches may be under way at once.
+
+    `linger` (seconds): after a batch of several writes, while fewer than that many wait, the next batch
+    waits up to this long for the clients just answered to send their next request — a group-commit delay, as
+    PostgreSQL's `commit_delay`. Without it, busy clients settle into two groups that the writer takes in
+    turn, each paying a transaction's fixed cost. After a batch of one write (a quiet desk) nothing waits."""
 
     def __init__(
         self,
@@ -454,11 +459,15 @@ class WriteBatcher:
         *,
         runners: int = 1,
         max_batch: int = 64,
+        linger: float = 0.0,
     ) -> None:
         self.desk = desk
         self.run = run
         self.runners = runners
         self.max_batch = max_batch
+        self.linger = linger
+        self.last_batch = 0  # the size of the batch written last
+        self.gathered: asyncio.Event | None = None  # set while lingering, once as many as last time wait
         # (True and an intake's (actor, body, Idempotency-Key), or False and a review's (actor, detainer id,
         # decision, reason)), and the future of its answer.
         self.pending: list[tuple[bool, tuple[Any, ...], asyncio.Future[Any]]] = []
@@ -474,6 +483,8 @@ class WriteBatcher:
     async def _write(self, is_intake: bool, item: tuple[Any, ...]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending.append((is_intake, item, future))
+        if self.gathered is not None and len(self.pending) >= self.last_batch:
+            self.gathered.set()
         if self.running < self.runners:
             self.running += 1
             task = asyncio.create_task(self._drain())
@@ -484,7 +495,14 @@ class WriteBatcher:
     async def _drain(self) -> None:
         try:
             while self.pending:
+                if self.linger and len(self.pending) < self.last_batch:
+                    self.gathered = asyncio.Event()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.linger):
+                            await self.gathered.wait()
+                    self.gathered = None
                 batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
+                self.last_batch = len(batch)
                 intakes = [(item, future) for is_intake, item, future in batch if is_intake]
                 reviews = [(item, future) for is_intake, item, future in batch if not is_intake]
                 try:
@@ -542,6 +560,11 @@ class FastRoutes:
         await self.app(scope, receive, send)
 
 
+# The SQLite server's group-commit delay (WriteBatcher.linger). An assumption, measured (docs/desk.md):
+# bench/desk_load.py at load 5-8, server CPU per intake 0.94-1.27 ms with 1 ms, 1.10-1.54 ms without
+# (batches of all the clients rather than two groups in turn); 2 ms did no better. Sensible range 0.5-2 ms:
+# well under an intake's own latency (10-20 ms under load), longer than a client's turn-around on loopback.
+GROUP_COMMIT_LINGER = 0.001
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -596,11 +619,15 @@ def create_app(
     async def in_writer(function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(writer, functools.partial(function, *args))
 
-    # SQLite: one batch at a time (writes are one at a time anyway). PostgreSQL: two per process, since a
-    # batch there mostly waits for its round trips (about eleven, one after another); a second batch makes
-    # its own meanwhile and waits only for the chain head's lock, held for the last few. Measured with
-    # bench/desk_load.py --workers 2 at load 9-10: 321 intakes/s with two, 244 with one (docs/desk.md).
-    writes = WriteBatcher(desk, in_writer, runners=1 if database.dialect == "sqlite" else 2)
+    # SQLite: one batch at a time (writes are one at a time anyway), lingering 1 ms for the clients just
+    # answered (GROUP_COMMIT_LINGER). PostgreSQL: two per process, since a batch there mostly waits for its
+    # round trips (about eleven, one after another); a second batch makes its own meanwhile and waits only
+    # for the chain head's lock, held for the last few. Measured with bench/desk_load.py --workers 2 at
+    # load 9-10: 321 intakes/s with two, 244 with one (docs/desk.md).
+    if database.dialect == "sqlite":
+        writes = WriteBatcher(desk, in_writer, linger=GROUP_COMMIT_LINGER)
+    else:
+        writes = WriteBatcher(desk, in_writer, runners=2)
 
     async def flush_throttled() -> None:
         rejected = throttle.take_rejected()
