@@ -49,6 +49,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/simulate_national.py
 	$(BIN)/python bench/compare.py
 	$(BIN)/python bench/desk_load.py
+	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/calibrate.py
 
 clean:
