@@ -67,22 +67,23 @@ def level_at_removal(
     record already shows a felony (two felonies), else Level 2; a misdemeanor makes a record without a
     conviction Level 3. (A misdemeanor that makes a third, Level 2, is not counted: the record's
     misdemeanors are not counted here.)"""
-    levels = ice_level.cast(pl.String)
-    rows = np.flatnonzero(candidates & (levels != LEVEL_1).to_numpy())
+    # On the labels' codes: a comparison of millions of strings costs more than the draws.
+    labels = ice_level.dtype.categories.to_list()
+    levels = ice_level.to_physical().to_numpy()
+    rows = np.flatnonzero(candidates & (levels != labels.index(LEVEL_1)))
     row_keys = keys.subset(rows)
     convicted = rng.random(row_keys) < parameters.value(CONVICTED_BEFORE_REMOVAL)
     aggravated = rng.random(row_keys) < parameters.value(AGGRAVATED_SHARE)
-    # The labels stay a column (a million labels as Python strings would cost a second).
-    charge = charge_level.gather(rows).cast(pl.String)
-    felony = convicted & (charge == "felony").to_numpy()
+    charge = charge_level.to_physical().to_numpy()[rows]
+    felony = convicted & (charge == schema.LEVELS.index("felony"))
     level_1 = felony & (known_felony[rows] | aggravated)
     first_misdemeanor = (
-        convicted & (charge == "misdemeanor").to_numpy() & (levels.gather(rows) == NON_CRIMINAL).to_numpy()
+        convicted & (charge == schema.LEVELS.index("misdemeanor")) & (levels[rows] == labels.index(NON_CRIMINAL))
     )
-    at_removal = levels.clone()
+    at_removal = levels.copy()
     for changed, label in ((felony & ~level_1, "level_2"), (level_1, LEVEL_1), (first_misdemeanor, "level_3")):
-        at_removal = at_removal.scatter(rows[changed], pl.Series([label]).new_from_index(0, int(changed.sum())))
-    return at_removal.alias("removal_level")
+        at_removal[rows[changed]] = labels.index(label)
+    return pl.Series("removal_level", at_removal).cat.to(ice_level.dtype).cast(pl.String)
 
 
 def classify(policy_id: str, tables: CaseTables) -> pl.Series:
