@@ -4,6 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from securecomm.core import schema
 from securecomm.core.schema import Status
 from securecomm.model.parameters import ParameterError, load_parameter_files, load_parameters, parameters_root
 from securecomm.model.stages.lesc import AGGRAVATED_SHARE, CONVICTED_BEFORE_REMOVAL, level_at_removal, removable_chance
@@ -58,8 +59,10 @@ def test_a_current_charge_convicted_before_removal_is_added_to_the_level_at_remo
         ("non_criminal", "felony", False, False),
     ]
     repeat = 5_000
-    ice_level = pl.Series([case[0] for case in cases] * repeat)
-    charge = pl.Series([case[1] for case in cases] * repeat)
+    # As the stage gives them: Enums of the classification's labels and of the offense levels.
+    labels = pl.Enum(["level_1", "level_2", "level_3", "non_criminal", "review"])
+    ice_level = pl.Series([case[0] for case in cases] * repeat, dtype=labels)
+    charge = pl.Series([case[1] for case in cases] * repeat, dtype=pl.Enum(schema.LEVELS))
     known_felony = np.tile([case[2] for case in cases], repeat)
     candidates = np.tile([case[3] for case in cases], repeat)
     keys = PlaceKeys.one_place(ice_level.len())
