@@ -30,8 +30,13 @@ in another) and records came grouped by county: the same distributions, other nu
 volume (issues 12 and 16: county_detainer_factor, fitted to NPR's detainers at each place's jails and police
 by scripts/refit_county_factors.py, the refit shipped): Connecticut's factor 0.20 keeps a fifth of its
 detainers on both routes (6439 → 1290; NPR's table has 2,830 at its DOC facilities and police in 2008–2014),
-and the refit of every multiplier moves bookings and matches a little (397890 → 397534). A change
-that moves them must be a deliberate change of the model, said so in its commit, and re-pinned here.
+and the refit of every multiplier moves bookings and matches a little (397890 → 397534). Re-pinned once
+for whom each field office removes and the level at removal (issue 16, commit c617417): Boston's field
+office's fitted factors on the chance of removal (convicted 0.27 of the nation's) apply to Connecticut
+(removals 416 → 282), a current felony convicted before removal can now make Level 1 and records with a
+conviction move too (Level 1 135 → 49, non-criminal 97 → 139), and the refit moves bookings and matches a
+little (397534 → 397584); New Haven's medians move with them. A change that moves them must be a deliberate change of the model, said so in
+its commit, and re-pinned here.
 """
 
 import datetime as dt
@@ -43,32 +48,32 @@ from securecomm.comparison.compare import compare
 from securecomm.model.replications import IN_PROCESS
 
 CONNECTICUT_2011_2013_SEED_7 = {
-    "bookings": 397534,
-    "fingerprints_checked": 265163,
-    "ident_matches": 17789,
-    "detainers_issued": 1290,
-    "detainers_honored": 847,
-    "detainers_declined": 437,
-    "detainers_review": 6,
-    "detainers_on_minor_charges": 845,
-    "hold_hours": 35251.76,
-    "transfers_to_ice": 725,
-    "removals": 416,
-    "removals_level1": 135,
-    "removals_level2": 102,
-    "removals_level3": 82,
-    "removals_noncriminal": 97,
-    "removals_no_record_or_first_offense": 212,
-    "us_citizens_held": 4,
-    "jail_cost_usd": 121912.33,
+    "bookings": 397584,
+    "fingerprints_checked": 265622,
+    "ident_matches": 17775,
+    "detainers_issued": 1293,
+    "detainers_honored": 807,
+    "detainers_declined": 479,
+    "detainers_review": 7,
+    "detainers_on_minor_charges": 817,
+    "hold_hours": 33611.61,
+    "transfers_to_ice": 708,
+    "removals": 282,
+    "removals_level1": 49,
+    "removals_level2": 40,
+    "removals_level3": 54,
+    "removals_noncriminal": 139,
+    "removals_no_record_or_first_offense": 222,
+    "us_citizens_held": 1,
+    "jail_cost_usd": 116240.16,
     "field_arrests": 107,
 }
 
 # New Haven County, 2012-2014, 3 replications, seed 5: medians of a few metrics per policy.
 NEW_HAVEN_MEDIANS = {
-    "us/ice-request": {"detainers_issued": 236, "detainers_honored": 236, "hold_hours": 8719.72, "removals": 86},
-    "historical": {"detainers_issued": 236, "detainers_honored": 119, "hold_hours": 4695.27, "removals": 52},
-    "ct/trust-act-2013": {"detainers_issued": 236, "detainers_honored": 184, "hold_hours": 6617.22, "removals": 75},
+    "us/ice-request": {"detainers_issued": 244, "detainers_honored": 244, "hold_hours": 8212.53, "removals": 68},
+    "historical": {"detainers_issued": 244, "detainers_honored": 134, "hold_hours": 4939.28, "removals": 32},
+    "ct/trust-act-2013": {"detainers_issued": 244, "detainers_honored": 187, "hold_hours": 6749.18, "removals": 54},
 }
 
 
