@@ -41,6 +41,12 @@ def simulate(
         typer.Option(help="Add effect scenarios (labelled with their study): 'all' or names, comma separated."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Run a place of several states in N processes, each a part of whole states: the same numbers."
+        ),
+    ] = 1,
 ) -> None:
     """Simulate Secure Communities over a place and period, on the real activation dates."""
 
@@ -62,6 +68,7 @@ def simulate(
                 effects=chosen_effects,
                 participation=participations,
                 progress=lambda stage: progress.update(task, description=f"simulating: {stage}"),
+                workers=workers,
             )
     except (ValueError, UnknownPolicyError) as error:
         raise fail(str(error)) from None

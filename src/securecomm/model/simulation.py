@@ -11,8 +11,15 @@ policy, not noise.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import itertools
 import json
+import multiprocessing
+import shutil
+import tempfile
+import weakref
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from functools import cached_property
@@ -22,6 +29,7 @@ from typing import Any, Literal, cast, get_args
 import numpy as np
 import polars as pl
 
+from securecomm.core import places
 from securecomm.core.places import resolve_place
 from securecomm.core.schema import Decision
 from securecomm.law.timeline import PolicyTimeline, parse_date
@@ -104,6 +112,10 @@ RECORD_COLUMNS = (
     "removal_at",
     "removal_level",
 )
+# Record columns whose vocabulary a run builds on the way (offense levels and ICE's labels of the eras in
+# the period, the policies and rules in force): a run reports them as text, so that runs (and the parts
+# of a run, `simulate(workers=...)`) put together compare and concatenate.
+RUN_VOCABULARIES = ("ice_level", "issuance_label", "jail_policy", "jail_rule")
 StageProgress = Callable[[str], None]
 
 
@@ -318,22 +330,26 @@ class SimulationResult:
     scenario: Scenario
     timeline: PolicyTimeline
     county_months: pl.DataFrame
-    population: Population
-    issued_records: pl.DataFrame
     total: dict[str, float]
     channels: dict[str, dict[str, float]]
+    # The record tables (with a detainer issued, without), made or read when asked for.
+    record_tables: Callable[[], tuple[pl.DataFrame, pl.DataFrame]] = dataclass_field(repr=False, compare=False)
     effects: pl.DataFrame = dataclass_field(default_factory=pl.DataFrame)  # one row per effect asked for
+
+    @cached_property
+    def _tables(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        return self.record_tables()
+
+    @cached_property
+    def issued_records(self) -> pl.DataFrame:
+        """The records with a detainer issued, as the policies left them (RUN_VOCABULARIES as text)."""
+        return self._tables[0]
 
     @cached_property
     def records(self) -> pl.DataFrame:
         """Every record, in record order: made when asked for (a comparison reads only the counts)."""
-        issued = self.issued_records
-        without = self.population.records_without_detainer().with_columns(
-            pl.col(name).cast(issued.schema[name]) for name in ("jail_policy", "jail_rule")
-        )
-        # Vocabularies of offense levels and of ICE's labels differ between runs: they are kept as strings.
-        labels = ("ice_level", "issuance_label")
-        return pl.concat([without, issued]).with_columns(pl.col(labels).cast(pl.String)).sort("record")
+        issued, without = self._tables
+        return pl.concat([without.with_columns(pl.col(RUN_VOCABULARIES).cast(pl.String)), issued]).sort("record")
 
     def by_county(self) -> pl.DataFrame:
         numeric = [name for name in self.county_months.columns if name not in ("fips", "month")]
@@ -375,8 +391,33 @@ def apply_policies(
 ) -> SimulationResult:
     """The policy stages under a detainer policy timeline (and the historical field policies), on the
     records with a detainer issued; the others count as the population left them."""
+    run = _policy_run(population, timeline, progress)
+    parameters = population.scenario.parameters
+    return SimulationResult(
+        population.scenario,
+        timeline,
+        run.county_months,
+        totals(run.county_months),
+        channel_values(run.sums, parameters),
+        lambda: (run.issued_records, population.records_without_detainer()),
+        run.effects,
+    )
+
+
+@dataclass(frozen=True)
+class PolicyRun:
+    """The policy stages' results on a population: what a run reports, and what the parts of a run
+    (`simulate(workers=...)`) send back to be put together."""
+
+    county_months: pl.DataFrame
+    sums: dict[str, np.ndarray]  # the record metrics' sums per county-month group and channel (`record_sums`)
+    segments: pl.DataFrame  # as the policy stages leave them: what the community effects read
+    issued_records: pl.DataFrame  # RECORD_COLUMNS, run vocabularies as text
+    effects: pl.DataFrame
+
+
+def _policy_run(population: Population, timeline: PolicyTimeline, progress: StageProgress | None) -> PolicyRun:
     scenario = population.scenario
-    parameters = scenario.parameters
     state = replace(
         population.state,
         records=population.issued_records,
@@ -384,20 +425,16 @@ def apply_policies(
         field_timeline=scenario.field_timeline(),
         effects_request=scenario.effects,
     )
-    state = run_stages(POLICY_STAGES, state, parameters, scenario.seed, progress)
+    state = run_stages(POLICY_STAGES, state, scenario.parameters, scenario.seed, progress)
     issued = state.records.select(RECORD_COLUMNS)
     groups = population.month_groups
     issued_sums = record_sums(issued, scenario.end, groups.record_groups[population.issued], groups.size)
     sums = added(population.sums_without_detainer, issued_sums)
-    months = groups.table(state.segments, sums, parameters)
-    return SimulationResult(
-        scenario,
-        timeline,
-        months,
-        population,
-        issued,
-        totals(months),
-        channel_values(sums, parameters),
+    return PolicyRun(
+        groups.table(state.segments, sums, scenario.parameters),
+        sums,
+        state.segments,
+        issued.with_columns(pl.col(RUN_VOCABULARIES).cast(pl.String)),
         state.effects,
     )
 
@@ -413,9 +450,14 @@ def simulate(
     progress: StageProgress | None = None,
     effects: tuple[str, ...] = (),
     participation: tuple[Participation, ...] = (),
+    workers: int = 1,
 ) -> SimulationResult:
     """Simulate Secure Communities over a place and period (the historical policy timeline
-    unless reforms replace it; the real activation dates unless participation reforms change them)."""
+    unless reforms replace it; the real activation dates unless participation reforms change them).
+
+    `workers` > 1 runs a place of several states in as many processes, each a part of whole states
+    (`state_parts`): every state draws from its own random streams, so the numbers are those of a run
+    in one process."""
     scenario = Scenario(
         place,
         dt.date.fromisoformat(start) if isinstance(start, str) else start,
@@ -426,5 +468,130 @@ def simulate(
         EffectsRequest(effects),
         participation,
     )
+    parts = state_parts(scenario.counties(), workers, scenario.start.year)
+    if len(parts) > 1:
+        return _simulate_in_parts(scenario, parts, progress)
     population = draw_population(scenario, progress)
     return apply_policies(population, scenario.detainer_timeline(), progress)
+
+
+def state_parts(counties: list[str], workers: int, year: int) -> list[list[str]]:
+    """The counties (in FIPS order) in at most `workers` parts of whole states, in order, of about equal
+    noncitizen population in `year` (the records, and so the work, follow it)."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    states = [list(group) for _, group in itertools.groupby(counties, key=lambda fips: fips[:2])]
+    if workers == 1 or len(states) == 1:
+        return [counties]
+    noncitizens = places.population(counties, year, clamp_year=True).get_column("noncitizen_population").fill_null(0)
+    by_state = np.add.reduceat(
+        noncitizens.to_numpy().astype(np.float64), np.cumsum([0] + [len(s) for s in states[:-1]])
+    )
+    # Cut at the state boundary where the running share comes closest to each k / workers.
+    share = np.r_[0.0, np.cumsum(by_state) / max(by_state.sum(), 1.0)]
+    targets = np.arange(1, workers) / workers
+    cuts = sorted(set(np.abs(share[None, :] - targets[:, None]).argmin(axis=1).tolist()) - {0, len(states)})
+    return [
+        [fips for state in states[first:last] for fips in state]
+        for first, last in itertools.pairwise([0, *cuts, len(states)])
+    ]
+
+
+@dataclass(frozen=True)
+class PartRun:
+    """A part of a run (`simulate(workers=...)`): its counts and its record tables (with a detainer issued,
+    without) — from a process of its own, as Arrow files read when asked for."""
+
+    county_months: pl.DataFrame
+    sums: dict[str, np.ndarray]
+    segments: pl.DataFrame | None  # only when the run estimates community effects
+    record_count: int
+    records: tuple[Path, Path] | Callable[[], tuple[pl.DataFrame, pl.DataFrame]]
+
+    def record_tables(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        if callable(self.records):
+            return self.records()
+        issued, without = self.records
+        return pl.read_ipc(issued), pl.read_ipc(without)
+
+
+def run_part(scenario: Scenario, directory: Path | None = None, progress: StageProgress | None = None) -> PartRun:
+    """A part of a run: its population and policy stages, without the community effects (they read the
+    whole place: the run estimates them once its parts are put together). Given a `directory`, the part
+    runs in a process of its own: its record tables are written there rather than sent back."""
+    part = replace(scenario, effects=EffectsRequest())
+    population = draw_population(part, progress)
+    run = _policy_run(population, part.detainer_timeline(), progress)
+    records: tuple[Path, Path] | Callable[[], tuple[pl.DataFrame, pl.DataFrame]]
+    if directory is None:
+
+        def records() -> tuple[pl.DataFrame, pl.DataFrame]:
+            return run.issued_records, population.records_without_detainer()
+
+    else:
+        directory.mkdir()
+        records = (directory / "issued.arrow", directory / "without.arrow")
+        run.issued_records.write_ipc(records[0])
+        population.records_without_detainer().write_ipc(records[1])
+    segments = run.segments if scenario.effects.effects else None
+    return PartRun(run.county_months, run.sums, segments, population.state.records.height, records)
+
+
+def _simulate_in_parts(scenario: Scenario, parts: list[list[str]], progress: StageProgress | None) -> SimulationResult:
+    """A run in parts of whole states, the first in this process and each other in a process of its own,
+    put together as the run in one process would have made it."""
+    scenarios = [replace(scenario, place=",".join(part)) for part in parts]
+    directory = Path(tempfile.mkdtemp(prefix="securecomm-run-"))
+    try:
+        # Spawned, not forked: a fork would copy Polars' thread pool in whatever state it is in.
+        with ProcessPoolExecutor(len(parts) - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            pending = [pool.submit(run_part, part, directory / f"part-{n}") for n, part in enumerate(scenarios[1:])]
+            runs = [run_part(scenarios[0], None, progress), *(future.result() for future in pending)]
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    counties = scenario.counties()
+    offsets = np.cumsum([0] + [run.record_count for run in runs[:-1]]).tolist()
+
+    def record_tables() -> tuple[pl.DataFrame, pl.DataFrame]:
+        # Records numbered, and counties coded, as in one run.
+        tables = [run.record_tables() for run in runs]
+        issued, without = (
+            pl.concat(
+                table[kind].with_columns(
+                    pl.col("record") + pl.lit(offset, dtype=pl.UInt32), pl.col("fips").cast(pl.Enum(counties))
+                )
+                for table, offset in zip(tables, offsets, strict=True)
+            )
+            for kind in (0, 1)
+        )
+        return issued, without
+
+    # Parts come in FIPS order: their county-months and groups one after another are the run's.
+    months = pl.concat(run.county_months for run in runs).rechunk().with_columns(pl.col("fips").set_sorted())
+    sums = {name: np.concatenate([run.sums[name] for run in runs], axis=1) for name in runs[0].sums}
+    estimated, provider = pl.DataFrame(), record_tables
+    if scenario.effects.effects:  # read the records now: the effects need the issued ones
+        tables = record_tables()
+        whole = State(
+            tuple(counties),
+            scenario.start,
+            scenario.end,
+            segments=pl.concat(run.segments for run in runs if run.segments is not None),
+            records=tables[0],
+            effects_request=scenario.effects,
+        )
+        estimated = effects.estimate(whole, scenario.parameters, Streams(scenario.seed)).effects
+        provider = functools.partial(tuple, tables)
+    result = SimulationResult(
+        scenario,
+        scenario.detainer_timeline(),
+        months,
+        totals(months),
+        channel_values(sums, scenario.parameters),
+        provider,
+        estimated,
+    )
+    # The files go with the result.
+    weakref.finalize(result, shutil.rmtree, directory, True)
+    return result
