@@ -238,7 +238,9 @@ def _answers_and_rows(desk, batches, together: bool):
     return answers, rows, entries
 
 
-def test_intakes_written_together_are_answered_recorded_and_audited_as_one_by_one(backend, tmp_path, request):
+def _written_together_and_alone(backend, tmp_path, request, write) -> list:
+    """`write(desk, together)` on two fresh desks of the backend, in a batch and one by one: the answers,
+    rows and audit entries are the same. Returns the answers."""
     from .conftest import FixedClock, initialize_desk
 
     if backend == "sqlite":
@@ -246,6 +248,21 @@ def test_intakes_written_together_are_answered_recorded_and_audited_as_one_by_on
     else:
         server = request.getfixturevalue("postgres_server")
         urls = [server.create_database(), server.create_database()]
+    results = []
+    for url, together in zip(urls, (True, False), strict=True):
+        desk = initialize_desk(url, FixedClock())
+        try:
+            results.append(write(desk, together))
+        finally:
+            desk.database.dispose()
+    (answers, rows, entries), (expected_answers, expected_rows, expected_entries) = results
+    assert answers == expected_answers
+    assert rows == expected_rows
+    assert entries == expected_entries
+    return answers
+
+
+def test_intakes_written_together_are_answered_recorded_and_audited_as_one_by_one(backend, tmp_path, request):
 
     def body(number: int, **facts) -> dict:
         return {"booking_ref": f"B-{number}", "detainer_number": f"D-{number}", **BASE, **facts}
@@ -262,17 +279,9 @@ def test_intakes_written_together_are_answered_recorded_and_audited_as_one_by_on
             body(2, final_order=True),
         ],
     ]
-    results = []
-    for url, together in zip(urls, (True, False), strict=True):
-        desk = initialize_desk(url, FixedClock())
-        try:
-            results.append(_answers_and_rows(desk, batches, together))
-        finally:
-            desk.database.dispose()
-    (answers, rows, entries), (expected_answers, expected_rows, expected_entries) = results
-    assert answers == expected_answers
-    assert rows == expected_rows
-    assert entries == expected_entries
+    answers = _written_together_and_alone(
+        backend, tmp_path, request, lambda desk, together: _answers_and_rows(desk, batches, together)
+    )
     assert [answer[0] for answer in answers if isinstance(answer, tuple)] == ["InvalidInput", "Conflict"]
 
 
@@ -349,24 +358,7 @@ def test_reviews_written_in_a_batch_are_answered_recorded_and_audited_as_one_by_
     """Reviews go into the same group commit as intakes (api.WriteBatcher → Desk.write_many): each answered
     as alone — a review, a hold set by honoring, 404, 409 for a case decided automatically and for the second
     review of one case, 403 for a role that may not review, 422 — with the same rows and audit entries."""
-    from .conftest import FixedClock, initialize_desk
-
-    if backend == "sqlite":
-        urls = [f"sqlite:///{tmp_path / name}.sqlite3" for name in ("together", "alone")]
-    else:
-        server = request.getfixturevalue("postgres_server")
-        urls = [server.create_database(), server.create_database()]
-    results = []
-    for url, together in zip(urls, (True, False), strict=True):
-        desk = initialize_desk(url, FixedClock())
-        try:
-            results.append(_reviews_answers_and_rows(desk, together))
-        finally:
-            desk.database.dispose()
-    (answers, rows, entries), (expected_answers, expected_rows, expected_entries) = results
-    assert answers == expected_answers
-    assert rows == expected_rows
-    assert entries == expected_entries
+    answers = _written_together_and_alone(backend, tmp_path, request, _reviews_answers_and_rows)
     kinds = [answer[0] if isinstance(answer, tuple) else answer["decision"] for answer in answers]
     assert kinds == [
         "review",
