@@ -560,6 +560,7 @@ def _simulate_in_parts(scenario: Scenario, parts: list[list[str]], progress: Sta
     counties = scenario.counties()
     offsets = np.cumsum([0] + [run.record_count for run in runs[:-1]]).tolist()
 
+    @functools.cache  # read once: by the effects, or when the result is asked for its records
     def record_tables() -> tuple[pl.DataFrame, pl.DataFrame]:
         # Records numbered, and counties coded, as in one run.
         tables = [run.record_tables() for run in runs]
@@ -577,26 +578,24 @@ def _simulate_in_parts(scenario: Scenario, parts: list[list[str]], progress: Sta
     # Parts come in FIPS order: their county-months and groups one after another are the run's.
     months = pl.concat(run.county_months for run in runs).rechunk().with_columns(pl.col("fips").set_sorted())
     sums = {name: np.concatenate([run.sums[name] for run in runs], axis=1) for name in runs[0].sums}
-    estimated, provider = pl.DataFrame(), record_tables
-    if scenario.effects.effects:  # read the records now: the effects need the issued ones
-        tables = record_tables()
+    estimated = pl.DataFrame()
+    if scenario.effects.effects:  # the effects read the issued records: read them now
         whole = State(
             tuple(counties),
             scenario.start,
             scenario.end,
             segments=pl.concat(run.segments for run in runs if run.segments is not None),
-            records=tables[0],
+            records=record_tables()[0],
             effects_request=scenario.effects,
         )
         estimated = effects.estimate(whole, scenario.parameters, Streams(scenario.seed)).effects
-        provider = functools.partial(tuple, tables)
     result = SimulationResult(
         scenario,
         scenario.detainer_timeline(),
         months,
         totals(months),
         channel_values(sums, scenario.parameters),
-        provider,
+        record_tables,
         estimated,
     )
     # The files go with the result.
