@@ -47,6 +47,9 @@ from securecomm.desk.audit import AuditKey
 from securecomm.desk.db import database_url, open_database
 from securecomm.desk.service import Desk
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.desk.children import die_with_parent  # the repository's root, just put on the path
+
 TARGET_INTAKES_PER_SECOND = {"sqlite": 800, "postgresql": 1000}
 TARGET_P99_MS = 100
 TARGET_FLOODED_SHARE = 0.70
@@ -182,7 +185,6 @@ def main() -> None:
         parser.error("give --database-url or --private-postgres, not both")
     postgres = None
     if args.private_postgres:
-        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         from tests.desk.pgserver import PostgresServer, find_bindir
 
         bindir = find_bindir()
@@ -225,7 +227,10 @@ def bench(args: argparse.Namespace, postgres: Any) -> None:
         if args.database_url:
             command += ["--database-url", args.database_url]
         log = (data_dir / "server.log").open("w")
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
+        # The server ends with this process, even one killed with SIGKILL (tests/desk/children.py).
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ}, preexec_fn=die_with_parent()
+        )
         cpu_roots = [server.pid] + ([postgres_pid(postgres)] if postgres is not None else [])
         try:
             baseline = run(port, seconds, args.clients, args.reviewers, url, cpu_roots, args.workers)

@@ -26,6 +26,7 @@ from securecomm.desk.db import Database, database_url, open_database
 from securecomm.desk.service import Desk
 from securecomm.desk.throttle import Throttle
 
+from .children import die_with_parent
 from .pgserver import PostgresServer, find_bindir, postgres_required
 
 with warnings.catch_warnings():
@@ -276,7 +277,10 @@ class ServerProcess:
             command += ["--database-url", self.url]
         command += self.extra
         self.log = (self.data_dir / f"server-{self.port}.log").open("w")
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT)
+        # It ends with this process, even one killed with SIGKILL that runs no teardown (children.py).
+        self.process = subprocess.Popen(
+            command, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent()
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

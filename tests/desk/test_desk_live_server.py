@@ -1,8 +1,13 @@
 """Against a real `securecomm serve` process, on SQLite and PostgreSQL: two reviewers racing on the
 same case, and kill -9 in the middle of a burst of intakes."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,7 +16,7 @@ from securecomm.desk.audit import AuditKey
 from securecomm.desk.db import open_database
 from securecomm.desk.service import Desk
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, initialize_desk
 
 
 def intake_body(number: int, **facts) -> dict:
@@ -268,3 +273,59 @@ def test_4_a_client_cannot_choose_the_address_the_audit_records(live_server):
     entries = httpx.get(f"{base}/audit/entries?limit=1000", headers=auditor).json()
     (failed,) = [e for e in entries if e["details"].get("username_tried") == "someone-else"]
     assert failed["details"]["client"] == "127.0.0.1"
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting for its parent to read its exit status."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _descendants(pid: int) -> list[int]:
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    return children + [grandchild for child in children for grandchild in _descendants(child)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_servers_of_a_test_run_killed_with_sigkill_end_with_it(tmp_path, sqlite_url):
+    """A pytest killed with SIGKILL runs no teardown; the live-server fixture's `securecomm serve` (and the
+    processes it started) must still end rather than live on orphaned."""
+    data_dir = tmp_path / "desk"
+    data_dir.mkdir()
+    initialize_desk(sqlite_url, key_path=data_dir / "audit.key").database.dispose()
+    # A stand-in for the test run: it starts a server as the fixture does, says its pid, and waits.
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from tests.desk.conftest import ServerProcess\n"
+        "server = ServerProcess(Path(sys.argv[1]), None)\n"
+        "server.start()\n"
+        "print(server.process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    runner = subprocess.Popen(
+        [sys.executable, "-c", script, str(data_dir)],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    processes: list[int] = []
+    try:
+        server = int(runner.stdout.readline())
+        processes = [server, *_descendants(server)]
+        assert _running(server)
+        runner.kill()
+        runner.wait(timeout=30)
+        deadline = time.monotonic() + 60
+        while any(_running(pid) for pid in processes) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [pid for pid in processes if _running(pid)] == [], "orphaned after their parent's SIGKILL"
+    finally:
+        runner.kill()
+        for pid in processes:  # what a failed check leaves
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
