@@ -183,7 +183,8 @@ def test_the_removal_lag_moves_removals_at_an_early_date_and_not_the_total():
 
     base = load_parameters()
     lag = base.value("removal_lag_days")
-    slower = base.replace_values({"removal_lag_days": ((None, {**lag, "median": lag["median"] * 4}),)}, "slower")
+    slower_lag = {hearing: {**lognormal, "median": lognormal["median"] * 4} for hearing, lognormal in lag.items()}
+    slower = base.replace_values({"removal_lag_days": ((None, slower_lag),)}, "slower")
     text = "\n".join(
         [
             HEADER,

@@ -123,8 +123,11 @@ def test_shapes_come_from_the_unit_and_breakdown(copy_of_parameters):
     assert not parameters["noncitizen_booking_ratio"].fraction
     path = copy_of_parameters / "removal.yaml"
     text = path.read_text()
-    path.write_text(text.replace("  breakdown: [lognormal]\n", "", 1))
-    with pytest.raises(ParameterError, match=r"removal.yaml, line \d+: .*broken down by \['lognormal'\], not \[\]"):
+    path.write_text(text.replace("  breakdown: [immigration_hearing, lognormal]\n", "", 1))
+    with pytest.raises(
+        ParameterError,
+        match=r"removal.yaml, line \d+: .*broken down by \['immigration_hearing', 'lognormal'\], not \[\]",
+    ):
         load_parameter_files(copy_of_parameters)
     path.write_text(text.replace("unit: days", "unit: fortnights", 1))
     with pytest.raises(ParameterError, match="unknown unit 'fortnights'"):

@@ -82,3 +82,50 @@ def test_a_field_office_removes_its_convicted_and_non_criminal_by_its_own_factor
     for position, chance in enumerate(expected):
         assert removed[position::6].mean() == pytest.approx(chance, abs=0.02), position
     assert removed[2::6].mean() < removed[5::6].mean()
+
+
+def _transferred_at_once(count: int) -> tuple[np.ndarray, pl.Series, pl.Series, np.ndarray, np.ndarray, PlaceKeys]:
+    statuses = np.full(count, int(Status.UNAUTHORIZED))
+    ice_level = pl.Series(["level_2", "non_criminal"] * (count // 2))
+    fips = pl.Series(["48201"] * count)
+    transfer_at = np.full(count, np.datetime64("2011-01-01T00:00", "us"))
+    return statuses, ice_level, fips, np.ones(count, dtype=bool), transfer_at, PlaceKeys.one_place(count)
+
+
+def test_a_removal_after_a_hearing_takes_months_and_one_without_takes_days(parameters):
+    """Issue 16, "Time": the immigration_hearing_share of the removed (Warren Institute, 52%) wait for a
+    judge's order (TRAC: 140 days on average), the others are removed within days; the lags are the two
+    lognormals of removal_lag_days."""
+    count = 60_000
+    removed, removal_at = remove(*_transferred_at_once(count), parameters, PlaceStream(5, 0))
+    days = (removal_at[removed] - np.datetime64("2011-01-01T00:00", "us")) / np.timedelta64(1, "D")
+    lag = parameters.value("removal_lag_days")
+    share = parameters.value("immigration_hearing_share")
+    slow = days > 45  # few without a hearing (7-day median), few with one (100-day median) take that long
+    assert slow.mean() == pytest.approx(
+        share * (1 - _lognormal_cdf(45, lag["with_hearing"]))
+        + (1 - share) * (1 - _lognormal_cdf(45, lag["without_hearing"])),
+        abs=0.01,
+    )
+    assert np.median(days[slow]) > 60 and np.median(days[~slow]) < 15
+    assert days.max() <= lag["with_hearing"]["max"]
+
+
+def _lognormal_cdf(days: float, lognormal: dict[str, float]) -> float:
+    from math import erf, log, sqrt
+
+    return 0.5 * (1 + erf(log(days / lognormal["median"]) / (lognormal["sigma"] * sqrt(2))))
+
+
+def test_the_hearing_share_moves_the_dates_of_removal_and_not_who_is_removed(parameters):
+    """Whether a removal went before a judge takes no draw of its own (the removal draw, below the chance,
+    is uniform again): a larger hearing share removes the same people, later."""
+    count = 20_000
+    inputs = _transferred_at_once(count)
+    more = parameters.replace_values({"immigration_hearing_share": ((None, 0.9),)}, "more hearings")
+    removed, removal_at = remove(*inputs, parameters, PlaceStream(9, 0))
+    removed_more, removal_at_more = remove(*inputs, more, PlaceStream(9, 0))
+    assert (removed == removed_more).all()
+    assert (removal_at_more[removed] >= removal_at[removed]).all()
+    late = np.datetime64("2011-03-01T00:00", "us")
+    assert (removal_at_more[removed] < late).sum() < 0.6 * (removal_at[removed] < late).sum()

@@ -83,6 +83,7 @@ BREAKDOWNS: dict[str, tuple[str, ...]] = {
     "fbi_record": ("with_known_conviction", "without_known_conviction"),
     "age_band": ("14_15", "16_17", "18_34", "35_64"),  # years A_B, A to B inclusive
     "field_office": FIELD_OFFICES,  # ICE ERO areas of responsibility (core/places: a county's `aor`)
+    "immigration_hearing": ("without_hearing", "with_hearing"),  # removed after a hearing before a judge, or not
 }
 
 
@@ -258,7 +259,7 @@ SPEC: dict[str, Spec] = {
     "removal_probability": Spec("removal", ("status",)),
     "level_1_removal_probability": Spec("removal", ()),
     "current_charge_conviction_before_removal": Spec("removal", ()),
-    "removal_lag_days": Spec("removal", ("lognormal",)),
+    "removal_lag_days": Spec("removal", ("immigration_hearing", "lognormal")),
     "us_citizen_spouse_or_child_share": Spec("removal", ()),
     "immigration_hearing_share": Spec("removal", ()),
     "counsel_share_of_hearings": Spec("removal", ()),

@@ -1,7 +1,8 @@
 """Stage 8 — ICE custody and removal: a person transferred to ICE is removed, granted
 relief or released (Level 1 records, detained and barred from most relief, are nearly
 always removed); citizens wrongly transferred are released. Removal follows transfer
-by a lognormal lag. The chance of removal differs by ICE field office, apart for those with and
+by a lognormal lag, months for a person removed after a hearing before an immigration judge, days for the
+others (stipulated, reinstated or administrative removal, voluntary return). The chance of removal differs by ICE field office, apart for those with and
 without a conviction on record (whom each office removes). ICE counts a removal at the offense level
 of the record at removal (`removal_level`, which LESC reads: the FBI record with the current charge
 added where it ended in a conviction before removal)."""
@@ -21,6 +22,8 @@ from securecomm.model.stages.state import PlaceKeys, PlaceStream, State, Streams
 
 BY_STATUS = "removal_probability"
 LEVEL_1_PROBABILITY = "level_1_removal_probability"
+LAG_DAYS = "removal_lag_days"
+HEARING_SHARE = "immigration_hearing_share"
 FIELD_OFFICE_CONVICTED = "field_office_removal_factor_convicted"
 FIELD_OFFICE_NON_CRIMINAL = "field_office_removal_factor_non_criminal"
 
@@ -74,10 +77,27 @@ def remove(
         parameters,
     )
     removed = transferred & (removal_draw < probability)
-    lag = parameters.value("removal_lag_days")
-    lag_days = np.minimum(lag["median"] * np.exp(lag["sigma"] * lag_draw), lag["max"])
-    removal_at = transfer_at + (lag_days * SECONDS_PER_DAY).astype("timedelta64[s]")
-    return removed, np.where(removed, removal_at, np.datetime64("NaT"))
+    # Only the removed have a date of removal: their lags alone are drawn.
+    gone = np.flatnonzero(removed)
+    # Of the removed (draw < chance), draw / chance is uniform: below the hearing share, a hearing. No
+    # draw of its own, so every other number of the run stays as it was.
+    with_hearing = removal_draw[gone] < probability[gone] * parameters.value(HEARING_SHARE)
+    lag_days = removal_lag_days(with_hearing, lag_draw[gone], parameters)
+    dates = transfer_at[gone] + (lag_days * SECONDS_PER_DAY).astype("timedelta64[s]")
+    removal_at = np.full(transferred.size, np.datetime64("NaT"), dtype=dates.dtype)
+    removal_at[gone] = dates
+    return removed, removal_at
+
+
+def removal_lag_days(with_hearing: np.ndarray, standard_normal: np.ndarray, parameters: Parameters) -> np.ndarray:
+    """Days from ICE custody to removal: each record's lognormal, by whether it went before an immigration
+    judge, from its standard normal draw (truncated at the lognormal's `max`)."""
+    lag = parameters.value(LAG_DAYS)
+    hearing, without = lag["with_hearing"], lag["without_hearing"]
+    median = np.where(with_hearing, hearing["median"], without["median"])
+    sigma = np.where(with_hearing, hearing["sigma"], without["sigma"])
+    longest = np.where(with_hearing, hearing["max"], without["max"])
+    return np.minimum(median * np.exp(sigma * standard_normal), longest)
 
 
 def draw_removals(state: State, parameters: Parameters, rng: Streams) -> State:
