@@ -490,3 +490,66 @@ def test_the_reweighting_follows_the_field_office_removal_factors(sources):
     plain = [evaluate_targets(targets, *cal._simulate(moved, places, start, end, seed=seed)) for seed in (5, 6)]
     for target in targets:
         assert expected[target.id] == pytest.approx(np.mean([p[target.id] for p in plain]), rel=0.1), target.id
+
+
+def test_the_reweighting_follows_the_field_office_ident_factor(sources):
+    """IDENT matches per submission by field office (ident.yaml): at Houston's factor 0.6, Harris County's
+    expected matches fall 0.6 times (the native-born's erroneous matches aside), the detainers of every route
+    less (fewer matched, more left for the other routes), Bernalillo County NM (El Paso's office) stays as it
+    was, and plain simulations at the factor agree, Bernalillo's draw for draw."""
+    start, end = dt.date(2011, 1, 1), dt.date(2011, 12, 31)
+    targets = _placeholder_targets(
+        [
+            (id, metric, channel, place, start.isoformat(), end.isoformat())
+            for id, metric, channel, place in (
+                ("matches", "ident_matches", "secure_communities", "48201"),
+                ("detainers", "detainers_issued", "secure_communities", "48201"),
+                ("removals", "removals", "secure_communities", "48201"),
+                ("detainers_all", "detainers_issued", "all", "48201"),
+                ("bernalillo", "ident_matches", "secure_communities", "35001"),
+            )
+        ]
+    )
+    places = "48201,35001"
+    segments, records, simulated = cal._simulate(reweighting.saturated(sources), places, start, end, seed=5)
+    surrogate = reweighting.Surrogate.build(sources, segments, records, targets, simulated)
+    spec = [{"parameter": "field_office_ident_factor", "keys": ["HOU"], "range": [0.5, 1.5]}]
+    dims = cal.dimensions(sources, spec, start, end, require_all=False)
+    moved = cal.apply_multipliers(sources, dims, [0.6], "Houston")
+    expected, before = surrogate.values(moved), surrogate.values(sources)
+    assert expected["matches"] == pytest.approx(0.6 * before["matches"], rel=0.01)
+    assert expected["detainers"] < 0.7 * before["detainers"]
+    assert expected["detainers_all"] - expected["detainers"] > before["detainers_all"] - before["detainers"]
+    assert expected["bernalillo"] == pytest.approx(before["bernalillo"], rel=1e-9)
+    plain = [evaluate_targets(targets, *cal._simulate(moved, places, start, end, seed=seed)) for seed in (5, 6)]
+    for target in targets:
+        assert expected[target.id] == pytest.approx(np.mean([p[target.id] for p in plain]), rel=0.1), target.id
+    unmoved = evaluate_targets(targets, *cal._simulate(sources, places, start, end, seed=5))
+    assert plain[0]["bernalillo"] == unmoved["bernalillo"]
+    assert plain[0]["matches"] == pytest.approx(0.6 * unmoved["matches"], rel=0.05)
+
+
+def test_leaving_a_place_out_refits_its_field_offices_ident_factor(sources):
+    """Leave-one-place-out refits the place's field office's factor on IDENT matches too: New Mexico's matches
+    made at El Paso's factor 0.6 are fitted, and without New Mexico's figures El Paso returns to the nation,
+    so the held-out matches are higher."""
+    start, end = dt.date(2011, 1, 1), dt.date(2011, 12, 31)
+    spec = [
+        {"parameter": name, "each_key": True, "range": [0.5, 1.5]}
+        for name in ("field_office_detainer_factor", "field_office_ident_factor")
+    ]
+    dims = cal.dimensions(sources, spec, start, end, require_all=False)
+    truth = {"field_office_ident_factor[ELP]": 0.6}
+    true_parameters = cal.apply_multipliers(sources, dims, [truth.get(d.name, 1.0) for d in dims], "truth")
+    placeholders = _placeholder_targets(
+        [
+            ("NM_matches", "ident_matches", "secure_communities", "NM", start.isoformat(), end.isoformat()),
+            ("DE_matches", "ident_matches", "secure_communities", "DE", start.isoformat(), end.isoformat()),
+        ]
+    )
+    made = evaluate_targets(placeholders, *cal._simulate(true_parameters, "NM,DE", start, end, seed=101))
+    targets = [replace(t, published=made[t.id]) for t in placeholders]
+    result = cal.fit(sources, targets, dims, seed=202, outer_iterations=1, prior_weight=1e-4)
+    matches = {p.target.id: p for p in cal.leave_one_place_out(sources, result)}["NM_matches"]
+    assert matches.office == "ELP" and matches.fitted == pytest.approx(matches.target.published, rel=0.05)
+    assert matches.held_out > 1.4 * matches.fitted

@@ -166,6 +166,11 @@ def test_a_place_shows_its_field_offices_fit():
     for record in ("convicted", "non_criminal"):
         factor = calibrated.value(f"field_office_removal_factor_{record}")["CHI"]
         assert removals[record] == pytest.approx(factor, abs=1e-4) and factor != 1
+    # IDENT matches per submission by field office (ident.yaml), as calibrated
+    assert fits["CHI"].to_dict()["ident_factor"] == pytest.approx(
+        calibrated.value("field_office_ident_factor")["CHI"], abs=1e-4
+    )
+    assert calibrated.value("field_office_ident_factor")["CHI"] != 1
 
 
 def test_the_place_scorecard_reads_each_tolerance_in_its_own_terms():

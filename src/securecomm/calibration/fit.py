@@ -58,11 +58,16 @@ from securecomm.core.places import counties as county_table
 from securecomm.model.parameters import Parameters, load_parameters
 from securecomm.model.replications import IN_PROCESS, Runner
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
-from securecomm.model.stages import removal
+from securecomm.model.stages import ident, removal
 from securecomm.model.stages.issuance import FIELD_OFFICE_FACTOR
 
 # A field office's own multipliers, refitted when one of its places is left out.
-FIELD_OFFICE_PARAMETERS = (FIELD_OFFICE_FACTOR, removal.FIELD_OFFICE_CONVICTED, removal.FIELD_OFFICE_NON_CRIMINAL)
+FIELD_OFFICE_PARAMETERS = (
+    FIELD_OFFICE_FACTOR,
+    removal.FIELD_OFFICE_CONVICTED,
+    removal.FIELD_OFFICE_NON_CRIMINAL,
+    ident.FIELD_OFFICE_FACTOR,
+)
 
 
 class CalibrationError(ValueError):
@@ -380,7 +385,7 @@ class HeldOutPrediction:
 
 def leave_one_place_out(sources: Parameters, result: CalibrationResult) -> list[HeldOutPrediction]:
     """Each place's fitted figures predicted without them: its field office's own multipliers (its factor
-    on detainers and its two on removals) refitted to the other targets (every other multiplier kept at the
+    on detainers, its two on removals and its factor on IDENT matches) refitted to the other targets (every other multiplier kept at the
     joint fit, which one place's figures barely move), from the fit's own population. Places spanning
     several field offices are left out."""
     from scipy.optimize import least_squares

@@ -32,6 +32,7 @@ REWEIGHTED = (
     bookings.NONCITIZEN_BOOKING_RATIO,
     ident.SUBMISSION_SHARE,
     ident.RECORD_PROBABILITY,
+    ident.FIELD_OFFICE_FACTOR,
     iafis.RECORD_RATIO,
     other_routes.RATE,
     issuance.ERAS,
@@ -196,8 +197,13 @@ class Surrogate:
         sc = cells.get_column("sc").to_numpy()
         activated = cells.get_column("activated").to_numpy()
         booked = _ratio(bookings.booking_weight(status, candidate), bookings.booking_weight(status, base))
-        match_new = ident.submission_probability(candidate) * ident.record_probability(status, candidate)
-        match_old = ident.submission_probability(base) * ident.record_probability(status, base)
+        offices = cells.get_column("field_office")
+        match_new = ident.submission_probability(candidate) * ident.match_probability(
+            status, ident.field_office_factor(offices, candidate), candidate
+        )
+        match_old = ident.submission_probability(base) * ident.match_probability(
+            status, ident.field_office_factor(offices, base), base
+        )
         # An unauthorized IDENT match is more likely to have a prior conviction (iafis); the split of
         # the matched between with and without one moves with the candidate.
         with_new = iafis.ident_match_share_with_conviction(ident.unauthorized_match_probability(candidate), candidate)

@@ -36,7 +36,7 @@ from securecomm.core.places import counties as county_table
 from securecomm.model.parameters import Parameters, load_parameters
 from securecomm.model.replications import HISTORICAL, ReplicationPlan, ReplicationProgress, Runner, band
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
-from securecomm.model.stages import removal
+from securecomm.model.stages import ident, removal
 from securecomm.model.stages.issuance import FIELD_OFFICE_FACTOR
 
 
@@ -119,8 +119,8 @@ def series_results(scores: Sequence[Score], checks: Sequence[SeriesCheck]) -> li
 class FieldOfficeFit:
     """How far to trust the model in a place: its ICE field office's factor on detainers per match
     (model/parameters/issuance.yaml), its factors on the chance of removal of the transferred with and
-    without a conviction on record (removal.yaml), and the place figures of that field office calibration
-    fitted."""
+    without a conviction on record (removal.yaml), its factor on IDENT matches per submission (ident.yaml), and
+    the place figures of that field office calibration fitted."""
 
     office: str
     counties: int  # of the place's counties in this field office
@@ -130,6 +130,7 @@ class FieldOfficeFit:
     place_figures: int  # fitted place targets whose counties all lie in this field office
     removal_convicted: float
     removal_non_criminal: float
+    ident: float
 
     @property
     def at_bound(self) -> bool:
@@ -147,6 +148,7 @@ class FieldOfficeFit:
                 "convicted": round(self.removal_convicted, 4),
                 "non_criminal": round(self.removal_non_criminal, 4),
             },
+            "ident_factor": round(self.ident, 4),
         }
 
 
@@ -181,6 +183,7 @@ def field_office_fits(place: str, parameters: Parameters, targets: Sequence[Targ
             informing.get(office, 0),
             parameters.value(removal.FIELD_OFFICE_CONVICTED)[office],
             parameters.value(removal.FIELD_OFFICE_NON_CRIMINAL)[office],
+            parameters.value(ident.FIELD_OFFICE_FACTOR)[office],
         )
         for office, count in sorted(mine.items(), key=lambda item: -item[1])
     ]

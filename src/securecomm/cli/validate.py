@@ -126,7 +126,8 @@ def render(card: Scorecard, console: Console) -> None:
                 " — at the bound of its range: the figures pull further than the assumed range" if fit.at_bound else ""
             )
             console.print(
-                f"How far to trust it: ICE field office {fit.office} ({fit.counties} of the place's counties) issues "
+                f"How far to trust it: ICE field office {fit.office} ({fit.counties} of the place's counties) finds "
+                f"×{fit.ident:.2f} the nation's IDENT matches per submission, issues "
                 f"×{fit.factor:.2f} the nation's detainers per match (range ×{fit.low:.2f} – ×{fit.high:.2f}) and "
                 f"removes ×{fit.removal_convicted:.2f} of the nation's share of those it takes with a conviction "
                 f"on record, ×{fit.removal_non_criminal:.2f} of those without, "

@@ -246,6 +246,7 @@ SPEC: dict[str, Spec] = {
     "fingerprint_submission_share": Spec("ident", ()),
     "ident_record_probability": Spec("ident", ("status",)),
     "ident_record_ratio_prior_conviction": Spec("ident", ()),
+    "field_office_ident_factor": Spec("ident", ("field_office",)),
     "lesc_removable_probability": Spec("lesc", ("status_and_fbi_record",)),
     "issuance_eras": Spec("issuance", ("issuance_label",)),
     "detainer_form_eras": Spec("issuance", ("detainer_form",)),
