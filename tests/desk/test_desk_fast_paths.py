@@ -201,6 +201,20 @@ def test_a_revoked_token_is_refused_by_the_lean_path_at_once(make_desk, sqlite_u
 # --- intakes written together ---------------------------------------------------------------
 
 
+def _in_one_transaction(desk, intakes, reviews=()):
+    """desk.write_many, failing if the batch's transaction failed and each write was then made alone (its
+    fallback): the answers would be the same, and the batch's own path would go untested."""
+
+    def one_by_one(*_args, **_options):
+        raise AssertionError("the batch's transaction failed: write_many wrote each alone instead")
+
+    desk._intake_alone = desk._review_alone = one_by_one
+    try:
+        return desk.write_many(intakes, reviews)
+    finally:
+        del desk._intake_alone, desk._review_alone
+
+
 def _answers_and_rows(desk, batches, together: bool):
     from sqlalchemy import select
 
@@ -213,7 +227,7 @@ def _answers_and_rows(desk, batches, together: bool):
     for batch in batches:
         bodies = [DetainerIntake.model_validate(body).model_dump() for body in batch]
         if together:
-            got = desk.write_many([(actor, body, None) for body in bodies])[0]
+            got = _in_one_transaction(desk, [(actor, body, None) for body in bodies])[0]
         else:
             got = []
             for body in bodies:
@@ -315,9 +329,10 @@ def _reviews_answers_and_rows(desk, together: bool):
         (judge, pending[2], "honor", "a second review of the same case"),  # 409: the first of the batch won
         (clerk, pending[0], "honor", "not a reviewer"),  # 403
         (judge, pending[0], "maybe", "no such decision"),  # 422
+        (judge, automatic + 1, "honor", "recorded in this very batch"),  # the batch's first intake (review)
     ]
     if together:
-        intake_answers, review_answers = desk.write_many(intakes, reviews)
+        intake_answers, review_answers = _in_one_transaction(desk, intakes, reviews)
         answers = [*intake_answers, *review_answers]
     else:
         answers = []
@@ -357,7 +372,8 @@ def _reviews_answers_and_rows(desk, together: bool):
 def test_reviews_written_in_a_batch_are_answered_recorded_and_audited_as_one_by_one(backend, tmp_path, request):
     """Reviews go into the same group commit as intakes (api.WriteBatcher → Desk.write_many): each answered
     as alone — a review, a hold set by honoring, 404, 409 for a case decided automatically and for the second
-    review of one case, 403 for a role that may not review, 422 — with the same rows and audit entries."""
+    review of one case, 403 for a role that may not review, 422, a review of a detainer the same batch
+    records — with the same rows and audit entries."""
     answers = _written_together_and_alone(backend, tmp_path, request, _reviews_answers_and_rows)
     kinds = [answer[0] if isinstance(answer, tuple) else answer["decision"] for answer in answers]
     assert kinds == [
@@ -370,5 +386,6 @@ def test_reviews_written_in_a_batch_are_answered_recorded_and_audited_as_one_by_
         "Conflict",
         "Forbidden",
         "InvalidInput",
+        "honor",
     ]
     assert answers[3]["hold_until"] is not None and answers[2]["review"]["reason"] == "no judicial warrant"

@@ -38,9 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Dialect, Table, select
 from sqlalchemy.orm import Session
 
+from securecomm.desk.db import DriverInsert, driver_cursor, driver_sql, driver_values, pipeline
 from securecomm.desk.models import (
     AuditEntry,
     AuditHead,
@@ -56,13 +57,29 @@ from securecomm.desk.models import (
 GENESIS_HASH = "0" * 64
 LOG = AuditEntry.__table__
 HEAD = AuditHead.__table__
-LOCK_HEAD = select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1).with_for_update()
-INSERT_ENTRY = insert(LOG)
-# Several rows at once on PostgreSQL: with RETURNING, SQLAlchemy writes them as one INSERT … VALUES (…), (…)
-# ("insertmanyvalues") rather than psycopg's executemany, which costs Python a statement's work per row.
-INSERT_ENTRIES = {"postgresql": INSERT_ENTRY.returning(LOG.c.seq)}
-MOVE_HEAD = update(HEAD).where(HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 VERIFY_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class ChainStatements:
+    """The chain's statements on the DBAPI cursor (db.DriverInsert): lock and read the head (PostgreSQL:
+    FOR UPDATE; SQLite's write transaction already holds the database's lock), add the entries, move it."""
+
+    lock_head: str
+    insert_entries: DriverInsert
+    move_head: str
+
+    @classmethod
+    def of(cls, dialect: Dialect) -> ChainStatements:
+        lock = " FOR UPDATE" if dialect.name == "postgresql" else ""
+        return cls(
+            driver_sql(dialect, f"SELECT seq, hash FROM {HEAD.name} WHERE id = 1{lock}"),
+            DriverInsert.of(LOG, dialect),
+            driver_sql(dialect, f"UPDATE {HEAD.name} SET seq = ?, hash = ? WHERE id = 1"),
+        )
+
+
+_CHAIN_STATEMENTS: dict[str, ChainStatements] = {}
 
 
 # json.dumps with these options, without making an encoder at every call (several per entry and row).
@@ -138,10 +155,25 @@ def entry_hash(
     details: str,
     key: AuditKey | None = None,
 ) -> str:
+    return _entry_hash(
+        prev_hash, seq, recorded_utc.isoformat(timespec="microseconds"), actor, action, subject, details, key
+    )
+
+
+def _entry_hash(
+    prev_hash: str,
+    seq: int,
+    recorded_utc: str,
+    actor: str,
+    action: str,
+    subject: str,
+    details: str,
+    key: AuditKey | None,
+) -> str:
     payload = canonical_json(
         {
             "seq": seq,
-            "recorded_utc": recorded_utc.isoformat(timespec="microseconds"),
+            "recorded_utc": recorded_utc,
             "actor": actor,
             "action": action,
             "subject": subject,
@@ -232,42 +264,55 @@ class PendingEntry:
 
 
 def append(
-    connection: Connection, entries: Sequence[PendingEntry], *, now_utc: dt.datetime, key: AuditKey | None
+    connection: Connection,
+    entries: Sequence[PendingEntry],
+    *,
+    now_utc: dt.datetime,
+    key: AuditKey | None,
+    writes: Sequence[tuple[DriverInsert, Sequence[Mapping[str, Any]]]] = (),
 ) -> None:
-    """Append entries in the caller's transaction, in order.
+    """Append entries in the caller's transaction, in order; `writes` (inserts of rows, on the DBAPI
+    cursor) are made first.
 
     Locks the chain's head row first (PostgreSQL: SELECT … FOR UPDATE; on SQLite the
     transaction already holds the write lock), so concurrent transactions append one after
-    another. Call it last in a transaction, so the lock is held as briefly as possible.
+    another. Call it last in a transaction, so the lock is held as briefly as possible. On
+    PostgreSQL the writes and the lock go in one round trip, and the entries and the head's
+    move in another (psycopg's pipeline mode), not one round trip each.
     """
-    if not entries:
+    if not entries and not writes:
         return
     if key is None:
         raise AuditKeyError("the desk cannot write to its audit chain without the audit key (--audit-key)")
-    head = connection.execute(LOCK_HEAD).one()
+    dialect = connection.dialect
+    statements = _CHAIN_STATEMENTS.get(dialect.name)
+    if statements is None:
+        statements = _CHAIN_STATEMENTS[dialect.name] = ChainStatements.of(dialect)
+    cursor, head = driver_cursor(connection), driver_cursor(connection)
+    with pipeline(connection):
+        for statement, rows in writes:
+            cursor.executemany(statement.sql, statement.rows(rows))
+        if entries:
+            head.execute(statements.lock_head)
+    if not entries:
+        return
+    seq, previous = head.fetchone()
     # The database keeps microseconds; hash exactly what will be read back.
     recorded = now_utc.replace(tzinfo=None)
-    seq, previous = head.seq, head.hash
+    recorded_text = recorded.isoformat(timespec="microseconds")
+    processors = statements.insert_entries.processors
     rows = []
     for entry in entries:
         seq += 1
         text = canonical_json(entry.details)
-        digest = entry_hash(previous, seq, recorded, entry.actor, entry.action, entry.subject, text, key)
+        digest = _entry_hash(previous, seq, recorded_text, entry.actor, entry.action, entry.subject, text, key)
         rows.append(
-            {
-                "seq": seq,
-                "recorded_utc": recorded,
-                "actor": entry.actor,
-                "action": entry.action,
-                "subject": entry.subject,
-                "details": text,
-                "prev_hash": previous,
-                "hash": digest,
-            }
+            driver_values(processors, (seq, recorded, entry.actor, entry.action, entry.subject, text, previous, digest))
         )
         previous = digest
-    connection.execute(INSERT_ENTRIES.get(connection.dialect.name, INSERT_ENTRY), rows)
-    connection.execute(MOVE_HEAD, {"new_seq": seq, "new_hash": previous})
+    with pipeline(connection):
+        cursor.executemany(statements.insert_entries.sql, rows)
+        cursor.execute(statements.move_head, (seq, previous))
 
 
 @dataclass(frozen=True)

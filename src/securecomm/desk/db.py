@@ -9,8 +9,8 @@ shipped in `migrations/` run whenever a database is opened.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -20,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Column, Connection, Dialect, Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
@@ -107,6 +107,70 @@ def schema_is_current(engine: Engine) -> bool:
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision() == head
+
+
+# --- the hot path's statements, on the DBAPI cursor ---------------------------------------------
+# The desk's busiest statements (a batch of intakes: its rows, its audit entries, the chain's head) are
+# written once as SQL and run on the transaction's own DBAPI cursor, their parameters converted by the
+# column types' own bind processors (SQLite's text form of a datetime, exactly as SQLAlchemy stores it).
+# SQLAlchemy Core's work per statement (its compiled cache, parameter set-up, result and event machinery)
+# was about two thirds of a batch's fixed cost (docs/desk.md); the statements and values are the same.
+
+
+def driver_sql(dialect: Dialect, sql: str) -> str:
+    """SQL written with `?` placeholders in the dialect's own parameter style (psycopg: `%s`)."""
+    if dialect.paramstyle == "qmark":
+        return sql
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def driver_cursor(connection: Connection) -> Any:
+    """The DBAPI cursor of the connection, in the transaction it is in."""
+    return connection.connection.cursor()
+
+
+def pipeline(connection: Connection) -> AbstractContextManager[Any]:
+    """PostgreSQL: the statements made inside on the connection's DBAPI cursors go to the server together
+    and their results come back in one round trip (psycopg's pipeline mode); SQLite: nothing to do."""
+    if connection.dialect.name == "postgresql":
+        return connection.connection.driver_connection.pipeline()
+    return nullcontext()
+
+
+Processor = Callable[[Any], Any] | None
+
+
+def bind_processors(dialect: Dialect, columns: Sequence[Column[Any]]) -> tuple[Processor, ...]:
+    return tuple(column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns)
+
+
+def driver_values(processors: Sequence[Processor], values: Sequence[Any]) -> tuple[Any, ...]:
+    """Parameters for the DBAPI as SQLAlchemy would hand them over (None stays None)."""
+    return tuple(
+        value if processor is None or value is None else processor(value)
+        for processor, value in zip(processors, values, strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class DriverInsert:
+    """INSERT INTO table (every column) VALUES (…), for the DBAPI's executemany."""
+
+    sql: str
+    columns: tuple[str, ...]
+    processors: tuple[Processor, ...]
+
+    @classmethod
+    def of(cls, table: Table, dialect: Dialect) -> DriverInsert:
+        columns = list(table.columns)
+        names = ", ".join(column.name for column in columns)
+        sql = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' for _ in columns)})"
+        return cls(
+            driver_sql(dialect, sql), tuple(column.name for column in columns), bind_processors(dialect, columns)
+        )
+
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        return [driver_values(self.processors, [row[name] for name in self.columns]) for row in rows]
 
 
 @dataclass

@@ -16,6 +16,7 @@ and a transfer to ICE after `hold_until` is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Dialect, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,7 +38,15 @@ from securecomm.core.cases import InputError, normalize_records
 from securecomm.core.places import time_zones
 from securecomm.core.yamlfiles import PolicyFileError, load_yaml
 from securecomm.desk import audit, reports, security
-from securecomm.desk.db import Database
+from securecomm.desk.db import (
+    Database,
+    DriverInsert,
+    bind_processors,
+    driver_cursor,
+    driver_sql,
+    driver_values,
+    pipeline,
+)
 from securecomm.desk.models import (
     DeskSettings,
     Detainer,
@@ -463,6 +472,9 @@ class _Work:
     entries: list[audit.PendingEntry]
     key: audit.AuditKey | None = None
     _session: Session | None = None
+    # Inserts made on the DBAPI cursor just before the entries (audit.append: on PostgreSQL in the same
+    # round trip as the lock of the chain's head).
+    writes: list[tuple[DriverInsert, Sequence[Mapping[str, Any]]]] = dataclasses.field(default_factory=list)
 
     @property
     def session(self) -> Session:
@@ -474,6 +486,17 @@ class _Work:
         if self._session is not None:
             self._session.flush()
             self._session.close()
+
+    def write(self, statement: DriverInsert, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rows to insert just before the audit entries (`writes`)."""
+        self.writes.append((statement, rows))
+
+    def write_now(self) -> None:
+        """Make the inserts still to make now (before a statement that may read what they add)."""
+        cursor = driver_cursor(self.connection)
+        for statement, rows in self.writes:
+            cursor.executemany(statement.sql, statement.rows(rows))
+        self.writes.clear()
 
     def audit(
         self,
@@ -530,22 +553,61 @@ SELECT_IDEMPOTENT = select(IDEMPOTENCY.c.request_hash, IDEMPOTENCY.c.detainer_id
     IDEMPOTENCY.c.username == bindparam("username"), IDEMPOTENCY.c.key == bindparam("key")
 )
 INSERT_IDEMPOTENT = insert(IDEMPOTENCY)
-# The batch path of intake (Desk._intake_together): twins already recorded, the rows with their ids, new ids.
-SELECT_BOOKINGS = select(DETAINERS.c.id, DETAINERS.c.booking_ref, DETAINERS.c.detainer_number).where(
-    DETAINERS.c.booking_ref.in_(bindparam("bookings", expanding=True))
-)
-# With RETURNING on PostgreSQL: one INSERT … VALUES (…), (…) for the rows (as audit.INSERT_ENTRIES).
-INSERT_ROWS = {
-    "postgresql": (insert(DETAINERS).returning(DETAINERS.c.id), insert(EVENTS).returning(EVENTS.c.id)),
-    "sqlite": (insert(DETAINERS), insert(EVENTS)),
-}
-HIGHEST_IDS_SQLITE = text(
-    "SELECT (SELECT coalesce(max(id), 0) FROM detainers), (SELECT coalesce(max(id), 0) FROM events)"
-)
-NEW_IDS_POSTGRESQL = text(
-    "SELECT ARRAY(SELECT nextval(pg_get_serial_sequence('detainers', 'id')) FROM generate_series(1, :detainers)), "
-    "ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, :events))"
-)
+
+
+@dataclass(frozen=True)
+class BatchStatements:
+    """The batch path of intake (Desk._intake_together) on the DBAPI cursor (db.DriverInsert): the policy in
+    force on a day, the twins already recorded, new ids, the rows."""
+
+    dialect: Dialect
+    policy_in_force: str
+    day_processors: tuple[Any, ...]
+    new_ids: str
+    insert_detainers: DriverInsert
+    insert_events: DriverInsert
+
+    @classmethod
+    def of(cls, dialect: Dialect) -> BatchStatements:
+        if dialect.name == "postgresql":
+            new_ids = (
+                "SELECT ARRAY(SELECT nextval(pg_get_serial_sequence('detainers', 'id')) FROM generate_series(1, ?)), "
+                "ARRAY(SELECT nextval(pg_get_serial_sequence('events', 'id')) FROM generate_series(1, ?))"
+            )
+        else:
+            new_ids = "SELECT (SELECT coalesce(max(id), 0) FROM detainers), (SELECT coalesce(max(id), 0) FROM events)"
+        return cls(
+            dialect,
+            driver_sql(
+                dialect,
+                f"SELECT policy_id FROM {PERIODS.name} WHERE effective_from <= ? ORDER BY effective_from DESC LIMIT 1",
+            ),
+            bind_processors(dialect, [PERIODS.c.effective_from]),
+            driver_sql(dialect, new_ids),
+            DriverInsert.of(DETAINERS, dialect),
+            DriverInsert.of(EVENTS, dialect),
+        )
+
+    def day(self, day: dt.date) -> tuple[Any, ...]:
+        return driver_values(self.day_processors, (day,))
+
+    def bookings(self, count: int) -> str:
+        placeholders = ", ".join("?" for _ in range(count))
+        return driver_sql(
+            self.dialect,
+            f"SELECT id, booking_ref, detainer_number FROM {DETAINERS.name} WHERE booking_ref IN ({placeholders})",
+        )
+
+    def id_counts(self, detainers: int, events: int) -> tuple[int, ...]:
+        return (detainers, events) if self.dialect.name == "postgresql" else ()
+
+    def ids(self, found: Sequence[Any], detainers: int, events: int) -> tuple[list[int], list[int]]:
+        """Ids for so many new detainers and events, ascending, from what `new_ids` found."""
+        if self.dialect.name == "postgresql":
+            return sorted(found[0]), sorted(found[1])
+        return list(range(found[0] + 1, found[0] + 1 + detainers)), list(range(found[1] + 1, found[1] + 1 + events))
+
+
 # A review's change, conditional on the detainer still awaiting one (built once: see INSERT_EVENT).
 REVIEW_DETAINER = (
     update(DETAINERS)
@@ -588,6 +650,7 @@ class Desk:
     ) -> None:
         self.database = database
         self._insert_detainer = _insert_detainer(database.dialect)
+        self._statements = BatchStatements.of(database.engine.dialect)
         self.clock = clock or SystemClock(self._clock_zone)
         self.token_lifetime = token_lifetime
         self.audit_key = audit_key
@@ -606,7 +669,7 @@ class Desk:
             work = _Work(connection, [], self.audit_key)
             yield work
             work.finish()
-            audit.append(connection, work.entries, now_utc=self.clock.utc_now(), key=self.audit_key)
+            audit.append(connection, work.entries, now_utc=self.clock.utc_now(), key=self.audit_key, writes=work.writes)
 
     def _event(
         self, work: _Work, detainer_id: int, actor: Actor, kind: str, at: dt.datetime, details: Mapping[str, Any]
@@ -1369,6 +1432,10 @@ class Desk:
                             answers.append(error)
                 reviewed: list[Any] = list(checked)
                 ordered = sorted((item[1], index) for index, item in enumerate(checked) if isinstance(item, tuple))
+                if ordered:
+                    # The batch's rows first: a review finds a detainer this very batch adds, as one by one, and
+                    # the ids its own rows take (SQLite: after the highest) are not the batch's.
+                    work.write_now()
                 for _, index in ordered:
                     try:
                         reviewed[index] = self._review_in(work, *checked[index])  # type: ignore[misc]
@@ -1509,68 +1576,66 @@ class Desk:
         """The intakes of a batch in which no answer depends on another's (no Idempotency-Key, each booking
         and ICE number once), each answered as `_intake_in` answers it — the same refusals, rows, audit
         entries in the same order, and answers — with their detainers and notices to ICE written by one
-        statement each: their ids taken first, by one query (SQLite: after the highest, under the
-        transaction's write lock; PostgreSQL: from the tables' sequences), the twins already recorded by one. A twin
-        another server process commits meanwhile fails the batch's insert; `write_many` then runs each
-        intake alone, and that one gets its 409."""
+        statement each, on the DBAPI cursor (`BatchStatements`), just before the audit entries (`_Work.write`).
+        What the batch reads first goes in one round trip on PostgreSQL: the policy in force on each day
+        received and the twins already recorded; then the new rows' ids, by one query (SQLite: after the
+        highest, under the transaction's write lock; PostgreSQL: from the tables' sequences). A twin another
+        server process commits meanwhile fails the batch's insert; `write_many` then runs each intake alone,
+        and that one gets its 409."""
         answers: list[Any] = list(prepared)
+        valid = [(index, item) for index, item in enumerate(prepared) if not isinstance(item, Exception)]
+        if not valid:
+            return answers
+        statements = self._statements
+        days = sorted({item.received_at.date() for _, item in valid})
+        bookings = sorted({item.booking_ref for _, item in valid})
+        connection = work.connection
+        with pipeline(connection):
+            policy_cursors = {}
+            for day in days:
+                policy_cursors[day] = driver_cursor(connection)
+                policy_cursors[day].execute(statements.policy_in_force, statements.day(day))
+            bookings_cursor = driver_cursor(connection)
+            bookings_cursor.execute(statements.bookings(len(bookings)), bookings)
         day_policies: dict[dt.date, Policy | None] = {}
+        for day, cursor in policy_cursors.items():
+            found = cursor.fetchone()
+            day_policies[day] = None if found is None else self._policy(connection, found[0])
+        recorded = {(booking, number): found for found, booking, number in bookings_cursor.fetchall()}
         decided = []
-        for index, item in enumerate(prepared):
-            if isinstance(item, Exception):
-                continue
+        for index, item in valid:
             try:
                 row, layers = self._decided_row(work, item, day_policies)
             except DeskError as error:
                 answers[index] = error
                 continue
-            decided.append((index, item, row, layers))
-        if not decided:
-            return answers
-        bookings = sorted({item.booking_ref for _, item, _, _ in decided})
-        recorded = {
-            (found.booking_ref, found.detainer_number): found.id
-            for found in work.connection.execute(SELECT_BOOKINGS, {"bookings": bookings})
-        }
-        writable = []
-        for index, item, row, layers in decided:
             twin = recorded.get((item.booking_ref, item.detainer_number))
             if twin is not None:
                 answers[index] = self._twin(item, twin)
             else:
-                writable.append((index, item, row, layers))
-        if not writable:
+                decided.append((index, item, row, layers))
+        if not decided:
             return answers
-        notices = [self._ice_notice(row, layers) for _, _, row, _ in writable]
-        detainer_ids, new_event_ids = self._new_ids(
-            work.connection, len(writable), sum(notice is not None for notice in notices)
-        )
-        event_ids = iter(new_event_ids)
-        events = []
-        for (index, item, row, _), notice, detainer_id in zip(writable, notices, detainer_ids, strict=True):
+        notices = [self._ice_notice(row, layers) for _, _, row, layers in decided]
+        counts = (len(decided), sum(notice is not None for notice in notices))
+        ids = driver_cursor(connection)
+        ids.execute(statements.new_ids, statements.id_counts(*counts))
+        detainer_ids, event_ids = statements.ids(ids.fetchone(), *counts)
+        rows, events = [], []
+        for (index, item, row, _), notice, detainer_id in zip(decided, notices, detainer_ids, strict=True):
             row["id"] = detainer_id
+            rows.append(row)
             self._audit_intake(work, item, row)
             if notice is not None:
                 event = self._event_row(row["id"], item.actor, "ice_notified", self.clock.local_now(), notice)
-                event["id"] = next(event_ids)
+                event["id"] = event_ids[len(events)]
                 events.append(event)
                 self._audit_notice(work, row, event, item.actor)
             answers[index] = self._intake_summary(item, row)
-        insert_detainers, insert_events = INSERT_ROWS[self.database.dialect]
-        work.connection.execute(insert_detainers, [row for _, _, row, _ in writable])
+        work.write(statements.insert_detainers, rows)
         if events:
-            work.connection.execute(insert_events, events)
+            work.write(statements.insert_events, events)
         return answers
-
-    def _new_ids(self, connection: Connection, detainers: int, events: int) -> tuple[list[int], list[int]]:
-        """Ids for so many new detainers and events, in ascending order, in one statement."""
-        if self.database.dialect == "postgresql":
-            taken = connection.execute(NEW_IDS_POSTGRESQL, {"detainers": detainers, "events": events}).one()
-            return sorted(taken[0]), sorted(taken[1])
-        highest = connection.execute(HIGHEST_IDS_SQLITE).one()
-        return list(range(highest[0] + 1, highest[0] + 1 + detainers)), list(
-            range(highest[1] + 1, highest[1] + 1 + events)
-        )
 
     def _detainer_row(self, item: _IntakeRequest, policy: Policy, result: Mapping[str, Any]) -> dict[str, Any]:
         actor, record = item.actor, item.record
