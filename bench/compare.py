@@ -16,9 +16,6 @@ import os
 import resource
 import time
 
-from securecomm.comparison.compare import compare
-from securecomm.model.replications import Runner
-
 TARGET_SECONDS = 20.0
 POLICIES = (
     "us/ice-request",
@@ -36,6 +33,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    if args.workers > 1:
+        # One Polars thread in this process, as in the worker processes (model/replications.py): a worker runs
+        # here, and a second Polars thread beside the other workers would only oversubscribe the cores. Polars
+        # reads it once, when it is imported.
+        os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    from securecomm.comparison.compare import compare
+    from securecomm.model.replications import Runner
+
     started = time.perf_counter()
     comparison = compare(
         "US",

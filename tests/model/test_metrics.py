@@ -1,6 +1,7 @@
 import datetime as dt
 import json
 
+import numpy as np
 import polars as pl
 import pytest
 from typer.testing import CliRunner
@@ -9,7 +10,17 @@ from securecomm.cli import app
 from securecomm.comparison.compare import compare
 from securecomm.comparison.report import render_report
 from securecomm.core import schema
-from securecomm.model.metrics import METRICS, REPORTED, SHARES, channel_totals, county_months, totals
+from securecomm.model import metrics
+from securecomm.model.metrics import (
+    METRICS,
+    REPORTED,
+    SHARES,
+    added,
+    channel_totals,
+    county_months,
+    record_sums,
+    totals,
+)
 from securecomm.model.parameters import load_parameters
 
 MINOR = "detainers_on_minor_charges"
@@ -84,6 +95,28 @@ def test_a_period_follows_its_bookings_and_counts_removals_by_its_end():
     assert period["ident_matches"] == 4
     assert period["bookings"] == 580
     assert list(period) == list(REPORTED)
+
+
+def test_sums_of_the_parts_some_columns_make_add_up_to_every_metric(monkeypatch):
+    """A population sums once the metrics no policy changes and each policy run the others
+    (`record_sums(wanted=...)`): the two add up to the sums of every metric. Counts are made from the cells of
+    the few records selected or weighted over all of them, with the same numbers."""
+    records, end = _records(), dt.date(2013, 12, 31)
+    groups = records.get_column("booking_at").dt.month().to_numpy().astype("int64") - 1
+    every = record_sums(records, end, groups, 2)
+    made_by_policy = {"jail_decision", "held", "hold_hours", "transferred", "transfer_at", "removed", "removal_at"}
+    policy = record_sums(records, end, groups, 2, wanted=lambda columns: bool(columns & made_by_policy))
+    unchanged = record_sums(records, end, groups, 2, wanted=lambda columns: not columns & made_by_policy)
+    assert set(policy).isdisjoint(unchanged) and set(policy) | set(unchanged) == set(every)
+    assert {"ident_matches", "detainers_issued", MINOR} <= set(unchanged) and "removals" in policy
+    zero = {name: np.zeros_like(sums) for name, sums in every.items()}
+    for name, sums in added(added(zero, unchanged), policy).items():
+        assert np.array_equal(sums, every[name]), name
+    assert every["detainers_issued"].tolist() == [[3, 0], [0, 2]]  # by channel, then by month
+    for sparse_from in (1, 100):  # every count from the weights, then from the cells of those selected
+        monkeypatch.setattr(metrics, "SPARSE_FROM", sparse_from)
+        for name, sums in record_sums(records, end, groups, 2).items():
+            assert np.array_equal(sums, every[name]), name
 
 
 def test_every_metric_is_declared_once_and_completely():

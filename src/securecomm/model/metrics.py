@@ -35,7 +35,7 @@ everything that reports, compares or validates metrics reads it from here.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Literal, TypeVar
@@ -644,9 +644,20 @@ def _county_codes(fips: pl.Series, counties: list[str]) -> np.ndarray:
     return fips.cast(pl.Enum(counties)).to_physical().to_numpy().astype(np.int64)
 
 
-def record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: int) -> dict[str, np.ndarray]:
+# A count of records selected by fewer than one in SPARSE_FROM is made from the cells of those selected alone.
+SPARSE_FROM = 8
+
+
+def record_sums(
+    records: pl.DataFrame,
+    end: dt.date,
+    groups: np.ndarray,
+    size: int,
+    wanted: Callable[[frozenset[str]], bool] | None = None,
+) -> dict[str, np.ndarray]:
     """Each reported record metric's parts summed per group (`groups`: each record's group, 0..size-1) and
-    channel: arrays of shape (channels, size), the channels in `Channel` order.
+    channel: arrays of shape (channels, size), the channels in `Channel` order. Given `wanted` (whether a
+    part that reads these columns is wanted), only the metrics of the parts it wants.
 
     The parts are evaluated once over all records and summed with bincount: a group_by evaluating
     twenty-odd filtered sums inside every group costs ten times as much, and a threaded group_by adds
@@ -656,23 +667,31 @@ def record_sums(records: pl.DataFrame, end: dt.date, groups: np.ndarray, size: i
     channels = len(Channel)
     cells = _channel_codes(records) * size + groups
     parts = _distinct_parts(end)
-    evaluated = records.select(parts.expressions)
+    evaluated = records.select(
+        expression
+        for expression in parts.expressions
+        if wanted is None or wanted(frozenset(expression.meta.root_names()))
+    )
     summed: dict[str, np.ndarray] = {}
     for name in evaluated.columns:
         part = evaluated.get_column(name)
         if part.null_count():  # filling costs a query of its own: only where there is something to fill
             part = part.fill_null(False if part.dtype == pl.Boolean else 0)
         if part.dtype == pl.Boolean:
-            # Counts weighted by 0/1 rather than a gather of the counted cells: no branch per record, and
-            # exact (float64 holds every count below 2**53).
-            counts = np.bincount(cells, weights=part.to_numpy(), minlength=size * channels).astype(np.int64)
+            selected = part.to_numpy()
+            # Exact either way (float64 holds every count below 2**53): the cells of the few selected, or counts
+            # weighted by 0/1, with no branch per record, where many are.
+            if np.count_nonzero(selected) * SPARSE_FROM < selected.size:
+                counts = np.bincount(cells[selected], minlength=size * channels)
+            else:
+                counts = np.bincount(cells, weights=selected, minlength=size * channels).astype(np.int64)
             summed[name] = counts.reshape(channels, size)
         else:
             values = part.to_numpy()
             adding = values != 0
             amounts = np.bincount(cells[adding], weights=values[adding], minlength=size * channels)
             summed[name] = amounts.reshape(channels, size)
-    return {metric: summed[part] for metric, part in parts.part_of.items()}
+    return {metric: summed[part] for metric, part in parts.part_of.items() if part in summed}
 
 
 @dataclass(frozen=True)
@@ -709,8 +728,9 @@ def _channel_codes(records: pl.DataFrame) -> np.ndarray:
 
 
 def added(first: Mapping[str, np.ndarray], second: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The sums (`record_sums`) over two sets of records, as the sums over both."""
-    return {name: first[name] + second[name] for name in first}
+    """The sums (`record_sums`) over two sets of records, as the sums over both; a metric the second does not
+    sum (`record_sums(wanted=...)`) keeps the first's sums."""
+    return {name: first[name] + second[name] if name in second else first[name] for name in first}
 
 
 def _metric_series(metric: Metric, summed: np.ndarray, parameters: Parameters) -> pl.Series:

@@ -312,6 +312,26 @@ class Population:
         without = groups.record_groups[~self.state.column("detainer_issued")]
         return record_sums(self.records_without_detainer(), self.scenario.end, without, groups.size)
 
+    @cached_property
+    def policy_columns(self) -> frozenset[str]:
+        """The record columns the policy stages make."""
+        return frozenset(RECORD_COLUMNS) - frozenset(self.issued_records.columns)
+
+    @cached_property
+    def sums_before_policy(self) -> dict[str, np.ndarray]:
+        """The record metrics' sums every policy run adds to: over the records without a detainer, and over
+        those with one, the metrics that read none of the columns the policy stages make (matches,
+        detainers issued, on minor charges, with no conviction): the same under every policy."""
+        groups = self.month_groups
+        issued = record_sums(
+            self.issued_records,
+            self.scenario.end,
+            groups.record_groups[self.issued],
+            groups.size,
+            wanted=lambda columns: not columns & self.policy_columns,
+        )
+        return added(self.sums_without_detainer, issued)
+
 
 def draw_population(scenario: Scenario, progress: StageProgress | None = None) -> Population:
     """The population stages: everything drawn before local policy acts."""
@@ -399,7 +419,7 @@ def apply_policies(
         run.county_months,
         totals(run.county_months),
         channel_values(run.sums, parameters),
-        lambda: (run.issued_records, population.records_without_detainer()),
+        lambda: (run.issued_records_as_text(), population.records_without_detainer()),
         run.effects,
     )
 
@@ -412,8 +432,13 @@ class PolicyRun:
     county_months: pl.DataFrame
     sums: dict[str, np.ndarray]  # the record metrics' sums per county-month group and channel (`record_sums`)
     segments: pl.DataFrame  # as the policy stages leave them: what the community effects read
-    issued_records: pl.DataFrame  # RECORD_COLUMNS, run vocabularies as text
+    issued_records: pl.DataFrame  # RECORD_COLUMNS
     effects: pl.DataFrame
+
+    def issued_records_as_text(self) -> pl.DataFrame:
+        """The records with a detainer issued as a run reports them, RUN_VOCABULARIES as text: cast only when
+        asked for (a comparison reads only the counts)."""
+        return self.issued_records.with_columns(pl.col(RUN_VOCABULARIES).cast(pl.String))
 
 
 def _policy_run(population: Population, timeline: PolicyTimeline, progress: StageProgress | None) -> PolicyRun:
@@ -428,13 +453,19 @@ def _policy_run(population: Population, timeline: PolicyTimeline, progress: Stag
     state = run_stages(POLICY_STAGES, state, scenario.parameters, scenario.seed, progress)
     issued = state.records.select(RECORD_COLUMNS)
     groups = population.month_groups
-    issued_sums = record_sums(issued, scenario.end, groups.record_groups[population.issued], groups.size)
-    sums = added(population.sums_without_detainer, issued_sums)
+    issued_sums = record_sums(
+        issued,
+        scenario.end,
+        groups.record_groups[population.issued],
+        groups.size,
+        wanted=lambda columns: bool(columns & population.policy_columns),
+    )
+    sums = added(population.sums_before_policy, issued_sums)
     return PolicyRun(
         groups.table(state.segments, sums, scenario.parameters),
         sums,
         state.segments,
-        issued.with_columns(pl.col(RUN_VOCABULARIES).cast(pl.String)),
+        issued,
         state.effects,
     )
 
@@ -533,12 +564,12 @@ def run_part(scenario: Scenario, directory: Path | None = None, progress: StageP
     if directory is None:
 
         def records() -> tuple[pl.DataFrame, pl.DataFrame]:
-            return run.issued_records, population.records_without_detainer()
+            return run.issued_records_as_text(), population.records_without_detainer()
 
     else:
         directory.mkdir()
         records = (directory / "issued.arrow", directory / "without.arrow")
-        run.issued_records.write_ipc(records[0])
+        run.issued_records_as_text().write_ipc(records[0])
         population.records_without_detainer().write_ipc(records[1])
     segments = run.segments if scenario.effects.effects else None
     return PartRun(run.county_months, run.sums, segments, population.state.records.height, records)

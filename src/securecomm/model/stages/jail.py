@@ -308,10 +308,17 @@ def decide(state: State, parameters: Parameters, rng: Streams) -> State:
         jail_decision=as_enum(decisions.decision, Decision.labels()),
         jail_policy=as_enum(decisions.deciding_policy, decisions.policies),
         jail_rule=as_enum(decisions.rule, decisions.rules),
-        hold_allowed_until=pl.Series(decisions.hold_until, dtype=pl.Datetime("us")),
+        hold_allowed_until=datetime_column(decisions.hold_until),
         hold_allowed_hours=decisions.hold_hours,
     )
     return replace(state, records=records)
+
+
+def datetime_column(times: np.ndarray) -> pl.Series:
+    """Times (datetime64[us]; NaT where there is none) as a Datetime column: through their integers with NaT
+    masked, a seventh of the time Polars takes to find the NaTs itself."""
+    times = times.astype("datetime64[us]", copy=False)
+    return pl.Series(np.ma.masked_array(times.view(np.int64), np.isnat(times))).cast(pl.Datetime("us"))
 
 
 def pickup_probability(release_eligible_at: np.ndarray, parameters: Parameters) -> np.ndarray:
@@ -327,29 +334,42 @@ class Holds:
     transfer_at: np.ndarray
 
 
+@dataclass(frozen=True)
+class PickupDraws:
+    """What chance decides for each detainer case whatever the policy: whether a review would end in an
+    honored request, whether ICE comes for the person it may hold, and when within the hold."""
+
+    review_honors: np.ndarray
+    ice_comes: np.ndarray
+    share_of_hold: np.ndarray  # of the hold allowed, spent before ICE comes
+
+
+def draw_pickups(
+    release_eligible_at: np.ndarray, keys: PlaceKeys, parameters: Parameters, rng: PlaceStream
+) -> PickupDraws:
+    """A review honors at the reviewers' rate; ICE comes with the chance of the release date, uniformly
+    within [0, 2 × the mean share] of the hold, capped at its end."""
+    review_draw, pickup_draw, pickup_time_draw = rng.random(keys), rng.random(keys), rng.random(keys)
+    return PickupDraws(
+        review_draw < parameters.value("review_honor_probability"),
+        pickup_draw < pickup_probability(release_eligible_at, parameters),
+        np.minimum(pickup_time_draw * 2 * parameters.value("pickup_share_of_hold"), 1.0),
+    )
+
+
 def hold_and_transfer(
-    decision: np.ndarray,
-    hold_allowed_hours: np.ndarray,
-    release_eligible_at: np.ndarray,
-    keys: PlaceKeys,
-    parameters: Parameters,
-    rng: PlaceStream,
+    decision: np.ndarray, hold_allowed_hours: np.ndarray, release_eligible_at: np.ndarray, draws: PickupDraws
 ) -> Holds:
     """Who is held, for how long, and whom ICE picks up.
 
     A review ends in a hold when the reviewer honors. An honored request that allows no hold (a form
     asking for notice only) is a notice: ICE can only be there at release.
     """
-    review_draw, pickup_draw, pickup_time_draw = rng.random(keys), rng.random(keys), rng.random(keys)
-    allowed = (decision == Decision.HONOR) | (
-        (decision == Decision.REVIEW) & (review_draw < parameters.value("review_honor_probability"))
-    )
+    allowed = (decision == Decision.HONOR) | ((decision == Decision.REVIEW) & draws.review_honors)
     held = allowed & ~np.isnan(hold_allowed_hours)
-    picked_up = allowed & (pickup_draw < pickup_probability(release_eligible_at, parameters))
-    # Pickup comes uniformly within [0, 2 × mean share] of the hold, capped at its end.
-    share = np.minimum(pickup_time_draw * 2 * parameters.value("pickup_share_of_hold"), 1.0)
+    picked_up = allowed & draws.ice_comes
     span = np.where(held, hold_allowed_hours * SECONDS_PER_HOUR, 0.0)
-    held_seconds = np.where(picked_up, share * span, span)
+    held_seconds = np.where(picked_up, draws.share_of_hold * span, span)
     # A local time: across a change of the clocks it is off by the hour they moved, which no lag of
     # ICE custody measured in days can tell.
     transfer_at = release_eligible_at + held_seconds.astype("timedelta64[s]")
@@ -363,19 +383,23 @@ def hold(state: State, parameters: Parameters, rng: Streams) -> State:
     up (`transferred`, `transfer_at`)."""
     decision = state.column("jail_decision")
     hold_allowed_until = state.column("hold_allowed_until")
-    holds = hold_and_transfer(
-        decision,
-        state.column("hold_allowed_hours"),
-        state.column("release_eligible_at"),
-        state.record_keys(),
-        parameters,
-        rng["jail"],
-    )
+    release_eligible_at = state.column("release_eligible_at")
+    every_case = np.arange(state.records.height)
+
+    def draw(_: np.ndarray) -> tuple[np.ndarray, ...]:
+        draws = draw_pickups(release_eligible_at, state.record_keys(), parameters, rng["jail"])
+        return draws.review_honors, draws.ice_comes, draws.share_of_hold
+
+    # The same numbers under every policy (every case's, from fresh streams of the seed): drawn once for the
+    # detainer cases, and kept for the next policy run on them.
+    cases = drawn_before(state.detainer_cases, "the cases of the detainers issued")
+    draws = PickupDraws(*cases.filled("pickup draws", every_case, draw))
+    holds = hold_and_transfer(decision, state.column("hold_allowed_hours"), release_eligible_at, draws)
     records = state.records.drop("hold_allowed_until", "hold_allowed_hours").with_columns(
-        hold_until=pl.Series(np.where(holds.held, hold_allowed_until, np.datetime64("NaT")), dtype=pl.Datetime("us")),
+        hold_until=datetime_column(np.where(holds.held, hold_allowed_until, np.datetime64("NaT"))),
         held=holds.held,
         hold_hours=holds.hold_hours,
         transferred=holds.transferred,
-        transfer_at=pl.Series(holds.transfer_at, dtype=pl.Datetime("us")),
+        transfer_at=datetime_column(holds.transfer_at),
     )
     return replace(state, records=records)
