@@ -14,12 +14,8 @@ import datetime as dt
 import functools
 import itertools
 import json
-import multiprocessing
-import shutil
-import tempfile
-import weakref
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from functools import cached_property
@@ -486,9 +482,9 @@ def simulate(
     """Simulate Secure Communities over a place and period (the historical policy timeline
     unless reforms replace it; the real activation dates unless participation reforms change them).
 
-    `workers` > 1 runs a place of several states in as many processes, each a part of whole states
+    `workers` > 1 runs a place of several states in as many threads, each a part of whole states
     (`state_parts`): every state draws from its own random streams, so the numbers are those of a run
-    in one process."""
+    in one thread."""
     scenario = Scenario(
         place,
         dt.date.fromisoformat(start) if isinstance(start, str) else start,
@@ -506,16 +502,9 @@ def simulate(
     return apply_policies(population, scenario.detainer_timeline(), progress)
 
 
-# The first part of a run runs in this process and starts at once; each other starts in a process of its
-# own, after an interpreter's start and the package's imports (~0.5 s of ~3 s of work on a 2-core
-# machine): the first part takes that much more work (`state_parts`).
-HEAD_START = 0.2
-
-
 def state_parts(counties: list[str], workers: int, year: int) -> list[list[str]]:
-    """The counties (in FIPS order) in at most `workers` parts of whole states, in order, by noncitizen
-    population in `year` (the records, and so the work, follow it): equal parts, the first larger by
-    HEAD_START of a part."""
+    """The counties (in FIPS order) in at most `workers` parts of whole states, in order, of about equal
+    noncitizen population in `year` (the records, and so the work, follow it)."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, not {workers}")
     states = [list(group) for _, group in itertools.groupby(counties, key=lambda fips: fips[:2])]
@@ -527,7 +516,7 @@ def state_parts(counties: list[str], workers: int, year: int) -> list[list[str]]
     )
     # Cut at the state boundaries where the running share comes closest to each part's end.
     share = np.r_[0.0, np.cumsum(by_state) / max(by_state.sum(), 1.0)]
-    ends = (np.arange(1, workers) + HEAD_START) / (workers + HEAD_START)
+    ends = np.arange(1, workers) / workers
     cuts = sorted(set(np.abs(share[None, :] - ends[:, None]).argmin(axis=1).tolist()) - {0, len(states)})
     return [
         [fips for state in states[first:last] for fips in state]
@@ -537,61 +526,35 @@ def state_parts(counties: list[str], workers: int, year: int) -> list[list[str]]
 
 @dataclass(frozen=True)
 class PartRun:
-    """A part of a run (`simulate(workers=...)`): its counts and its record tables (with a detainer issued,
-    without) — from a process of its own, as Arrow files read when asked for."""
+    """A part of a run (`simulate(workers=...)`): its population and what the policy stages made of it."""
 
-    county_months: pl.DataFrame
-    sums: dict[str, np.ndarray]
-    segments: pl.DataFrame | None  # only when the run estimates community effects
-    record_count: int
-    records: tuple[Path, Path] | Callable[[], tuple[pl.DataFrame, pl.DataFrame]]
+    population: Population
+    run: PolicyRun
 
     def record_tables(self) -> tuple[pl.DataFrame, pl.DataFrame]:
-        if callable(self.records):
-            return self.records()
-        issued, without = self.records
-        return pl.read_ipc(issued), pl.read_ipc(without)
+        return self.run.issued_records_as_text(), self.population.records_without_detainer()
 
 
-def run_part(scenario: Scenario, directory: Path | None = None, progress: StageProgress | None = None) -> PartRun:
+def run_part(scenario: Scenario, progress: StageProgress | None = None) -> PartRun:
     """A part of a run: its population and policy stages, without the community effects (they read the
-    whole place: the run estimates them once its parts are put together). Given a `directory`, the part
-    runs in a process of its own: its record tables are written there rather than sent back."""
+    whole place: the run estimates them once its parts are put together)."""
     part = replace(scenario, effects=EffectsRequest())
     population = draw_population(part, progress)
-    run = _policy_run(population, part.detainer_timeline(), progress)
-    records: tuple[Path, Path] | Callable[[], tuple[pl.DataFrame, pl.DataFrame]]
-    if directory is None:
-
-        def records() -> tuple[pl.DataFrame, pl.DataFrame]:
-            return run.issued_records_as_text(), population.records_without_detainer()
-
-    else:
-        directory.mkdir()
-        records = (directory / "issued.arrow", directory / "without.arrow")
-        run.issued_records_as_text().write_ipc(records[0])
-        population.records_without_detainer().write_ipc(records[1])
-    segments = run.segments if scenario.effects.effects else None
-    return PartRun(run.county_months, run.sums, segments, population.state.records.height, records)
+    return PartRun(population, _policy_run(population, part.detainer_timeline(), progress))
 
 
 def _simulate_in_parts(scenario: Scenario, parts: list[list[str]], progress: StageProgress | None) -> SimulationResult:
-    """A run in parts of whole states, the first in this process and each other in a process of its own,
-    put together as the run in one process would have made it."""
+    """A run in parts of whole states, each in a thread of its own, put together as the run in one thread
+    would have made it. NumPy's and Polars' work on whole columns lets go of the interpreter's lock, so
+    the parts run side by side on the machine's cores, sharing one interpreter, its libraries and tables
+    (a process per part would start an interpreter and send its records back)."""
     scenarios = [replace(scenario, place=",".join(part)) for part in parts]
-    directory = Path(tempfile.mkdtemp(prefix="securecomm-run-"))
-    try:
-        # Spawned, not forked: a fork would copy Polars' thread pool in whatever state it is in.
-        with ProcessPoolExecutor(len(parts) - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            pending = [pool.submit(run_part, part, directory / f"part-{n}") for n, part in enumerate(scenarios[1:])]
-            runs = [run_part(scenarios[0], None, progress), *(future.result() for future in pending)]
-    except BaseException:
-        shutil.rmtree(directory, ignore_errors=True)
-        raise
+    with ThreadPoolExecutor(len(parts)) as pool:  # the first part reports its stages' progress
+        runs = list(pool.map(run_part, scenarios, [progress, *[None] * (len(parts) - 1)]))
     counties = scenario.counties()
-    offsets = np.cumsum([0] + [run.record_count for run in runs[:-1]]).tolist()
+    offsets = np.cumsum([0] + [run.population.state.records.height for run in runs[:-1]]).tolist()
 
-    @functools.cache  # read once: by the effects, or when the result is asked for its records
+    @functools.cache  # made once: by the effects, or when the result is asked for its records
     def record_tables() -> tuple[pl.DataFrame, pl.DataFrame]:
         # Records numbered, and counties coded, as in one run.
         tables = [run.record_tables() for run in runs]
@@ -607,20 +570,20 @@ def _simulate_in_parts(scenario: Scenario, parts: list[list[str]], progress: Sta
         return issued, without
 
     # Parts come in FIPS order: their county-months and groups one after another are the run's.
-    months = pl.concat(run.county_months for run in runs).rechunk().with_columns(pl.col("fips").set_sorted())
-    sums = {name: np.concatenate([run.sums[name] for run in runs], axis=1) for name in runs[0].sums}
+    months = pl.concat(run.run.county_months for run in runs).rechunk().with_columns(pl.col("fips").set_sorted())
+    sums = {name: np.concatenate([run.run.sums[name] for run in runs], axis=1) for name in runs[0].run.sums}
     estimated = pl.DataFrame()
-    if scenario.effects.effects:  # the effects read the issued records: read them now
+    if scenario.effects.effects:  # the effects read the issued records: put them together now
         whole = State(
             tuple(counties),
             scenario.start,
             scenario.end,
-            segments=pl.concat(run.segments for run in runs if run.segments is not None),
+            segments=pl.concat(run.run.segments for run in runs),
             records=record_tables()[0],
             effects_request=scenario.effects,
         )
         estimated = effects.estimate(whole, scenario.parameters, Streams(scenario.seed)).effects
-    result = SimulationResult(
+    return SimulationResult(
         scenario,
         scenario.detainer_timeline(),
         months,
@@ -629,6 +592,3 @@ def _simulate_in_parts(scenario: Scenario, parts: list[list[str]], progress: Sta
         record_tables,
         estimated,
     )
-    # The files go with the result.
-    weakref.finalize(result, shutil.rmtree, directory, True)
-    return result
