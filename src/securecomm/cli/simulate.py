@@ -44,7 +44,7 @@ def simulate(
     workers: Annotated[
         int,
         typer.Option(
-            min=1, help="Run a place of several states in N processes, each a part of whole states: the same numbers."
+            min=1, help="Run a place of several states in N threads, each a part of whole states: the same numbers."
         ),
     ] = 1,
 ) -> None:
