@@ -144,12 +144,12 @@ def bind_processors(dialect: Dialect, columns: Sequence[Column[Any]]) -> tuple[P
     return tuple(column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns)
 
 
-def driver_values(processors: Sequence[Processor], values: Sequence[Any]) -> tuple[Any, ...]:
+def driver_values(processors: Sequence[Processor], values: Sequence[Any]) -> list[Any]:
     """Parameters for the DBAPI as SQLAlchemy would hand them over (None stays None)."""
-    return tuple(
+    return [
         value if processor is None or value is None else processor(value)
         for processor, value in zip(processors, values, strict=True)
-    )
+    ]
 
 
 @dataclass(frozen=True)
@@ -169,8 +169,18 @@ class DriverInsert:
             driver_sql(dialect, sql), tuple(column.name for column in columns), bind_processors(dialect, columns)
         )
 
-    def rows(self, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
-        return [driver_values(self.processors, [row[name] for name in self.columns]) for row in rows]
+    def rows(self, rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+        # Only the columns that have a processor are converted (SQLite: the dates and times): this runs for
+        # every column of every row a batch writes.
+        converted = [(position, processor) for position, processor in enumerate(self.processors) if processor]
+        parameters = []
+        for row in rows:
+            values = [row[name] for name in self.columns]
+            for position, processor in converted:
+                if values[position] is not None:
+                    values[position] = processor(values[position])
+            parameters.append(values)
+        return parameters
 
 
 @dataclass

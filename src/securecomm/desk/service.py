@@ -588,7 +588,7 @@ class BatchStatements:
             DriverInsert.of(EVENTS, dialect),
         )
 
-    def day(self, day: dt.date) -> tuple[Any, ...]:
+    def day(self, day: dt.date) -> list[Any]:
         return driver_values(self.day_processors, (day,))
 
     def bookings(self, count: int) -> str:
