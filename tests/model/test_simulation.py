@@ -4,6 +4,8 @@ import json
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from securecomm.cli import app
@@ -110,7 +112,7 @@ def test_same_seed_same_numbers_different_seed_different_numbers():
 def test_large_draws_match_their_expectations():
     """Bookings are Poisson, submissions and IDENT matches binomial: within 5 standard deviations."""
     from securecomm.core.schema import STATUSES
-    from securecomm.model.stages import bookings, ident
+    from securecomm.model.stages import bookings, ident, issuance
     from securecomm.model.stages.state import State, Streams
 
     parameters = load_parameters()
@@ -127,11 +129,13 @@ def test_large_draws_match_their_expectations():
     booked = activated.get_column("bookings").sum()
     checked_sd = np.sqrt(booked * submitted * (1 - submitted))
     assert abs(activated.get_column("fingerprints_checked").sum() - booked * submitted) < 5 * checked_sd
-    for status in STATUSES:
-        # a booking is matched if its prints were submitted and matched a record
-        probability = submitted * parameters.value("ident_record_probability")[status]
-        mean = activated.get_column(f"booked_{status}").sum() * probability
-        sd = np.sqrt(max(mean * (1 - probability), 1))
+    office_factor = ident.field_office_factor(issuance.field_offices_of(activated.get_column("fips")), parameters)
+    for code, status in enumerate(STATUSES):
+        # a booking is matched if its prints were submitted and matched a record (by the county's field office)
+        probability = submitted * ident.match_probability(np.full(activated.height, code), office_factor, parameters)
+        booked_by_segment = activated.get_column(f"booked_{status}").to_numpy()
+        mean = (booked_by_segment * probability).sum()
+        sd = np.sqrt(max((booked_by_segment * probability * (1 - probability)).sum(), 1))
         assert abs(activated.get_column(f"matched_{status}").sum() - mean) < 5 * sd
 
 
@@ -292,3 +296,32 @@ def test_draws_come_grouped_by_place():
     only_44 = PlaceStream(2, 5).random(PlaceKeys(np.array([44, 44], dtype=np.uint8)))
     assert np.array_equal(both[3:], only_44)
     assert not np.array_equal(both[:2], only_44)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    codes=st.lists(st.integers(0, 5), max_size=40).map(sorted),
+    picks=st.lists(st.booleans(), min_size=40, max_size=40),
+    counts=st.lists(st.integers(0, 3), min_size=40, max_size=40),
+)
+def test_place_keys_cut_and_repeated_as_blocks_are_those_of_their_rows(codes, picks, counts):
+    """A subset (by mask or by ascending indexes) or a repeat of keys kept as blocks gives the blocks of the
+    rows' own codes cut or repeated the same way."""
+    from securecomm.model.stages.state import PlaceKeys
+
+    row_codes = np.array(codes, dtype=np.uint8)
+    keys = PlaceKeys(row_codes)
+    mask = np.array(picks[: row_codes.size], dtype=bool)
+    repeats = np.array(counts[: row_codes.size], dtype=np.int64)
+    assert keys.subset(mask).runs() == PlaceKeys(row_codes[mask]).runs()
+    assert keys.subset(np.flatnonzero(mask)).runs() == PlaceKeys(row_codes[mask]).runs()
+    assert keys.repeat(repeats).runs() == PlaceKeys(np.repeat(row_codes, repeats)).runs()
+    assert keys.size == row_codes.size
+    counties = tuple(f"{code + 1:02d}{county:03d}" for code in range(6) for county in (1, 3))
+    county_codes = np.array(sorted(2 * code + pick for code, pick in zip(codes, picks, strict=False)), dtype=np.int64)
+    by_county = PlaceKeys.of_counties(county_codes, counties)
+    assert by_county.runs() == PlaceKeys(np.array([int(counties[c][:2]) for c in county_codes], np.uint8)).runs()
+    # Counties out of order within a state: still that state's block, its order checked row by row.
+    assert PlaceKeys.of_counties(np.array([1, 0]), counties).runs() == [(1, 0, 2)]
+    with pytest.raises(ValueError, match="grouped by place"):
+        PlaceKeys.of_counties(np.array([2, 0]), counties)

@@ -8,6 +8,7 @@ pipeline (securecomm.model.simulation.PIPELINE).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import cache
@@ -50,14 +51,19 @@ class PlaceKeys:
     Each state draws from generators of its own (`PlaceStream`), so what one state's counties draw never
     moves another state's numbers: a reform confined to Illinois leaves Wisconsin draw for draw as it was,
     and a state run alone draws exactly what it draws inside the nation.
+
+    Kept as blocks, one per place (its code and where its draws start): a subset or a repeat of the rows
+    moves the blocks' bounds, not a code per row.
     """
 
-    __slots__ = ("codes",)
+    __slots__ = ("bounds", "places")
 
     def __init__(self, codes: np.ndarray) -> None:
         if codes.size > 1 and (codes[1:] < codes[:-1]).any():
             raise ValueError("draws must come grouped by place in ascending order (records and segments by county)")
-        self.codes = codes
+        starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if codes.size else np.zeros(0, np.int64)
+        self.places = codes[starts]
+        self.bounds = np.r_[starts, codes.size].astype(np.int64)
 
     @classmethod
     def one_place(cls, count: int) -> PlaceKeys:
@@ -67,27 +73,44 @@ class PlaceKeys:
     @classmethod
     def of_counties(cls, county_codes: np.ndarray, counties: tuple[str, ...]) -> PlaceKeys:
         """The keys of rows given as positions in `counties` (FIPS codes, in ascending order)."""
-        return cls(_state_of_county(counties)[county_codes])
+        states = _state_of_county(counties)
+        if county_codes.size == 0:
+            return _blocks(states[:0], np.zeros(0, dtype=np.int64))
+        if county_codes.size > 1 and (county_codes[1:] < county_codes[:-1]).any():
+            return cls(states[county_codes])  # not by county: the states' order is checked row by row
+        # Grouped by county in order: rows per county, then counties by state, with no code per row.
+        per_county = np.bincount(county_codes, minlength=len(counties))
+        state_starts = np.flatnonzero(np.r_[True, states[1:] != states[:-1]])
+        return _blocks(states[state_starts], np.add.reduceat(per_county, state_starts))
 
     @property
     def size(self) -> int:
-        return self.codes.size
+        return int(self.bounds[-1])
 
     def subset(self, rows: np.ndarray) -> PlaceKeys:
         """The keys of some of the rows (ascending indexes or a mask: the order holds)."""
-        return _ordered(self.codes[rows])
+        if rows.dtype == np.bool_:
+            counts = [np.count_nonzero(rows[start:stop]) for start, stop in itertools.pairwise(self.bounds.tolist())]
+            return _blocks(self.places, np.array(counts, dtype=np.int64))
+        return _blocks(self.places, np.diff(np.searchsorted(rows, self.bounds)))
 
     def repeat(self, counts: np.ndarray) -> PlaceKeys:
         """Each row's key `counts` times (a long table's rows, grouped by the row they belong to)."""
-        return _ordered(np.repeat(self.codes, counts))
+        totals = [int(counts[start:stop].sum()) for start, stop in itertools.pairwise(self.bounds.tolist())]
+        return _blocks(self.places, np.array(totals, dtype=np.int64))
 
     def runs(self) -> list[tuple[int, int, int]]:
         """(place, start, stop) of each place's block of draws."""
-        if self.codes.size == 0:
-            return []
-        starts = np.r_[0, np.flatnonzero(self.codes[1:] != self.codes[:-1]) + 1]
-        stops = np.r_[starts[1:], self.codes.size]
-        return list(zip(self.codes[starts].tolist(), starts.tolist(), stops.tolist(), strict=True))
+        return list(zip(self.places.tolist(), self.bounds[:-1].tolist(), self.bounds[1:].tolist(), strict=True))
+
+
+def _blocks(places: np.ndarray, sizes: np.ndarray) -> PlaceKeys:
+    """Keys of the places (in order) with these many rows each: the empty blocks left out."""
+    kept = sizes > 0
+    keys = object.__new__(PlaceKeys)
+    keys.places = places[kept]
+    keys.bounds = np.r_[0, np.cumsum(sizes[kept])].astype(np.int64)
+    return keys
 
 
 @cache
@@ -98,13 +121,6 @@ def _state_of_county(counties: tuple[str, ...]) -> np.ndarray:
 def segment_keys(segments: pl.DataFrame) -> PlaceKeys:
     """The place of each segment's draws (segments come sorted by county)."""
     return PlaceKeys(segments.get_column("fips").str.slice(0, 2).cast(pl.UInt8).to_numpy())
-
-
-def _ordered(codes: np.ndarray) -> PlaceKeys:
-    """Keys already known to be in order (cut or repeated from ordered keys): not checked again."""
-    keys = object.__new__(PlaceKeys)
-    keys.codes = codes
-    return keys
 
 
 Draw = Callable[[np.random.Generator, int, slice], np.ndarray]
