@@ -15,9 +15,6 @@ import os
 import resource
 import time
 
-from securecomm.calibration.targets import load_place_targets
-from securecomm.calibration.validate import validate
-
 TARGET_MINUTES = 10.0
 
 
@@ -26,6 +23,13 @@ def main() -> None:
     parser.add_argument("--places", action="store_true", help="score the place targets, as `validate --places`")
     parser.add_argument("--replications", type=int, default=None, help="default: calibration/settings.yaml's")
     args = parser.parse_args()
+    # One Polars thread in this process, as in the worker processes (model/replications.py): validate runs on
+    # local workers (settings.yaml: 2), one of them here, and a second Polars thread beside the other would
+    # only oversubscribe the cores. Polars reads it once, when it is imported.
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    from securecomm.calibration.targets import load_place_targets
+    from securecomm.calibration.validate import validate
+
     started, started_cpu = time.perf_counter(), time.process_time()
     card = validate(load_place_targets() if args.places else None, replications=args.replications)
     minutes = (time.perf_counter() - started) / 60

@@ -43,6 +43,8 @@ from securecomm.law.outcomes import (
 
 # A count column is keyed by what it counts; `at_least` is applied afterwards.
 CountKey = tuple[str, OffenseFilter, float | None, float | None, bool]
+# The case columns a hold's deadline reads (`CompiledPolicy.hold_deadlines`): those a table carries.
+HOLD_COLUMNS = ("release_eligible_at", "release_eligible_offset", "time_zone", "detainer_form")
 
 
 def _offense_mask(offenses: OffenseFilter) -> pl.Expr:

@@ -19,7 +19,7 @@ from securecomm.core import places, schema
 from securecomm.core.cases import CASE_SCHEMA, CLOCK_SCHEMA, CaseTables
 from securecomm.core.schema import Decision, Status
 from securecomm.core.units import HOURS_PER_DAY, MINUTES_PER_HOUR, SECONDS_PER_HOUR
-from securecomm.law.compiler import compile_policy
+from securecomm.law.compiler import HOLD_COLUMNS, compile_policy
 from securecomm.law.holdclock import utc_of_wall
 from securecomm.law.loader import load_policy
 from securecomm.law.model import Policy
@@ -201,8 +201,12 @@ def decide_detainers(
     deciding = np.full(size, -1, dtype=np.int64)
     rule = np.full(size, -1, dtype=np.int64)
     decided = np.zeros(size, dtype=bool)
-    release_days = release_eligible_at.astype("datetime64[D]")
-    first_day, last_day = (release_days.min(), release_days.max()) if size else (None, None)
+    first_day, last_day = (
+        (release_eligible_at.min().astype("datetime64[D]"), release_eligible_at.max().astype("datetime64[D]"))
+        if size
+        else (None, None)
+    )
+    release_days: np.ndarray | None = None  # each case's day, once a policy's dates cut the cases
     # Cases come grouped by county (records are drawn county by county): the cases a policy covers are
     # the blocks of its counties, found without a pass over every case for each policy of the timeline.
     if size and (county_codes[1:] < county_codes[:-1]).any():
@@ -216,9 +220,13 @@ def decide_detainers(
             continue
         indexes = blocks(county_starts[covered], county_starts[covered + 1])
         # A bound outside the cases' days cuts none of them.
-        if np.datetime64(entry.start, "D") > first_day:
+        starts_later = np.datetime64(entry.start, "D") > first_day
+        ends_sooner = entry.end is not None and np.datetime64(entry.end, "D") <= last_day
+        if (starts_later or ends_sooner) and release_days is None:
+            release_days = release_eligible_at.astype("datetime64[D]")
+        if starts_later:
             indexes = indexes[release_days[indexes] >= np.datetime64(entry.start, "D")]
-        if entry.end is not None and np.datetime64(entry.end, "D") <= last_day:
+        if ends_sooner:
             indexes = indexes[release_days[indexes] < np.datetime64(entry.end, "D")]
         if indexes.size == 0:
             continue
@@ -226,16 +234,21 @@ def decide_detainers(
         in_force.append((policy, indexes))
         codes, rule_codes, rule_names = policy_decisions(cases, policy, indexes)
         rules = np.array([rule_ids.setdefault(name, len(rule_ids)) for name in rule_names], dtype=np.int64)[rule_codes]
-        stricter = codes < decision[indexes]
-        takes_over = stricter | ~decided[indexes]
-        decided[indexes] = True
-        decision[indexes] = np.minimum(decision[indexes], codes)
+        at = every_case(indexes, size)
+        stricter = codes < decision[at]
+        takes_over = stricter | ~decided[at]
+        decided[at] = True
+        decision[at] = np.minimum(decision[at], codes)
         deciding[indexes[takes_over]] = policy_ids.setdefault(entry.policy_id, len(policy_ids))
         rule[indexes[takes_over]] = rules[takes_over]
     hold_until, hold_until_utc, holdable = earliest_holds(cases, decision != Decision.DECLINE, in_force)
     hours = np.full(size, np.nan)
     held = np.flatnonzero(holdable)
-    (released,) = cases.filled("release instants", held, lambda rows: (release_instants(cases.records[rows]),))
+    (released,) = cases.filled(
+        "release instants",
+        held,
+        lambda rows: (release_instants(cases.records.select("time_zone", "release_eligible_at")[rows]),),
+    )
     span = hold_until_utc[held] - released
     hours[held] = span.astype("timedelta64[s]").astype(np.float64) / SECONDS_PER_HOUR
     return JailDecisions(
@@ -247,6 +260,12 @@ def decide_detainers(
         list(policy_ids),
         list(rule_ids),
     )
+
+
+def every_case(indexes: np.ndarray, size: int) -> np.ndarray | slice:
+    """Ascending distinct case indexes, as a slice where they are every case (one policy over the place, as a
+    comparison applies): the arrays read and written through it are views, not copies."""
+    return slice(None) if indexes.size == size else indexes
 
 
 def blocks(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
@@ -261,8 +280,9 @@ def hold_deadlines(cases: CaseSubsets, policy: Policy, rows: np.ndarray) -> tupl
     key = ("deadline", None if policy.hold is None else (policy.hold.hours, policy.hold.counting))
 
     def deadlines(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        # The hold reads the case records only: the charges and convictions have decided already.
-        tables = CaseTables(cases.records[missing], pl.DataFrame(), pl.DataFrame())
+        # The hold reads a few columns of the case records: the charges and convictions have decided already.
+        read = cases.records.select(name for name in HOLD_COLUMNS if name in cases.records.columns)
+        tables = CaseTables(read[missing], pl.DataFrame(), pl.DataFrame())
         deadlines = compile_policy(policy).hold_deadlines(tables, np.ones(missing.size, bool))
         return deadlines.local, deadlines.utc
 
@@ -286,10 +306,11 @@ def earliest_holds(
             continue
         local, utc = hold_deadlines(cases, policy, rows)
         utc = np.where(np.isnat(utc), NEVER, utc)
-        holdable[rows] &= utc != NEVER
-        earlier = utc < hold_until_utc[rows]
-        hold_until[rows] = np.where(earlier, local, hold_until[rows])
-        hold_until_utc[rows] = np.where(earlier, utc, hold_until_utc[rows])
+        at = every_case(rows, size)
+        holdable[at] &= utc != NEVER
+        earlier = utc < hold_until_utc[at]
+        hold_until[at] = np.where(earlier, local, hold_until[at])
+        hold_until_utc[at] = np.where(earlier, utc, hold_until_utc[at])
     return hold_until, hold_until_utc, holdable & (hold_until_utc != NEVER)
 
 
