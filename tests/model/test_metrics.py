@@ -22,6 +22,7 @@ from securecomm.model.metrics import (
     totals,
 )
 from securecomm.model.parameters import load_parameters
+from securecomm.model.simulation import simulate
 
 MINOR = "detainers_on_minor_charges"
 AT = dt.datetime
@@ -153,3 +154,13 @@ def test_the_new_metric_reaches_simulate_compare_and_the_report(tmp_path):
     comparison = compare("09001", dt.date(2013, 6, 1), dt.date(2013, 8, 31), ("us/ice-request",))
     html = render_report(comparison.plan, comparison.summary, comparison.counties, load_parameters())
     assert METRICS[MINOR].label in html
+
+
+def test_counts_read_the_records_in_any_order():
+    """Validation counts its targets on the records in any order (no sort of a national table): the same rows
+    as the records in record order, so the same counts."""
+    result = simulate("09009", "2012-01-01", "2012-06-30", seed=2)
+    unordered = result.records_in_any_order()
+    assert unordered.height == result.records.height > 0
+    assert unordered.sort("record").equals(result.records)
+    assert not unordered.get_column("record").is_sorted()  # those with a detainer come after the others

@@ -364,8 +364,13 @@ class SimulationResult:
     @cached_property
     def records(self) -> pl.DataFrame:
         """Every record, in record order: made when asked for (a comparison reads only the counts)."""
+        return self.records_in_any_order().sort("record")
+
+    def records_in_any_order(self) -> pl.DataFrame:
+        """Every record, those with a detainer after the others: what a count reads (validation's targets),
+        without the sort of `records` (about a tenth of a national replication's time)."""
         issued, without = self._tables
-        return pl.concat([without.with_columns(pl.col(RUN_VOCABULARIES).cast(pl.String)), issued]).sort("record")
+        return pl.concat([without.with_columns(pl.col(RUN_VOCABULARIES).cast(pl.String)), issued])
 
     def by_county(self) -> pl.DataFrame:
         numeric = [name for name in self.county_months.columns if name not in ("fips", "month")]
