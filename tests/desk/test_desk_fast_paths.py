@@ -389,3 +389,55 @@ def test_reviews_written_in_a_batch_are_answered_recorded_and_audited_as_one_by_
         "honor",
     ]
     assert answers[3]["hold_until"] is not None and answers[2]["review"]["reason"] == "no judicial warrant"
+
+
+def test_a_policy_set_between_an_intakes_checks_and_its_write_decides_it(desk):
+    """An intake is decided under the policy in force when it is written: a set-policy that lands after
+    the batch's checks, just before its write transaction takes the write lock, decides the whole batch —
+    written together (no Idempotency-Key) and one by one within the batch (with one)."""
+    import contextlib
+    import datetime as dt
+
+    from securecomm.desk.api import DetainerIntake
+
+    service = desk.desk
+    actor = service.authenticate(service.login("intake", PASSWORD).token)
+    # Honored under ct/trust-act-2013 alone (in force at first); declined once ct/doc-2014 is.
+    facts = {"pending_charges": True, "public_safety_risk": False}
+    rounds = [
+        ((None, None), dt.date(2014, 12, 15), "ct/doc-2014", "decline"),
+        (("key-1", "key-2"), dt.date(2014, 12, 20), "ct/trust-act-2013", "honor"),
+    ]
+    opened = service.database.write_connection
+    for keys, day, policy_id, decision in rounds:
+        policy_set = []
+
+        @contextlib.contextmanager
+        def set_policy_first(day=day, policy_id=policy_id, policy_set=policy_set):
+            if not policy_set:  # the batch's own transaction: the set-policy lands just before it
+                policy_set.append(policy_id)
+                service.set_policy(policy_id, day)
+            with opened() as connection:
+                yield connection
+
+        bodies = [
+            DetainerIntake.model_validate(
+                {
+                    "booking_ref": f"B-{day}-{n}",
+                    "detainer_number": f"D-{n}",
+                    **BASE,
+                    **facts,
+                    "received_at": f"{day}T09:00:00",
+                }
+            ).model_dump()
+            for n in range(len(keys))
+        ]
+        service.database.write_connection = set_policy_first
+        try:
+            answers, _ = _in_one_transaction(
+                service, [(actor, body, key) for body, key in zip(bodies, keys, strict=True)]
+            )
+        finally:
+            del service.database.write_connection
+        assert policy_set == [policy_id]
+        assert [(answer["policy_id"], answer["decision"]) for answer in answers] == [(policy_id, decision)] * 2
