@@ -78,10 +78,11 @@ class PlaceKeys:
             return _blocks(states[:0], np.zeros(0, dtype=np.int64))
         if county_codes.size > 1 and (county_codes[1:] < county_codes[:-1]).any():
             return cls(states[county_codes])  # not by county: the states' order is checked row by row
-        # Grouped by county in order: rows per county, then counties by state, with no code per row.
-        per_county = np.bincount(county_codes, minlength=len(counties))
+        # Grouped by county in order: each state's block starts at the row of its first county, found by a
+        # binary search (in the codes' own type: a search in another copies every code).
         state_starts = np.flatnonzero(np.r_[True, states[1:] != states[:-1]])
-        return _blocks(states[state_starts], np.add.reduceat(per_county, state_starts))
+        bounds = np.r_[np.searchsorted(county_codes, state_starts.astype(county_codes.dtype)), county_codes.size]
+        return _blocks(states[state_starts], np.diff(bounds))
 
     @property
     def size(self) -> int:
