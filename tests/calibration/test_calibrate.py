@@ -385,6 +385,19 @@ def _placeholder_targets(rows: list[tuple[str, str, str, str, str, str]]):
     return parse_targets("\n".join([HEADER, *lines]))
 
 
+def _moved_surrogate(sources, rows, places, start, end, spec, multipliers, label):
+    """Targets of `rows` (id, metric, channel, place) over the period, the parameters with `spec` moved to
+    `multipliers`, and the surrogate's expectations there and at the source values."""
+    targets = _placeholder_targets(
+        [(id, metric, channel, place, start.isoformat(), end.isoformat()) for id, metric, channel, place in rows]
+    )
+    segments, records, simulated = cal._simulate(reweighting.saturated(sources), places, start, end, seed=5)
+    surrogate = reweighting.Surrogate.build(sources, segments, records, targets, simulated)
+    dims = cal.dimensions(sources, spec, start, end, require_all=False)
+    moved = cal.apply_multipliers(sources, dims, multipliers, label)
+    return targets, moved, surrogate.values(moved), surrogate.values(sources)
+
+
 def test_the_reweighting_follows_the_ramp_up_after_activation(sources):
     """ICE's ramp-up in a newly activated county (issuance.yaml): the surrogate's expectations at a ramp
     from 0.3 over 6 months agree with plain simulations there, lower the first months after Utah's
@@ -422,25 +435,16 @@ def test_the_reweighting_follows_the_county_factor(sources):
     agree with plain simulations and fall to about 0.4 of what they were, while Montgomery County MD, beside
     it in the same field office but without a factor of its own, does not move."""
     start, end = dt.date(2011, 1, 1), dt.date(2012, 12, 31)
-    targets = _placeholder_targets(
-        [
-            (id, metric, channel, place, start.isoformat(), end.isoformat())
-            for id, metric, channel, place in (
-                ("dc_all", "detainers_issued", "all", "11001"),
-                ("dc_sc", "detainers_issued", "secure_communities", "11001"),
-                ("dc_transfers", "transfers_to_ice", "all", "11001"),
-                ("montgomery", "detainers_issued", "all", "24031"),
-            )
-        ]
-    )
+    rows = [
+        ("dc_all", "detainers_issued", "all", "11001"),
+        ("dc_sc", "detainers_issued", "secure_communities", "11001"),
+        ("dc_transfers", "transfers_to_ice", "all", "11001"),
+        ("montgomery", "detainers_issued", "all", "24031"),
+    ]
     places = "11001,24031"
-    segments, records, simulated = cal._simulate(reweighting.saturated(sources), places, start, end, seed=5)
-    surrogate = reweighting.Surrogate.build(sources, segments, records, targets, simulated)
     spec = [{"parameter": "county_detainer_factor", "keys": ["11001"], "range": [0.1, 1.75]}]
-    dims = cal.dimensions(sources, spec, start, end, require_all=False)
-    lowered = cal.apply_multipliers(sources, dims, [0.4], "county")
+    targets, lowered, expected, before = _moved_surrogate(sources, rows, places, start, end, spec, [0.4], "county")
     assert lowered.value("county_detainer_factor")["11001"] == pytest.approx(0.4)
-    expected, before = surrogate.values(lowered), surrogate.values(sources)
     share = {"dc_all": 0.4, "dc_sc": 0.4, "dc_transfers": 0.4, "montgomery": 1.0}
     for target in targets:
         assert expected[target.id] == pytest.approx(share[target.id] * before[target.id], rel=1e-9), target.id
@@ -461,28 +465,22 @@ def test_the_reweighting_follows_the_field_office_removal_factors(sources):
     1.4 times and its Level 2 removals fall, its ICE arrests (before removal) and Bernalillo County NM (El
     Paso's office) stay as they were, and plain simulations at the factors agree."""
     start, end = dt.date(2011, 1, 1), dt.date(2012, 12, 31)
-    targets = _placeholder_targets(
-        [
-            (id, metric, "secure_communities", place, start.isoformat(), end.isoformat())
-            for id, metric, place in (
-                ("removals", "removals", "04013"),
-                ("non_criminal", "removals_noncriminal", "04013"),
-                ("level_2", "removals_level2", "04013"),
-                ("transfers", "transfers_to_ice", "04013"),
-                ("bernalillo", "removals", "35001"),
-            )
-        ]
-    )
+    rows = [
+        (id, metric, "secure_communities", place)
+        for id, metric, place in (
+            ("removals", "removals", "04013"),
+            ("non_criminal", "removals_noncriminal", "04013"),
+            ("level_2", "removals_level2", "04013"),
+            ("transfers", "transfers_to_ice", "04013"),
+            ("bernalillo", "removals", "35001"),
+        )
+    ]
     places = "04013,35001"
-    segments, records, simulated = cal._simulate(reweighting.saturated(sources), places, start, end, seed=5)
-    surrogate = reweighting.Surrogate.build(sources, segments, records, targets, simulated)
     spec = [
         {"parameter": "field_office_removal_factor_convicted", "keys": ["PHO"], "range": [0.25, 1.75]},
         {"parameter": "field_office_removal_factor_non_criminal", "keys": ["PHO"], "range": [0.25, 1.75]},
     ]
-    dims = cal.dimensions(sources, spec, start, end, require_all=False)
-    moved = cal.apply_multipliers(sources, dims, [0.5, 1.4], "Phoenix")
-    expected, before = surrogate.values(moved), surrogate.values(sources)
+    targets, moved, expected, before = _moved_surrogate(sources, rows, places, start, end, spec, [0.5, 1.4], "Phoenix")
     assert expected["non_criminal"] == pytest.approx(1.4 * before["non_criminal"], rel=1e-9)
     assert expected["level_2"] < 0.8 * before["level_2"]
     for unmoved in ("transfers", "bernalillo"):
@@ -498,25 +496,16 @@ def test_the_reweighting_follows_the_field_office_ident_factor(sources):
     less (fewer matched, more left for the other routes), Bernalillo County NM (El Paso's office) stays as it
     was, and plain simulations at the factor agree, Bernalillo's draw for draw."""
     start, end = dt.date(2011, 1, 1), dt.date(2011, 12, 31)
-    targets = _placeholder_targets(
-        [
-            (id, metric, channel, place, start.isoformat(), end.isoformat())
-            for id, metric, channel, place in (
-                ("matches", "ident_matches", "secure_communities", "48201"),
-                ("detainers", "detainers_issued", "secure_communities", "48201"),
-                ("removals", "removals", "secure_communities", "48201"),
-                ("detainers_all", "detainers_issued", "all", "48201"),
-                ("bernalillo", "ident_matches", "secure_communities", "35001"),
-            )
-        ]
-    )
+    rows = [
+        ("matches", "ident_matches", "secure_communities", "48201"),
+        ("detainers", "detainers_issued", "secure_communities", "48201"),
+        ("removals", "removals", "secure_communities", "48201"),
+        ("detainers_all", "detainers_issued", "all", "48201"),
+        ("bernalillo", "ident_matches", "secure_communities", "35001"),
+    ]
     places = "48201,35001"
-    segments, records, simulated = cal._simulate(reweighting.saturated(sources), places, start, end, seed=5)
-    surrogate = reweighting.Surrogate.build(sources, segments, records, targets, simulated)
     spec = [{"parameter": "field_office_ident_factor", "keys": ["HOU"], "range": [0.5, 1.5]}]
-    dims = cal.dimensions(sources, spec, start, end, require_all=False)
-    moved = cal.apply_multipliers(sources, dims, [0.6], "Houston")
-    expected, before = surrogate.values(moved), surrogate.values(sources)
+    targets, moved, expected, before = _moved_surrogate(sources, rows, places, start, end, spec, [0.6], "Houston")
     assert expected["matches"] == pytest.approx(0.6 * before["matches"], rel=0.01)
     assert expected["detainers"] < 0.7 * before["detainers"]
     assert expected["detainers_all"] - expected["detainers"] > before["detainers_all"] - before["detainers"]
