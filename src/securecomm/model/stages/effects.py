@@ -309,6 +309,9 @@ class Context:
     estimate: float | None
     inputs: Mapping[str, float]
     declined_share: float
+    # Hispanic person-months under the program by window (`hispanic_person_months` of the run's segments
+    # and inputs): the same for every effect and every end of a study's interval, so made once a run.
+    person_months: Callable[[int | None], PersonMonths]
 
 
 Outcome = tuple[float | None, bool, str]  # value, applies, note
@@ -336,9 +339,7 @@ def _percent_of_log_points(effect: Effect, context: Context) -> Outcome:
 
 
 def _victimization(effect: Effect, context: Context) -> Outcome:
-    person_months = hispanic_person_months(
-        context.state.segments, context.state.start, effect.window_months, context.inputs
-    )
+    person_months = context.person_months(effect.window_months)
     if person_months.value == 0:
         return _no_program(context)
     base = context.inputs["hispanic_monthly_victimization_base"]
@@ -351,7 +352,7 @@ def _victimization(effect: Effect, context: Context) -> Outcome:
 
 def _reporting(effect: Effect, context: Context) -> Outcome:
     inputs = context.inputs
-    person_months = hispanic_person_months(context.state.segments, context.state.start, effect.window_months, inputs)
+    person_months = context.person_months(effect.window_months)
     if person_months.value == 0:
         return _no_program(context)
     victimizations = inputs["hispanic_monthly_victimization_base"] * person_months.value
@@ -473,18 +474,23 @@ def estimate(state: State, parameters: Parameters, rng: Streams) -> State:
         for name, effect in known.effects.items()
     }
     declined = _declined_share(state.records)
+
+    @cache
+    def person_months(window: int | None) -> PersonMonths:
+        return hispanic_person_months(state.segments, state.start, window, inputs)
+
     rows = []
     for name in request.effects:
         effect = known.effects[name]
         compute = COMPUTATIONS[effect.computation]
-        value, applies, note = compute(effect, Context(state, estimates[name], inputs, declined))
+        value, applies, note = compute(effect, Context(state, estimates[name], inputs, declined, person_months))
         low = high = None
         if not request.draw and effect.band_from_study and effect.estimate is not None and value is not None:
             # One run: the place's value at either end of the study's interval (every computation is monotone
             # in the estimate), the uncertainty the replications would otherwise draw.
             spread = STUDY_INTERVAL_Z * (effect.standard_error or 0.0)
             ends = [
-                compute(effect, Context(state, effect.estimate + sign * spread, inputs, declined))[0]
+                compute(effect, Context(state, effect.estimate + sign * spread, inputs, declined, person_months))[0]
                 for sign in (-1, 1)
             ]
             low, high = min(ends), max(ends)
