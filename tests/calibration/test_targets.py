@@ -138,6 +138,7 @@ def test_model_values_count_events_in_their_own_windows():
             row(id="matches", metric="ident_matches"),
             row(id="detainers_sc", metric="detainers_issued"),
             row(id="detainers_all", metric="detainers_issued", channel="all"),
+            row(id="detainers_state", metric="detainers_issued", place="CT"),
             row(id="transfers", metric="transfers_to_ice", channel="all"),
             row(id="removals_2010", metric="removals", channel="all"),
             row(id="removals_2011", metric="removals", start="2011-01-01", end="2011-12-31"),
@@ -153,6 +154,7 @@ def test_model_values_count_events_in_their_own_windows():
     assert values["matches"] == 3  # bookings of 2010 in Fairfield, Secure Communities only
     assert values["detainers_sc"] == 2
     assert values["detainers_all"] == 3
+    assert values["detainers_state"] == 3  # every county simulated: New Haven's as well
     assert values["transfers"] == 1  # by the date of the transfer: the one of Jan 3, 2011 belongs to 2011
     assert values["removals_2010"] == 0  # both Fairfield removals happened in 2011
     assert values["removals_2011"] == 1  # Secure Communities only
