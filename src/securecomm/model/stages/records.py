@@ -30,13 +30,17 @@ def draw_records(state: State, parameters: Parameters, rng: Streams) -> State:
     # One entry per counted person, segment by segment: the segment × kind cell it comes from.
     cell = np.repeat(np.arange(counts.size, dtype=np.uint32), counts.ravel())
     segment, kind = np.divmod(cell, len(RECORD_KINDS))
-    channel_codes = np.array([channel for channel, _, _ in RECORD_KINDS])[kind]
-    status_codes = np.array([status for _, status, _ in RECORD_KINDS])[kind]
+    # Codes in the Enums' own physical type (as_enum takes them as they are), and each segment's values
+    # worked out per segment before they are repeated for its records.
+    channel_codes = np.array([channel for channel, _, _ in RECORD_KINDS], dtype=np.uint8)[kind]
+    status_codes = np.array([status for _, status, _ in RECORD_KINDS], dtype=np.uint8)[kind]
     count = segment.size
     counties = list(state.counties)
-    county_codes = segments.get_column("fips").replace_strict(counties, list(range(len(counties)))).to_numpy()
+    county_codes = (
+        segments.get_column("fips").replace_strict(counties, list(range(len(counties))), return_dtype=pl.UInt32)
+    ).to_numpy()
     segment_start = segments.get_column("segment_start").to_numpy().astype("datetime64[m]")[segment]
-    segment_minutes = segments.get_column("days").to_numpy()[segment].astype(np.int64) * MINUTES_PER_DAY
+    segment_minutes = (segments.get_column("days").to_numpy().astype(np.int64) * MINUTES_PER_DAY)[segment]
     record_counties = county_codes[segment]
     keys = PlaceKeys.of_counties(record_counties, state.counties)
     offset = np.floor(rng["booking_times"].random(keys) * segment_minutes).astype("timedelta64[m]")
