@@ -183,10 +183,10 @@ def draw_offenses(
     level = draw_codes(parameters.value(level_mix), schema.LEVELS, keys, rng)
     category = np.empty(record.size, dtype=np.uint8)
     categories_by_level = parameters.value(category_mix)
-    for level_index, level_name in enumerate(schema.LEVELS):
-        chosen = np.flatnonzero(level == level_index)
+    of_level = [np.flatnonzero(level == level_index) for level_index in range(len(schema.LEVELS))]
+    for level_name, chosen in zip(schema.LEVELS, of_level, strict=True):
         category[chosen] = draw_codes(categories_by_level[level_name], schema.CATEGORIES, keys.subset(chosen), rng)
-    felony = np.flatnonzero(level == schema.LEVELS.index("felony"))
+    felony = of_level[schema.LEVELS.index("felony")]
     felony_class = np.full(record.size, -1, dtype=np.int8)  # only a felony has a class
     felony_class[felony] = draw_codes(
         parameters.value("felony_class_mix"), schema.FELONY_CLASSES, keys.subset(felony), rng

@@ -91,7 +91,8 @@ def draw_criminal_histories(
     level_codes = convictions.get_column("level").to_physical().to_numpy()
     incarceration = parameters.value("incarceration_probability")
     sentence_mean = parameters.value("sentence_years_mean")
-    years_ago = np.round(rng.exponential(keys, parameters.value("years_since_conviction_mean")), 1)
+    years_ago = rng.exponential(keys, parameters.value("years_since_conviction_mean"))
+    np.round(years_ago, 1, out=years_ago)
     incarcerated = np.flatnonzero(
         rng.random(keys) < np.array([incarceration[level] for level in schema.LEVELS])[level_codes]
     )
