@@ -441,3 +441,32 @@ def test_a_policy_set_between_an_intakes_checks_and_its_write_decides_it(desk):
             del service.database.write_connection
         assert policy_set == [policy_id]
         assert [(answer["policy_id"], answer["decision"]) for answer in answers] == [(policy_id, decision)] * 2
+
+
+def test_a_token_out_of_the_cache_is_checked_by_the_lean_path_itself(make_desk, sqlite_url):
+    """A token not checked in the last second is checked by the lean path (Desk.authenticate, as the route
+    would), not handed to the route: once a second per token and process, every busy client's intake would
+    otherwise go through FastAPI's machinery. A revoked token still goes to the route, which refuses it."""
+    under_test = make_desk(sqlite_url)
+    app = under_test.client.app
+    headers = under_test.headers("intake")
+    assert under_test.get("/desk", "intake").status_code == 200  # builds the middleware stack
+    lean = app.middleware_stack
+    while not isinstance(lean, FastRoutes):
+        lean = lean.app
+    handed_on = []
+    route = lean.app
+
+    async def recorded(scope, receive, send):
+        if scope["path"] == "/api/v1/detainers":
+            handed_on.append(scope["method"])
+        await route(scope, receive, send)
+
+    lean.app = recorded
+    # A logout empties the process's token cache (the other user's token here).
+    assert under_test.client.post("/api/v1/auth/logout", headers=under_test.headers("reviewer")).status_code == 204
+    response = under_test.post("/detainers", "intake", {"booking_ref": "B-1", "detainer_number": "D-1", **BASE})
+    assert response.status_code == 201 and handed_on == []
+    assert under_test.client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    response = under_test.post("/detainers", "intake", {"booking_ref": "B-2", "detainer_number": "D-2", **BASE})
+    assert response.status_code == 401 and handed_on == ["POST"]

@@ -422,3 +422,60 @@ def test_a_lingering_batcher_gathers_the_clients_just_answered_and_a_quiet_desk_
     assert sizes == [1, 3, 3, 3]
     assert together < linger  # the linger ends as soon as the three are back
     assert service.verify_audit().ok
+
+
+def test_a_writer_thread_keeps_its_connection_and_a_broken_one_is_replaced(desk, backend):
+    """The server's writer threads keep their write connection between transactions (no checkout, and on
+    PostgreSQL no ping, for each). A connection that breaks (PostgreSQL: its backend ended, as by a restart)
+    fails the batch on it, which is then written intake by intake on a fresh connection: every intake answered
+    and recorded once, the chain one sequence."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import event, text
+
+    service, database = desk.desk, desk.database
+    clerk = service.authenticate(desk.headers("intake")["Authorization"].split()[1])
+    checkouts = []
+    event.listen(database.engine, "checkout", lambda *_: checkouts.append(1))
+    writer = ThreadPoolExecutor(max_workers=1, initializer=database.hold_write_connections)
+    try:
+        after_the_first = None
+        for first in range(100, 130, 6):
+            answers, _ = writer.submit(service.write_many, [(clerk, _body(first + i), None) for i in range(6)]).result()
+            assert all(isinstance(answer, dict) for answer in answers), answers
+            after_the_first = after_the_first or len(checkouts)
+        assert len(checkouts) == after_the_first  # four more transactions on the same connection
+        if backend == "postgresql":
+            with database.engine.connect() as other:  # every other backend of this database ends
+                other.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            checkouts.clear()
+            answers, _ = writer.submit(service.write_many, [(clerk, _body(200 + i), None) for i in range(4)]).result()
+            assert all(isinstance(answer, dict) for answer in answers), answers
+            assert checkouts  # a fresh connection
+            again, _ = writer.submit(service.write_many, [(clerk, _body(210), None)]).result()
+            assert isinstance(again[0], dict)
+    finally:
+        writer.shutdown()
+    report = service.verify_audit()
+    assert report.ok, report.describe()
+    with database.engine.connect() as connection:
+        stored = connection.execute(text("SELECT count(*) FROM detainers WHERE booking_ref LIKE 'G-2%'")).scalar()
+    assert stored == (5 if backend == "postgresql" else 0)
+
+
+def test_the_desk_asks_no_telemetry_provider_per_request(sqlite_desk, monkeypatch):
+    """FastAPI's native OpenTelemetry, which the desk does not use, is off: it would ask the global providers
+    whether they are configured on every request (~5 % of the event loop's CPU per intake)."""
+    from opentelemetry import trace
+
+    asked = []
+    provider = trace.get_tracer_provider
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: asked.append(1) or provider())
+    sqlite_desk.intake(booking_ref="T-1", detainer_number="TD-000001")
+    assert sqlite_desk.get("/review-queue", "reviewer").status_code == 200
+    assert asked == []

@@ -606,8 +606,13 @@ def create_app(
     throttle = throttle or Throttle()
     # The desk's own work on detainers runs in a small pool of its own. On SQLite writes go one at a
     # time anyway, and one writer thread beside the event loop means no crowd of threads fighting
-    # for the GIL while a commit waits for its fsync; PostgreSQL takes writers in parallel.
-    writer = ThreadPoolExecutor(max_workers=1 if database.dialect == "sqlite" else 8, thread_name_prefix="desk")
+    # for the GIL while a commit waits for its fsync; PostgreSQL takes writers in parallel. Each keeps its
+    # write connection from one transaction to the next (Database.hold_write_connections).
+    writer = ThreadPoolExecutor(
+        max_workers=1 if database.dialect == "sqlite" else 8,
+        thread_name_prefix="desk",
+        initializer=database.hold_write_connections,
+    )
     # Logins (argon2: ~0.1 s of a core and 64 MiB each) have a pool of their own, bounded: a flood
     # of logins waits there or is refused, and never takes the threads or cores intake needs.
     login_pool = ThreadPoolExecutor(max_workers=login_threads, thread_name_prefix="desk-login")
@@ -693,6 +698,9 @@ def create_app(
             "are the jail's local wall-clock time without zone; `*_utc` fields are UTC."
         ),
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry, which the desk does not use, asks the global providers whether
+        # they are configured on every request (environment look-ups: ~5 % of the event loop per intake).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json" if public_docs else None,
@@ -1077,12 +1085,12 @@ def create_app(
         return UserView.model_validate(view)
 
     # --- the lean paths of the busiest routes (intake, review) ---------------------------------
-    # The same checks in the same order as the routes above — a bearer token (only one already checked in
-    # the last second: the token cache), the role's permission, the Idempotency-Key's form, a JSON body the
-    # same model validates as the route does — then the same call of the desk and the same answer, without
-    # FastAPI's per-request machinery (dependencies, Request objects, response classes: most of a
-    # millisecond of CPU a request). Any request that is not plainly in order (no token or one not in the
-    # cache, a refused role, a bad header, path or body, a replayed answer) goes to its route unchanged,
+    # The same checks in the same order as the routes above — a bearer token (from the token cache, else
+    # checked by `Desk.authenticate` as the route checks it), the role's permission, the Idempotency-Key's
+    # form, a JSON body the same model validates as the route does — then the same call of the desk and the
+    # same answer, without FastAPI's per-request machinery (dependencies, Request objects, response classes:
+    # most of a millisecond of CPU a request). Any request that is not plainly in order (no token, a token
+    # refused, a refused role, a bad header, path or body, a replayed answer) goes to its route unchanged,
     # body included, which answers it as it always has (401, 403 with its audit entry, 422 naming the field).
 
     async def plain_request(
@@ -1115,7 +1123,9 @@ def create_app(
             return None, receive
         try:
             actor = desk.recently_authenticated(token)
-        except DeskError:
+            if actor is None:  # not checked in the last second: checked here as the route checks it
+                actor = await anyio.to_thread.run_sync(desk.authenticate, token)
+        except (DeskError, OperationalError):  # the route answers (401, 403, 503)
             actor = None
         if actor is None or actor.must_change_password or not actor.may(permission):
             return None, receive

@@ -192,6 +192,9 @@ class Database:
 
     def __post_init__(self) -> None:
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
+        self._thread = threading.local()  # .holds (a writer thread), .connection (the one it holds)
+        self._held: set[Connection] = set()
+        self._held_lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -207,11 +210,38 @@ class Database:
         with self._write_lock, Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
 
+    def hold_write_connections(self) -> None:
+        """Let the calling thread keep its connection of `write_connection` from one transaction to the next
+        (the server's writer threads, which write all day): no checkout from the pool and return to it, and
+        on PostgreSQL no ping (`pool_pre_ping`: a round trip), for each transaction. A transaction that
+        fails drops the connection it ran on; the next one checks a fresh one out, pinged."""
+        self._thread.holds = True
+
     @contextmanager
     def write_connection(self) -> Iterator[Connection]:
         """Like `write`, on a bare connection (no ORM session): the desk's hot path."""
-        with self._write_lock, self.engine.begin() as connection:
-            yield connection
+        if not getattr(self._thread, "holds", False):
+            with self._write_lock, self.engine.begin() as connection:
+                yield connection
+            return
+        with self._write_lock:
+            connection = getattr(self._thread, "connection", None)
+            if connection is None or connection.closed:
+                connection = self._thread.connection = self.engine.connect()
+                with self._held_lock:
+                    self._held.add(connection)
+            try:
+                with connection.begin():
+                    yield connection
+            except BaseException:
+                # Rolled back; the connection may be the cause (the server restarted, the link broke).
+                self._drop(connection)
+                raise
+
+    def _drop(self, connection: Connection) -> None:
+        with self._held_lock:
+            self._held.discard(connection)
+        connection.close()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -220,6 +250,10 @@ class Database:
             yield session
 
     def dispose(self) -> None:
+        with self._held_lock:
+            held, self._held = self._held, set()
+        for connection in held:
+            connection.close()
         self.engine.dispose()
 
 
