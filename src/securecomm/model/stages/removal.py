@@ -9,7 +9,7 @@ added where it ended in a conviction before removal)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -18,7 +18,8 @@ from securecomm.core.schema import STATUSES
 from securecomm.core.units import SECONDS_PER_DAY
 from securecomm.model.parameters import Parameters
 from securecomm.model.stages import issuance, lesc
-from securecomm.model.stages.state import PlaceKeys, PlaceStream, State, Streams
+from securecomm.model.stages.jail import datetime_column
+from securecomm.model.stages.state import PlaceKeys, PlaceStream, State, Streams, drawn_before
 
 BY_STATUS = "removal_probability"
 LEVEL_1_PROBABILITY = "level_1_removal_probability"
@@ -52,6 +53,54 @@ def removal_chance(
     return np.minimum(probability * field_office_factor(offices, non_criminal, parameters), 1.0)
 
 
+@dataclass(frozen=True)
+class RemovalDraws:
+    """What decides each detainer case's removal whatever the policy: its chance of removal were it
+    transferred to ICE, and its draws (the removal's, and the standard normal of its lag)."""
+
+    chance: np.ndarray
+    removal_draw: np.ndarray
+    lag_draw: np.ndarray
+
+
+def removal_draws(
+    status_codes: np.ndarray,
+    ice_level: pl.Series,
+    fips: pl.Series,
+    keys: PlaceKeys,
+    parameters: Parameters,
+    rng: PlaceStream,
+) -> RemovalDraws:
+    """Every record's chance of removal, from its status, ICE's offense level at the match (`ice_level`) and
+    its county's field office, and its draws."""
+    removal_draw, lag_draw = rng.random(keys), rng.standard_normal(keys)
+    chance = removal_chance(
+        status_codes,
+        (ice_level == lesc.LEVEL_1).to_numpy(),
+        (ice_level == lesc.NON_CRIMINAL).to_numpy(),
+        issuance.field_offices_of(fips),
+        parameters,
+    )
+    return RemovalDraws(chance, removal_draw, lag_draw)
+
+
+def removals(
+    transferred: np.ndarray, transfer_at: np.ndarray, draws: RemovalDraws, parameters: Parameters
+) -> tuple[np.ndarray, np.ndarray]:
+    """(removed, removal_at) for every record, from its draws (`removal_draws`); NaT where not removed."""
+    removed = transferred & (draws.removal_draw < draws.chance)
+    # Only the removed have a date of removal: their lags alone are made.
+    gone = np.flatnonzero(removed)
+    # Of the removed (draw < chance), draw / chance is uniform: below the hearing share, a hearing. No
+    # draw of its own, so every other number of the run stays as it was.
+    with_hearing = draws.removal_draw[gone] < draws.chance[gone] * parameters.value(HEARING_SHARE)
+    lag_days = removal_lag_days(with_hearing, draws.lag_draw[gone], parameters)
+    dates = transfer_at[gone] + (lag_days * SECONDS_PER_DAY).astype("timedelta64[s]")
+    removal_at = np.full(transferred.size, np.datetime64("NaT"), dtype=dates.dtype)
+    removal_at[gone] = dates
+    return removed, removal_at
+
+
 def remove(
     status_codes: np.ndarray,
     ice_level: pl.Series,
@@ -62,31 +111,11 @@ def remove(
     parameters: Parameters,
     rng: PlaceStream,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(removed, removal_at) for every record, from its status, ICE's offense level at the match
-    (`ice_level`) and its county's field office; NaT where not removed."""
-    removal_draw, lag_draw = rng.random(keys), rng.standard_normal(keys)
-    # Only the transferred can be removed: their chances alone are looked up.
-    chosen = np.flatnonzero(transferred)
-    levels = ice_level.gather(chosen)
-    probability = np.zeros(transferred.size)
-    probability[chosen] = removal_chance(
-        status_codes[chosen],
-        (levels == lesc.LEVEL_1).to_numpy(),
-        (levels == lesc.NON_CRIMINAL).to_numpy(),
-        issuance.field_offices_of(fips.gather(chosen)),
-        parameters,
+    """(removed, removal_at) for every record, drawing its chance of removal (`removal_draws`) for this one
+    policy run; NaT where not removed."""
+    return removals(
+        transferred, transfer_at, removal_draws(status_codes, ice_level, fips, keys, parameters, rng), parameters
     )
-    removed = transferred & (removal_draw < probability)
-    # Only the removed have a date of removal: their lags alone are drawn.
-    gone = np.flatnonzero(removed)
-    # Of the removed (draw < chance), draw / chance is uniform: below the hearing share, a hearing. No
-    # draw of its own, so every other number of the run stays as it was.
-    with_hearing = removal_draw[gone] < probability[gone] * parameters.value(HEARING_SHARE)
-    lag_days = removal_lag_days(with_hearing, lag_draw[gone], parameters)
-    dates = transfer_at[gone] + (lag_days * SECONDS_PER_DAY).astype("timedelta64[s]")
-    removal_at = np.full(transferred.size, np.datetime64("NaT"), dtype=dates.dtype)
-    removal_at[gone] = dates
-    return removed, removal_at
 
 
 def removal_lag_days(with_hearing: np.ndarray, standard_normal: np.ndarray, parameters: Parameters) -> np.ndarray:
@@ -103,15 +132,22 @@ def removal_lag_days(with_hearing: np.ndarray, standard_normal: np.ndarray, para
 def draw_removals(state: State, parameters: Parameters, rng: Streams) -> State:
     """The stage: who among those transferred to ICE is removed, and when (`removed`, `removal_at`); a
     removal counts at the level of the record at removal (`removal_level`, from LESC)."""
-    removed, removal_at = remove(
-        state.column("status"),
-        state.records.get_column("ice_level"),
-        state.records.get_column("fips"),
-        state.column("transferred"),
-        state.column("transfer_at"),
-        state.record_keys(),
-        parameters,
-        rng["removal"],
-    )
-    records = state.records.with_columns(removed=removed, removal_at=pl.Series(removal_at, dtype=pl.Datetime("us")))
+
+    def draw(_: np.ndarray) -> tuple[np.ndarray, ...]:
+        draws = removal_draws(
+            state.column("status"),
+            state.records.get_column("ice_level"),
+            state.records.get_column("fips"),
+            state.record_keys(),
+            parameters,
+            rng["removal"],
+        )
+        return draws.chance, draws.removal_draw, draws.lag_draw
+
+    # The same for every policy (every case's, from fresh streams of the seed; the chance reads no column a
+    # policy makes): made once for the detainer cases, and kept for the next policy run on them.
+    cases = drawn_before(state.detainer_cases, "the cases of the detainers issued")
+    draws = RemovalDraws(*cases.filled("removal draws", np.arange(state.records.height), draw))
+    removed, removal_at = removals(state.column("transferred"), state.column("transfer_at"), draws, parameters)
+    records = state.records.with_columns(removed=removed, removal_at=datetime_column(removal_at))
     return replace(state, records=records)
