@@ -8,6 +8,7 @@ import pytest
 from securecomm.core.places import resolve_place
 from securecomm.model.simulation import Reform, Scenario, apply_policies, draw_population
 from securecomm.model.stages import removal
+from securecomm.model.stages.jail import covered_positions
 
 START, END = dt.date(2013, 6, 1), dt.date(2014, 12, 31)
 
@@ -37,3 +38,15 @@ def test_the_removal_draws_are_made_once_for_every_policy_run(monkeypatch: pytes
     for run, fresh in zip(together, alone, strict=True):
         assert run.select("removed", "removal_at").equals(fresh.select("removed", "removal_at"))
     assert together[1].get_column("removed").sum() > together[0].get_column("removed").sum()
+
+
+def test_an_entry_covers_the_positions_of_its_counties_in_the_place() -> None:
+    """A timeline entry's counties as positions among the place's (ascending, those outside the place left
+    out), kept read-only for the next policy run."""
+    place = ("09001", "09003", "09005", "09007")
+    covered = covered_positions(frozenset({"09007", "09001", "36061"}), place)
+    assert covered.tolist() == [0, 3]
+    assert covered_positions(frozenset({"09007", "09001", "36061"}), place) is covered
+    with pytest.raises(ValueError):
+        covered[0] = 1
+    assert covered_positions(frozenset({"36061"}), place).size == 0

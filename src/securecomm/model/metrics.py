@@ -599,6 +599,20 @@ class MonthGroups:
         """Whether each group has records."""
         return np.bincount(self.record_groups, minlength=self.size) > 0
 
+    @cached_property
+    def present(self) -> np.ndarray:
+        """The groups that have segments or records: the rows of a table."""
+        return np.flatnonzero(self.with_records | (np.bincount(self.segment_groups, minlength=self.size) > 0))
+
+    @cached_property
+    def keys(self) -> tuple[pl.Series, pl.Series]:
+        """The county and month of each row of a table: the same for every policy applied to a population."""
+        month = (self.first_month + self.present % self.span).astype("datetime64[M]").astype("datetime64[D]")
+        # In FIPS order by construction, and flagged so as a sort would flag it: summing per county then takes
+        # Polars' sorted path, and adds the same floats in the same order as before.
+        fips = pl.Series("fips", self.counties, dtype=pl.String).gather(self.present // self.span).set_sorted()
+        return fips, pl.Series("month", month)
+
     def table(self, segments: pl.DataFrame, sums: Mapping[str, np.ndarray], parameters: Parameters) -> pl.DataFrame:
         """Every reported metric per county and calendar month that has segments or records: the segments'
         counts summed here, the records' from their sums per group and channel (`record_sums`)."""
@@ -608,8 +622,7 @@ class MonthGroups:
             )
             for metric in _reported("segments")
         }
-        present = np.flatnonzero(self.with_records | (np.bincount(self.segment_groups, minlength=self.size) > 0))
-        month = (self.first_month + present % self.span).astype("datetime64[M]").astype("datetime64[D]")
+        present = self.present
         columns = {
             name: pl.Series(name, counted[name][present], dtype=segments.schema[name])
             if name in counted
@@ -617,15 +630,7 @@ class MonthGroups:
             else _metric_series(METRICS[name], sums[name].sum(axis=0)[present], parameters)
             for name in REPORTED
         }
-        return pl.DataFrame(
-            [
-                # In FIPS order by construction, and flagged so as a sort would flag it: summing per county then
-                # takes Polars' sorted path, and adds the same floats in the same order as before.
-                pl.Series("fips", self.counties, dtype=pl.String).gather(present // self.span).set_sorted(),
-                pl.Series("month", month),
-                *columns.values(),
-            ]
-        )
+        return pl.DataFrame([*self.keys, *columns.values()])
 
 
 def county_months(segments: pl.DataFrame, records: pl.DataFrame, end: dt.date, parameters: Parameters) -> pl.DataFrame:

@@ -11,6 +11,7 @@ policies that allow it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -183,7 +184,7 @@ def policy_decisions(cases: CaseSubsets, policy: Policy, rows: np.ndarray) -> tu
 def decide_detainers(
     cases: CaseSubsets,
     county_codes: np.ndarray,
-    county_fips: list[str],
+    county_fips: tuple[str, ...],
     release_eligible_at: np.ndarray,
     timeline: PolicyTimeline,
 ) -> JailDecisions:
@@ -212,10 +213,9 @@ def decide_detainers(
     if size and (county_codes[1:] < county_codes[:-1]).any():
         raise ValueError("detainer cases must come grouped by county, in the order of the county list")
     county_starts = np.searchsorted(county_codes, np.arange(len(county_fips) + 1))
-    county_position = {fips: position for position, fips in enumerate(county_fips)}
     in_force: list[tuple[Policy, np.ndarray]] = []
     for entry in timeline.entries:
-        covered = np.array(sorted(county_position[fips] for fips in entry.counties if fips in county_position))
+        covered = covered_positions(entry.counties, county_fips)
         if covered.size == 0 or size == 0:
             continue
         indexes = blocks(county_starts[covered], county_starts[covered + 1])
@@ -260,6 +260,17 @@ def decide_detainers(
         list(policy_ids),
         list(rule_ids),
     )
+
+
+@lru_cache(maxsize=1024)
+def covered_positions(counties: frozenset[str], county_fips: tuple[str, ...]) -> np.ndarray:
+    """The positions in `county_fips` of the counties among them that a timeline's entry covers, ascending (read
+    only). Kept: every policy run on a place asks again for the same entries' (a look-up per county of the
+    nation each time)."""
+    position = {fips: index for index, fips in enumerate(county_fips)}
+    covered = np.array(sorted(position[fips] for fips in counties if fips in position), dtype=np.int64)
+    covered.flags.writeable = False
+    return covered
 
 
 def every_case(indexes: np.ndarray, size: int) -> np.ndarray | slice:
@@ -321,7 +332,7 @@ def decide(state: State, parameters: Parameters, rng: Streams) -> State:
     decisions = decide_detainers(
         drawn_before(state.detainer_cases, "the cases of the detainers issued"),
         state.column("fips"),
-        list(state.counties),
+        state.counties,
         state.column("release_eligible_at"),
         drawn_before(state.detainer_timeline, "the detainer policies"),
     )
