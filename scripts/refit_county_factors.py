@@ -1,6 +1,7 @@
-"""Refit the calibration from the shipped joint fit, its ensemble correction reused (issues 12 and 16).
+"""Refit the calibration from the shipped joint fit, its ensemble correction reused or rerun (issues 12 and 16).
 
     .venv/bin/python scripts/refit_county_factors.py OUT_OVERLAY [SHIPPED_OVERLAY]
+        [--ensemble-replications N] [--workers W]
 
 `securecomm calibrate` draws its population, fits, then runs 2 × 100 replications to correct each
 target's point value for the median over replications (docs/validation.md, "How the fit works", step
@@ -9,14 +10,18 @@ from the shipped overlay's multipliers (a new dimension starts at its source val
 target's expected value times the shipped fit's median over point value (`ensemble_median_over_point`
 in the overlay's provenance; 1 for a target the shipped fit did not have): `calibration.fit.fit` with
 one outer iteration (one saturated population at the shipped multipliers, the least squares of every
-dimension of calibration/settings.yaml), no ensemble round, and its plain simulation at the fit. The replications' correction is the shipped
-fit's, not recomputed: `securecomm validate` is the check. It writes the overlay to OUT_OVERLAY (the
-package default is not touched; copy it to parameters/calibrated/overlay.yaml to ship it).
+dimension of calibration/settings.yaml) and its plain simulation at the fit. Without
+`--ensemble-replications` the replications' correction is the shipped fit's, not recomputed; with it, one
+ensemble round of N replications (the fit's own seed, on W local workers) at that fit replaces the shipped
+ratios by the current model's and refits (step 5 once, with fewer replications than `calibrate`'s 100: the
+ratios are noisier, but a model change since the shipped fit no longer leaves them stale). `securecomm
+validate` is the check. It writes the overlay to OUT_OVERLAY (the package default is not touched; copy it
+to parameters/calibrated/overlay.yaml to ship it).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
 import yaml
@@ -25,10 +30,12 @@ from securecomm.calibration import fit as cal
 from securecomm.calibration.overlay import OVERLAY_HEADER, overlay_document
 from securecomm.calibration.targets import load_all_targets, load_settings, simulation_period
 from securecomm.model.parameters import calibrated_overlay_path, load_parameters
+from securecomm.model.replications import Runner
 
 
-def refit(shipped_overlay: Path) -> cal.CalibrationResult:
-    """The fit of every dimension from the shipped overlay's multipliers, with its ensemble ratios."""
+def refit(shipped_overlay: Path, ensemble_replications: int = 0, workers: int = 1) -> cal.CalibrationResult:
+    """The fit of every dimension from the shipped overlay's multipliers, with its ensemble ratios, or with
+    ratios of one ensemble round of `ensemble_replications` replications at the fit (0: none)."""
     settings = load_settings().calibrate
     shipped = yaml.safe_load(shipped_overlay.read_text(encoding="utf-8"))["provenance"]
     targets = [t for t in load_all_targets() if t.fitted]
@@ -44,6 +51,10 @@ def refit(shipped_overlay: Path) -> cal.CalibrationResult:
         objective=cal.Loss(
             float(settings["loss_exponent"]), float(settings["place_loss_exponent"]), float(settings["place_weight"])
         ),
+        ensemble_rounds=1 if ensemble_replications else 0,
+        ensemble_replications=ensemble_replications,
+        runner=Runner(workers=workers),
+        progress=print,
         ftol=float(settings["ftol"]),
         start_multipliers=[shipped["multipliers"].get(d.name, {"value": 1.0})["value"] for d in dims],
         fixed_ratios={
@@ -54,14 +65,19 @@ def refit(shipped_overlay: Path) -> cal.CalibrationResult:
     )
 
 
-def main(out: Path, shipped_overlay: Path) -> None:
-    result = refit(shipped_overlay)
+def main(out: Path, shipped_overlay: Path, ensemble_replications: int, workers: int) -> None:
+    result = refit(shipped_overlay, ensemble_replications, workers)
     document = overlay_document(result, load_all_targets())
+    correction = (
+        f"its ensemble ratios (median over replications / point value) from one round of {ensemble_replications} "
+        "replications at the fit"
+        if ensemble_replications
+        else "its ensemble ratios (median over replications / point value) reused"
+    )
     document["provenance"]["generated_by"] = (
         f"scripts/refit_county_factors.py: one outer iteration from the multipliers of the overlay of "
         f"{yaml.safe_load(shipped_overlay.read_text(encoding='utf-8'))['provenance']['date']} "
-        "(its own provenance says how it was made), its ensemble ratios (median over replications / point value) "
-        "reused"
+        f"(its own provenance says how it was made), {correction}"
     )
     out.write_text(OVERLAY_HEADER + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110))
     print(
@@ -72,6 +88,10 @@ def main(out: Path, shipped_overlay: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
-        raise SystemExit(__doc__)
-    main(Path(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) == 3 else calibrated_overlay_path())
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("shipped", type=Path, nargs="?", default=calibrated_overlay_path())
+    parser.add_argument("--ensemble-replications", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=1)
+    arguments = parser.parse_args()
+    main(arguments.out, arguments.shipped, arguments.ensemble_replications, arguments.workers)

@@ -225,6 +225,36 @@ def test_a_refit_from_given_multipliers_with_fixed_ensemble_ratios(sources, dims
     assert result.surrogate_values["removals"] > 1.02 * made["removals"]
 
 
+def test_an_ensemble_round_replaces_the_fixed_ratios(sources, dims):
+    """scripts/refit_county_factors.py --ensemble-replications: an ensemble round at the refit replaces every
+    fixed ratio (an earlier fit's, stale once the model changed) by the current model's median over
+    replications / point value, and refits to it."""
+    truth = [TRUTH.get(d.name, 1.0) for d in dims]
+    placeholders = targets_csv(SYNTHETIC)
+    made = evaluate_targets(
+        placeholders, *cal._simulate(cal.apply_multipliers(sources, dims, truth, "truth"), PLACE, *_period(), seed=101)
+    )
+    targets = [replace(t, published=made[t.id]) for t in placeholders]
+    stale = {"removals": 0.3, "removals_2012": 0.3}
+    result = cal.fit(
+        sources,
+        targets,
+        dims,
+        seed=202,
+        outer_iterations=1,
+        prior_weight=1e-4,
+        start_multipliers=truth,
+        fixed_ratios=stale,
+        ensemble_rounds=1,
+        ensemble_replications=3,
+    )
+    assert set(result.ensemble_ratios) == {t.id for t in targets}
+    assert set(result.ensemble_values) == {t.id for t in targets}
+    # the medians of 3 replications drawn around the truth are near the truth's point values, not a third of them
+    assert 0.5 < result.ensemble_ratios["removals"] < 1.5
+    assert result.ensemble_ratios["removals"] != pytest.approx(stale["removals"])
+
+
 def test_overlay_round_trip_and_checks(sources, dims, tmp_path):
     fitted = cal.apply_multipliers(sources, dims, [TRUTH.get(d.name, 1.0) for d in dims], "fitted")
     targets = targets_csv(SYNTHETIC[:1])
