@@ -3,9 +3,12 @@ each run's numbers are those of a run on a population of its own."""
 
 import datetime as dt
 
+import numpy as np
+import polars as pl
 import pytest
 
 from securecomm.core.places import resolve_place
+from securecomm.model.metrics import county_sums
 from securecomm.model.simulation import Reform, Scenario, apply_policies, draw_population
 from securecomm.model.stages import removal
 from securecomm.model.stages.jail import covered_positions
@@ -50,3 +53,26 @@ def test_an_entry_covers_the_positions_of_its_counties_in_the_place() -> None:
     with pytest.raises(ValueError):
         covered[0] = 1
     assert covered_positions(frozenset({"36061"}), place).size == 0
+
+
+def test_county_sums_are_those_of_a_group_by_float_for_float() -> None:
+    """What a replication sends per county: the sums Polars' group_by makes, to the last bit of every float
+    (counties of one to thirteen months, some left out), integers in their own type."""
+    rng = np.random.default_rng(5)
+    months = rng.integers(1, 14, 800)
+    rows = int(months.sum())
+    table = pl.DataFrame(
+        {
+            "fips": pl.Series([f"{county:05d}" for county in np.repeat(np.arange(months.size), months)]).set_sorted(),
+            "month": pl.Series(np.zeros(rows, dtype="datetime64[D]")),
+            "hours": rng.lognormal(3, 3, rows) * (rng.random(rows) < 0.7),
+            "removals": pl.Series(rng.integers(0, 50, rows), dtype=pl.UInt32),
+        }
+    )
+    grouped = table.group_by("fips").agg(pl.col("hours", "removals").sum()).sort("fips")
+    summed = county_sums(table)
+    assert summed.schema == grouped.schema
+    assert summed.get_column("hours").to_numpy().tobytes() == grouped.get_column("hours").to_numpy().tobytes()
+    assert summed.equals(grouped)
+    with pytest.raises(ValueError, match="sorted by county"):
+        county_sums(table.reverse())

@@ -33,6 +33,7 @@ from securecomm.model.metrics import (
     MonthGroups,
     added,
     channel_values,
+    county_sums,
     record_sums,
     rounded,
     totals,
@@ -373,8 +374,7 @@ class SimulationResult:
         return pl.concat([without.with_columns(pl.col(RUN_VOCABULARIES).cast(pl.String)), issued])
 
     def by_county(self) -> pl.DataFrame:
-        numeric = [name for name in self.county_months.columns if name not in ("fips", "month")]
-        return self.county_months.group_by("fips").agg(pl.col(numeric).sum()).sort("fips")
+        return county_sums(self.county_months)
 
     def to_dict(self) -> dict[str, Any]:
         places = {row.pop("fips"): row for row in self.by_county().to_dicts()}
