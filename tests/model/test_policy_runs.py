@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from securecomm.core.places import resolve_place
+from securecomm.law import holdclock
 from securecomm.model.metrics import county_sums
 from securecomm.model.simulation import Reform, Scenario, apply_policies, draw_population
 from securecomm.model.stages import removal
@@ -76,3 +77,22 @@ def test_county_sums_are_those_of_a_group_by_float_for_float() -> None:
     assert summed.equals(grouped)
     with pytest.raises(ValueError, match="sorted by county"):
         county_sums(table.reverse())
+
+
+def test_runs_over_nearby_years_read_one_table_of_a_zones_offsets() -> None:
+    """The hold clock reads a zone's offsets over whole decades: times of 2012 and of 2013-2015 (two
+    replications' releases) share one table, and read as a table over their own years alone reads them
+    (the spring-forward gap and the fall-back repeat included)."""
+    zone = "America/Chicago"
+    holdclock._offsets.cache_clear()
+    walls = [
+        np.array(["2012-03-11T02:30", "2012-11-04T01:30", "2012-07-01T12:00"], dtype="datetime64[us]"),
+        np.array(["2013-03-10T02:30", "2015-11-01T01:30", "NaT"], dtype="datetime64[us]"),
+    ]
+    for wall, (first, last) in zip(walls, ((2011, 2013), (2012, 2016)), strict=True):
+        utc = holdclock.utc_of_wall(wall, zone)
+        starts, offsets = holdclock._offsets.__wrapped__(zone, first, last)
+        known = ~np.isnat(wall)
+        expected = holdclock._utc_microseconds(wall[known].astype(np.int64), starts, offsets)
+        assert (utc[known].astype(np.int64) == expected).all() and np.isnat(utc[~known]).all()
+    assert holdclock._offsets.cache_info().currsize == 1

@@ -188,10 +188,17 @@ def _offsets(zone: str, first_year: int, last_year: int) -> tuple[np.ndarray, np
     return np.array(starts, dtype=np.int64), np.array(offsets, dtype=np.int64)
 
 
+# `_offsets` are read over whole decades, so that runs whose times span a few years each (the replications
+# of a comparison, the policy runs on a population) share one table per zone rather than each making its own.
+OFFSET_YEARS = 10
+
+
 def _offsets_for(moments: np.ndarray, zone: str) -> tuple[np.ndarray, np.ndarray]:
-    """`_offsets` over the years of `moments` (known, datetime64[us]) and a year either side."""
+    """`_offsets` over the decades that hold the years of `moments` (known, datetime64[us]) and a year either
+    side."""
     first, last = (moment.astype("datetime64[Y]").astype(int) + 1970 for moment in (moments.min(), moments.max()))
-    return _offsets(zone, first - 1, last + 1)
+    decade_start, decade_end = (int(year) // OFFSET_YEARS * OFFSET_YEARS for year in (first - 1, last + 1))
+    return _offsets(zone, decade_start, decade_end + OFFSET_YEARS - 1)
 
 
 def _convert_known(
