@@ -1,11 +1,14 @@
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from securecomm.law.holdclock import federal_holidays, hold_until, hold_until_many, is_business_day
+from securecomm.law.holdclock import HOLIDAY_TABLE, federal_holidays, hold_until, hold_until_many, is_business_day
 
 
 def many(starts, hours, counting="business_hours"):
@@ -47,6 +50,17 @@ def test_observed_federal_holidays_are_in_the_calendar():
     assert dt.date(2014, 4, 18) not in days  # Good Friday is not a federal holiday
     assert not is_business_day(dt.date(2014, 11, 27))
     assert is_business_day(dt.date(2014, 11, 28))
+
+
+def test_the_shipped_calendar_is_python_holidays_own(tmp_path):
+    # The table the clock reads must be the library's calendar, byte for byte: when python-holidays changes a
+    # holiday, rebuild it (scripts/build_federal_holidays.py).
+    rebuilt = tmp_path / "federal_holidays.csv"
+    build = Path(__file__).resolve().parents[2] / "scripts" / "build_federal_holidays.py"
+    subprocess.run([sys.executable, str(build), "--out", str(rebuilt)], check=True, capture_output=True)
+    assert HOLIDAY_TABLE.read_text(encoding="utf-8") == rebuilt.read_text(encoding="utf-8")
+    shipped = [line.split(",", 1)[0] for line in rebuilt.read_text(encoding="utf-8").splitlines()[4:]]
+    assert federal_holidays().astype(str).tolist() == shipped
 
 
 def test_unknown_start_stays_unknown():
