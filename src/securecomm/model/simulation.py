@@ -112,7 +112,7 @@ RECORD_COLUMNS = (
 # Record columns whose vocabulary a run builds on the way (offense levels and ICE's labels of the eras in
 # the period, the policies and rules in force): a run reports them as text, so that runs (and the parts
 # of a run, `simulate(workers=...)`) put together compare and concatenate.
-RUN_VOCABULARIES = ("ice_level", "issuance_label", "jail_policy", "jail_rule")
+RUN_VOCABULARIES = ("ice_level", "issuance_label", "jail_policy", "jail_rule", "removal_level")
 StageProgress = Callable[[str], None]
 
 
@@ -293,7 +293,7 @@ class Population:
                 transfer_at=pl.lit(None, dtype=pl.Datetime("us")),
                 removed=pl.lit(False),
                 removal_at=pl.lit(None, dtype=pl.Datetime("us")),
-                removal_level=pl.col("ice_level").cast(pl.String),
+                removal_level=pl.col("ice_level"),
             )
             .select(RECORD_COLUMNS)
         )

@@ -83,7 +83,7 @@ def level_at_removal(
     at_removal = levels.copy()
     for changed, label in ((felony & ~level_1, "level_2"), (level_1, LEVEL_1), (first_misdemeanor, "level_3")):
         at_removal[rows[changed]] = labels.index(label)
-    return pl.Series("removal_level", at_removal).cat.to(ice_level.dtype).cast(pl.String)
+    return pl.Series("removal_level", at_removal).cat.to(ice_level.dtype)
 
 
 def classify(policy_id: str, tables: CaseTables) -> pl.Series:
