@@ -50,6 +50,7 @@ def test_observed_federal_holidays_are_in_the_calendar():
     assert dt.date(2014, 4, 18) not in days  # Good Friday is not a federal holiday
     assert not is_business_day(dt.date(2014, 11, 27))
     assert is_business_day(dt.date(2014, 11, 28))
+    assert not is_business_day(dt.date(2014, 11, 29)) and not is_business_day(dt.date(2014, 11, 30))  # the weekend
 
 
 def test_the_shipped_calendar_is_python_holidays_own(tmp_path):
