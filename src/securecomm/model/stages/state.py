@@ -297,7 +297,15 @@ class CaseSubsets:
             for array, value in zip(filled.values, values, strict=True):
                 array[missing] = value
             filled.done[missing] = True
+        if rows.size == self.records.height:  # every case (rows ascend): the kept arrays themselves, read-only
+            return tuple(_read_only(array) for array in filled.values)
         return tuple(array[rows] for array in filled.values)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 @dataclass(frozen=True)
