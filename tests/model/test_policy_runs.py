@@ -96,3 +96,25 @@ def test_runs_over_nearby_years_read_one_table_of_a_zones_offsets() -> None:
         expected = holdclock._utc_microseconds(wall[known].astype(np.int64), starts, offsets)
         assert (utc[known].astype(np.int64) == expected).all() and np.isnat(utc[~known]).all()
     assert holdclock._offsets.cache_info().currsize == 1
+
+
+def test_values_kept_for_every_case_are_given_as_they_are_kept_and_read_only() -> None:
+    from securecomm.core.cases import CaseTables
+    from securecomm.model.stages.state import CaseSubsets
+
+    records = pl.DataFrame({"row": np.arange(4, dtype=np.uint32)})
+    empty = pl.DataFrame({"row": np.zeros(0, dtype=np.uint32)})
+    cases = CaseSubsets(CaseTables(records, empty, empty))
+    computed: list[np.ndarray] = []
+
+    def compute(rows: np.ndarray) -> tuple[np.ndarray, ...]:
+        computed.append(rows)
+        return (rows * 10,)
+
+    (every,) = cases.filled("tens", np.arange(4), compute)
+    (again,) = cases.filled("tens", np.arange(4), compute)
+    (some,) = cases.filled("tens", np.array([1, 3]), compute)
+    assert len(computed) == 1 and every.tolist() == again.tolist() == [0, 10, 20, 30] and some.tolist() == [10, 30]
+    assert np.shares_memory(every, again) and not every.flags.writeable  # no copy, and nobody writes into the cache
+    with pytest.raises(ValueError, match="read-only"):
+        every[0] = 1
