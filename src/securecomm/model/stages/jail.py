@@ -121,7 +121,7 @@ def draw_case_facts(state: State, parameters: Parameters, rng: Streams) -> State
             "detainer_form": records.get_column("detainer_form"),
             "aggravated_felony": records.get_column("aggravated_felony"),
             # The jail's clock runs in its county's zone: hold deadlines are real hours from the local release.
-            "time_zone": as_enum(np.array(county_zones, dtype=np.int64)[state.column("fips")], schema.TIME_ZONES),
+            "time_zone": as_enum(np.array(county_zones, dtype=np.uint8)[state.column("fips")], schema.TIME_ZONES),
             **facts,
         }
     ).cast(
