@@ -321,69 +321,25 @@ def test_the_intake_answer_is_what_its_model_would_write(desk):
     assert response.json() == json.loads(IntakeResult.model_validate(response.json()).model_dump_json())
 
 
-def test_two_batches_under_way_at_once_keep_one_chain_and_answer_each_intake(desk):
-    """api.WriteBatcher with two runners (what the server uses on PostgreSQL): two batches are written at
-    the same time, each intake is answered once with its own detainer, and the audit chain stays one
-    unbroken sequence (each batch's append waits for the chain head's lock)."""
-    import asyncio
-    import threading
-    from concurrent.futures import ThreadPoolExecutor
-
-    from securecomm.desk.api import WriteBatcher
-
-    service = desk.desk
-    clerk = service.authenticate(desk.headers("intake")["Authorization"].split()[1])
-    entries_before = service.verify_audit().entries
-    under_way, most = 0, 0
-    count_lock = threading.Lock()
-    write_many = service.write_many
-
-    def counted(*args):  # the desk's own write_many, counting the batches under way
-        nonlocal under_way, most
-        with count_lock:
-            under_way += 1
-            most = max(most, under_way)
-        try:
-            return write_many(*args)
-        finally:
-            with count_lock:
-                under_way -= 1
-
-    service.write_many = counted
-    threads = ThreadPoolExecutor(max_workers=2)  # SQLite: the second waits for the write lock
-
-    async def run(function, *args):
-        return await asyncio.get_running_loop().run_in_executor(threads, function, *args)
-
-    async def intakes():
-        batcher = WriteBatcher(service, run, runners=2, max_batch=4)
-        return await asyncio.gather(*(batcher.intake(clerk, _body(100 + number), None) for number in range(40)))
-
-    try:
-        answers = asyncio.run(intakes())
-    finally:
-        threads.shutdown()
-        del service.write_many
-    assert sorted(answer["booking_ref"] for answer in answers) == sorted(f"G-{100 + n}" for n in range(40))
-    assert len({answer["id"] for answer in answers}) == 40
-    assert most == 2
-    report = service.verify_audit()
-    assert report.ok, report.describe()
-    assert report.entries == entries_before + 40 + sum(1 for answer in answers if answer["decision"] != "review")
-
-
-def test_a_lingering_batcher_gathers_the_clients_just_answered_and_a_quiet_desk_never_waits(sqlite_desk):
-    """api.WriteBatcher's linger (the SQLite server's group-commit delay): a write on a quiet desk is made
-    at once; after a batch of three, the next batch waits for the three clients to come back rather than
-    take the first alone (busy clients would otherwise settle into groups that the writer takes in turn)."""
+def test_the_servers_batcher_gathers_the_clients_just_answered_and_a_quiet_desk_never_waits(
+    make_desk, db_url, monkeypatch
+):
+    """The server's api.WriteBatcher, on each backend: one batch at a time with the group-commit delay
+    (GROUP_COMMIT_LINGER). A write on a quiet desk is made at once; after a batch of three, the next batch
+    waits for the three clients to come back rather than take the first alone: nine intakes of three busy
+    clients in three transactions, not seven (busy clients would otherwise settle into groups that the writer
+    takes in turn, each paying a transaction's fixed cost: on PostgreSQL most of a batch's cost)."""
     import asyncio
     import time
-    from concurrent.futures import ThreadPoolExecutor
 
-    from securecomm.desk.api import WriteBatcher
+    from securecomm.desk import api
 
-    service = sqlite_desk.desk
-    clerk = service.authenticate(sqlite_desk.headers("intake")["Authorization"].split()[1])
+    linger = 5.0  # far longer than the clients' turn-around (20-60 ms), and than a write made at once
+    monkeypatch.setattr(api, "GROUP_COMMIT_LINGER", linger)
+    under_test = make_desk(db_url)
+    batcher = under_test.client.app.state.writes
+    service = batcher.desk  # the server's own desk
+    clerk = service.authenticate(under_test.headers("intake")["Authorization"].split()[1])
     sizes: list[int] = []
     write_many = service.write_many
 
@@ -392,14 +348,8 @@ def test_a_lingering_batcher_gathers_the_clients_just_answered_and_a_quiet_desk_
         return write_many(intakes, reviews)
 
     service.write_many = counted
-    threads = ThreadPoolExecutor(max_workers=1)
-    linger = 5.0  # far longer than the clients' turn-around (20-60 ms), and than a write made at once
-
-    async def run(function, *args):
-        return await asyncio.get_running_loop().run_in_executor(threads, function, *args)
 
     async def scenario() -> tuple[float, float]:
-        batcher = WriteBatcher(service, run, linger=linger)
         started = time.monotonic()
         await batcher.intake(clerk, _body(500), None)
         alone = time.monotonic() - started
@@ -413,15 +363,12 @@ def test_a_lingering_batcher_gathers_the_clients_just_answered_and_a_quiet_desk_
         await asyncio.gather(*(client(number) for number in range(3)))
         return alone, time.monotonic() - started
 
-    try:
-        alone, together = asyncio.run(scenario())
-    finally:
-        threads.shutdown()
-        del service.write_many
+    alone, together = asyncio.run(scenario())
     assert alone < linger
     assert sizes == [1, 3, 3, 3]
     assert together < linger  # the linger ends as soon as the three are back
-    assert service.verify_audit().ok
+    report = under_test.desk.verify_audit()
+    assert report.ok, report.describe()
 
 
 def test_a_writer_thread_keeps_its_connection_and_a_broken_one_is_replaced(desk, backend):

@@ -445,7 +445,7 @@ class WriteBatcher:
     written wait together, and the next batch writes them all in one transaction (`Desk.write_many`): one
     commit, one fsync and one lock of the audit chain's head for them all, each answered only once that
     commit is done. Alone, a write is made at once, as before; under load, batches grow to what arrived
-    meanwhile (at most `max_batch`). `runners` batches may be under way at once.
+    meanwhile (at most `max_batch`). One batch is under way at a time.
 
     `linger` (seconds): after a batch of several writes, while fewer than that many wait, the next batch
     waits up to this long for the clients just answered to send their next request — a group-commit delay, as
@@ -457,13 +457,11 @@ class WriteBatcher:
         desk: Desk,
         run: Callable[..., Awaitable[Any]],
         *,
-        runners: int = 1,
+        linger: float,
         max_batch: int = 64,
-        linger: float = 0.0,
     ) -> None:
         self.desk = desk
         self.run = run
-        self.runners = runners
         self.max_batch = max_batch
         self.linger = linger
         self.last_batch = 0  # the size of the batch written last
@@ -471,7 +469,7 @@ class WriteBatcher:
         # (True and an intake's (actor, body, Idempotency-Key), or False and a review's (actor, detainer id,
         # decision, reason)), and the future of its answer.
         self.pending: list[tuple[bool, tuple[Any, ...], asyncio.Future[Any]]] = []
-        self.running = 0
+        self.running = False  # a batch runner is under way
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def intake(self, actor: Actor, request: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
@@ -485,8 +483,8 @@ class WriteBatcher:
         self.pending.append((is_intake, item, future))
         if self.gathered is not None and len(self.pending) >= self.last_batch:
             self.gathered.set()
-        if self.running < self.runners:
-            self.running += 1
+        if not self.running:
+            self.running = True
             task = asyncio.create_task(self._drain())
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -520,7 +518,7 @@ class WriteBatcher:
                         else:
                             future.set_result(answer)
         finally:
-            self.running -= 1
+            self.running = False
 
 
 def _json_default(value: Any) -> Any:
@@ -560,9 +558,10 @@ class FastRoutes:
         await self.app(scope, receive, send)
 
 
-# The SQLite server's group-commit delay (WriteBatcher.linger). An assumption, measured (docs/desk.md):
-# bench/desk_load.py at load 5-8, server CPU per intake 0.94-1.27 ms with 1 ms, 1.10-1.54 ms without
-# (batches of all the clients rather than two groups in turn); 2 ms did no better. Sensible range 0.5-2 ms:
+# The server's group-commit delay (WriteBatcher.linger), on both backends. An assumption, measured
+# (docs/desk.md): bench/desk_load.py on SQLite at load 5-8, server CPU per intake 0.94-1.27 ms with 1 ms,
+# 1.10-1.54 ms without (batches of all the clients rather than two groups in turn); 2 ms did no better; on
+# PostgreSQL see create_app. Sensible range 0.5-2 ms:
 # well under an intake's own latency (10-20 ms under load), longer than a client's turn-around on loopback.
 GROUP_COMMIT_LINGER = 0.001
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"
@@ -606,8 +605,9 @@ def create_app(
     throttle = throttle or Throttle()
     # The desk's own work on detainers runs in a small pool of its own. On SQLite writes go one at a
     # time anyway, and one writer thread beside the event loop means no crowd of threads fighting
-    # for the GIL while a commit waits for its fsync; PostgreSQL takes writers in parallel. Each keeps its
-    # write connection from one transaction to the next (Database.hold_write_connections).
+    # for the GIL while a commit waits for its fsync; PostgreSQL takes the rest (reads, events, the batch of
+    # intakes and reviews) in parallel. Each thread keeps its write connection from one transaction to the
+    # next (Database.hold_write_connections).
     writer = ThreadPoolExecutor(
         max_workers=1 if database.dialect == "sqlite" else 8,
         thread_name_prefix="desk",
@@ -624,15 +624,12 @@ def create_app(
     async def in_writer(function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(writer, functools.partial(function, *args))
 
-    # SQLite: one batch at a time (writes are one at a time anyway), lingering 1 ms for the clients just
-    # answered (GROUP_COMMIT_LINGER). PostgreSQL: two per process, since a batch there mostly waits for its
-    # round trips (about eleven, one after another); a second batch makes its own meanwhile and waits only
-    # for the chain head's lock, held for the last few. Measured with bench/desk_load.py --workers 2 at
-    # load 9-10: 321 intakes/s with two, 244 with one (docs/desk.md).
-    if database.dialect == "sqlite":
-        writes = WriteBatcher(desk, in_writer, linger=GROUP_COMMIT_LINGER)
-    else:
-        writes = WriteBatcher(desk, in_writer, runners=2)
+    # One batch at a time on either backend, lingering 1 ms for the clients just answered
+    # (GROUP_COMMIT_LINGER). On PostgreSQL most of a batch's cost is per transaction (five round trips, about
+    # ten statements, a commit), not per intake, so larger batches pay: bench/desk_load.py --workers 2, one
+    # batch with the linger against two per process without it, alternating: 290-363 against 225-276
+    # intakes/s at load 11-14, 398-506 against 370-387 at load 1-2 (docs/desk.md, fourth round).
+    writes = WriteBatcher(desk, in_writer, linger=GROUP_COMMIT_LINGER)
 
     async def flush_throttled() -> None:
         rejected = throttle.take_rejected()
@@ -707,6 +704,7 @@ def create_app(
     )
     app.state.desk = desk
     app.state.throttle = throttle
+    app.state.writes = writes
     # The lean paths of the busiest routes (filled in below), inside the guard: its size limit and
     # headers apply to them as to every other answer.
     fast_routes: list[tuple[str, re.Pattern[str], Handler]] = []
