@@ -196,17 +196,15 @@ def test_calibration_recovers_known_parameters(sources, dims):
         assert recovered[name] == pytest.approx(value, rel=0.04), (name, recovered)
 
 
-def test_a_refit_from_given_multipliers_with_fixed_ensemble_ratios(sources, dims):
-    """scripts/refit_county_factors.py's fit: it starts at given multipliers and meets published / ratio
-    with the point values, where a target's ratio (an earlier fit's median over replications / point
-    value) is fixed; a target without one keeps 1."""
+def _refit_from_the_truth(sources, dims, fixed_ratios, **ensemble):
+    """scripts/refit_county_factors.py's fit on targets the model made at known multipliers: it starts at
+    those multipliers with `fixed_ratios` (a target's earlier median over replications / point value)."""
     truth = [TRUTH.get(d.name, 1.0) for d in dims]
     placeholders = targets_csv(SYNTHETIC)
     made = evaluate_targets(
         placeholders, *cal._simulate(cal.apply_multipliers(sources, dims, truth, "truth"), PLACE, *_period(), seed=101)
     )
     targets = [replace(t, published=made[t.id]) for t in placeholders]
-    ratios = {"removals": 0.97, "removals_2012": 0.97}
     result = cal.fit(
         sources,
         targets,
@@ -215,8 +213,17 @@ def test_a_refit_from_given_multipliers_with_fixed_ensemble_ratios(sources, dims
         outer_iterations=1,
         prior_weight=1e-4,
         start_multipliers=truth,
-        fixed_ratios=ratios,
+        fixed_ratios=fixed_ratios,
+        **ensemble,
     )
+    return made, targets, result
+
+
+def test_a_refit_from_given_multipliers_with_fixed_ensemble_ratios(sources, dims):
+    """The refit meets published / ratio with the point values, where a target's ratio is fixed; a target
+    without one keeps 1."""
+    ratios = {"removals": 0.97, "removals_2012": 0.97}
+    made, targets, result = _refit_from_the_truth(sources, dims, ratios)
     assert result.ensemble_ratios == {t.id: ratios.get(t.id, 1.0) for t in targets}
     assert result.start_values["matches"] == pytest.approx(made["matches"], rel=0.03)  # the start is the truth
     for target in targets:
@@ -229,25 +236,8 @@ def test_an_ensemble_round_replaces_the_fixed_ratios(sources, dims):
     """scripts/refit_county_factors.py --ensemble-replications: an ensemble round at the refit replaces every
     fixed ratio (an earlier fit's, stale once the model changed) by the current model's median over
     replications / point value, and refits to it."""
-    truth = [TRUTH.get(d.name, 1.0) for d in dims]
-    placeholders = targets_csv(SYNTHETIC)
-    made = evaluate_targets(
-        placeholders, *cal._simulate(cal.apply_multipliers(sources, dims, truth, "truth"), PLACE, *_period(), seed=101)
-    )
-    targets = [replace(t, published=made[t.id]) for t in placeholders]
     stale = {"removals": 0.3, "removals_2012": 0.3}
-    result = cal.fit(
-        sources,
-        targets,
-        dims,
-        seed=202,
-        outer_iterations=1,
-        prior_weight=1e-4,
-        start_multipliers=truth,
-        fixed_ratios=stale,
-        ensemble_rounds=1,
-        ensemble_replications=3,
-    )
+    _, targets, result = _refit_from_the_truth(sources, dims, stale, ensemble_rounds=1, ensemble_replications=3)
     assert set(result.ensemble_ratios) == {t.id for t in targets}
     assert set(result.ensemble_values) == {t.id for t in targets}
     # the medians of 3 replications drawn around the truth are near the truth's point values, not a third of them
