@@ -8,9 +8,16 @@ from securecomm.model.stages.removal import (
     FIELD_OFFICE_CONVICTED,
     FIELD_OFFICE_NON_CRIMINAL,
     removal_chance,
-    remove,
+    removal_draws,
+    removals,
 )
 from securecomm.model.stages.state import PlaceKeys, PlaceStream
+
+
+def remove(statuses, ice_level, fips, transferred, transfer_at, keys, parameters, rng):
+    """One policy run's removals: the draws, then who among the transferred is removed, and when."""
+    draws = removal_draws(statuses, ice_level, fips, keys, parameters, rng)
+    return removals(transferred, transfer_at, draws, parameters)
 
 
 @pytest.fixture(scope="module")

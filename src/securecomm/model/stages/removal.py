@@ -101,23 +101,6 @@ def removals(
     return removed, removal_at
 
 
-def remove(
-    status_codes: np.ndarray,
-    ice_level: pl.Series,
-    fips: pl.Series,
-    transferred: np.ndarray,
-    transfer_at: np.ndarray,
-    keys: PlaceKeys,
-    parameters: Parameters,
-    rng: PlaceStream,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(removed, removal_at) for every record, drawing its chance of removal (`removal_draws`) for this one
-    policy run; NaT where not removed."""
-    return removals(
-        transferred, transfer_at, removal_draws(status_codes, ice_level, fips, keys, parameters, rng), parameters
-    )
-
-
 def removal_lag_days(with_hearing: np.ndarray, standard_normal: np.ndarray, parameters: Parameters) -> np.ndarray:
     """Days from ICE custody to removal: each record's lognormal, by whether it went before an immigration
     judge, from its standard normal draw (truncated at the lognormal's `max`)."""
