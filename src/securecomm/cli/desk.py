@@ -605,8 +605,6 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        # uvicorn's httptools protocol, each answer's status line, headers and body in one system call.
-        http="securecomm.desk.transport:GatheringHttpToolsProtocol",
         access_log=access_log,
         log_level="info",
         **tls,
