@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from securecomm.cli import app
 from securecomm.core.places import population, resolve_place
 from securecomm.law.loader import UnknownPolicyError
-from securecomm.model.simulation import Participation, Reform, simulate, state_parts
+from securecomm.model.simulation import NONCITIZENS_PER_COUNTY_OF_WORK, Participation, Reform, simulate, state_parts
 from securecomm.model.stages.effects import select as select_effects
 
 # New England and New York: several states, a state policy (Connecticut's), a county ordinance (New York
@@ -54,17 +54,23 @@ def test_a_run_in_parts_is_the_run_in_one_process(in_one_process) -> None:
     assert_frame_equal(in_parts.effects, in_one_process.effects)
 
 
-def test_parts_are_whole_states_in_fips_order_by_noncitizens() -> None:
+def test_parts_are_whole_states_in_fips_order_of_about_equal_work() -> None:
     counties = resolve_place("US")
-    for workers in (2, 3):
-        parts = state_parts(counties, workers, 2012)
+    for workers, within in ((2, 0.01), (3, 0.06)):
+        parts = state_parts(counties, workers, 2008)
         assert len(parts) == workers
         assert [fips for part in parts for fips in part] == counties
         assert all(before[-1][:2] != after[0][:2] for before, after in itertools.pairwise(parts)), "a state is cut"
-        noncitizens = [population(part, 2012).get_column("noncitizen_population").sum() for part in parts]
-        shares = np.array(noncitizens) / sum(noncitizens)
-        # Equal parts, within a state's grain.
-        assert np.abs(shares - 1 / workers).max() < 0.06, shares
+        # A part's work: its noncitizens' records and its counties' months. Cut by noncitizens alone, the
+        # nation's two parts were 0.473 and 0.527 of it.
+        work = [
+            population(part, 2008, clamp_year=True).get_column("noncitizen_population").sum()
+            + NONCITIZENS_PER_COUNTY_OF_WORK * len(part)
+            for part in parts
+        ]
+        shares = np.array(work) / sum(work)
+        # Equal parts, within a state's grain (California is a quarter of the nation's noncitizens).
+        assert np.abs(shares - 1 / workers).max() < within, shares
 
 
 def test_one_state_or_one_worker_is_one_part() -> None:
