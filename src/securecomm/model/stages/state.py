@@ -271,9 +271,9 @@ class CaseSubsets:
             first, lengths = starts[indexes], starts[indexes + 1] - starts[indexes]
             within = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
             renumbered = np.repeat(np.arange(indexes.size, dtype=np.uint32), lengths)
-            return table[np.repeat(first, lengths) + within].with_columns(row=pl.Series(renumbered))
+            return _gather(table, np.repeat(first, lengths) + within).with_columns(row=pl.Series(renumbered))
 
-        records = self.records[indexes].with_columns(row=pl.int_range(0, indexes.size, dtype=pl.UInt32))
+        records = _gather(self.records, indexes).with_columns(row=pl.int_range(0, indexes.size, dtype=pl.UInt32))
         return CaseTables(records, rows_of("current_charges"), rows_of("convictions"))
 
     def filled(
@@ -300,6 +300,11 @@ class CaseSubsets:
         if rows.size == self.records.height:  # every case (rows ascend): the kept arrays themselves, read-only
             return tuple(_read_only(array) for array in filled.values)
         return tuple(array[rows] for array in filled.values)
+
+
+def _gather(table: pl.DataFrame, indexes: np.ndarray) -> pl.DataFrame:
+    # In a query, which lets go of the interpreter's lock (`table[indexes]` holds it: a run in parts waits).
+    return table.select(pl.all().gather(indexes))
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
