@@ -2,10 +2,10 @@
 
 Every stage keeps one contract, `stage(state, parameters, rng) -> state`
 (securecomm.model.stages.state). The population stages make everything that does not depend
-on local policy — bookings, matches, criminal histories, ICE's decisions; the policy stages
-then run the jail, hold, removal and field stages under a policy timeline. A reform and its
-baseline share one population and read the same random streams, so their difference is the
-policy, not noise.
+on local policy — bookings, matches, criminal histories, ICE's decisions, arrests on the street under
+the field policies; the policy stages then run the jail, hold and removal stages under a detainer policy
+timeline. A reform and its baseline share one population and read the same random streams, so
+their difference is the policy, not noise.
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ POPULATION_STAGES = (
     NamedStage("IDENT matching", ident.draw_matches),
     NamedStage("other ICE routes", other_routes.draw_detainers),
     NamedStage("field encounters", field.draw_encounters),
+    # The field policies are the historical ones under every detainer policy: arrests on the street are
+    # the population's, counted once for every policy run on it.
+    NamedStage("field arrests", field.arrest),
     NamedStage("records", records.draw_records),
     NamedStage("current charges", bookings.draw_charges),
     NamedStage("criminal histories", iafis.draw_histories),
@@ -74,7 +77,6 @@ POLICY_STAGES = (
     NamedStage("jail decisions", jail.decide),
     NamedStage("holds and pickups", jail.hold),
     NamedStage("ICE custody and removal", removal.draw_removals),
-    NamedStage("field arrests", field.arrest),
     # After the pipeline: what the program did to communities, only when a run asks for it.
     NamedStage("community effects", effects.estimate),
 )
@@ -219,12 +221,7 @@ class Scenario:
     def detainer_timeline(self, policy_id: str | None = None) -> PolicyTimeline:
         """The historical timeline with the scenario's reforms — or, given `policy_id`, that policy in every
         county of the place for the whole period — and on top, the participation reforms' refusals."""
-        reforms = self.reforms if policy_id is None else (Reform(frozenset(self.counties()), policy_id),)
-        refusals = tuple(reform for p in self.participation if (reform := p.reform()) is not None)
-        timeline = PolicyTimeline.historical("detainer")
-        for reform in reforms + refusals:
-            timeline = timeline.replace(reform.counties, reform.policy_id, reform.start or self.start)
-        return timeline
+        return _detainer_timeline(self.place, self.start, self.reforms, self.participation, policy_id)
 
     def off_program(self) -> tuple[OffProgram, ...]:
         """Where and when the participation reforms stop the program running."""
@@ -232,6 +229,24 @@ class Scenario:
 
     def field_timeline(self) -> PolicyTimeline:
         return PolicyTimeline.historical("field")
+
+
+@functools.lru_cache(maxsize=64)
+def _detainer_timeline(
+    place: str,
+    start: dt.date,
+    reforms: tuple[Reform, ...],
+    participation: tuple[Participation, ...],
+    policy_id: str | None,
+) -> PolicyTimeline:
+    """`Scenario.detainer_timeline`, kept (timelines are immutable): every replication of a comparison asks for
+    the same timelines, each the place's counties resolved and every entry of the library's cut by them."""
+    reforms = reforms if policy_id is None else (Reform(frozenset(resolve_place(place)), policy_id),)
+    refusals = tuple(reform for p in participation if (reform := p.reform()) is not None)
+    timeline = PolicyTimeline.historical("detainer")
+    for reform in reforms + refusals:
+        timeline = timeline.replace(reform.counties, reform.policy_id, reform.start or start)
+    return timeline
 
 
 def run_stages(
@@ -332,7 +347,13 @@ class Population:
 
 def draw_population(scenario: Scenario, progress: StageProgress | None = None) -> Population:
     """The population stages: everything drawn before local policy acts."""
-    start = State(tuple(scenario.counties()), scenario.start, scenario.end, scenario.off_program())
+    start = State(
+        tuple(scenario.counties()),
+        scenario.start,
+        scenario.end,
+        scenario.off_program(),
+        field_timeline=scenario.field_timeline(),
+    )
     state = run_stages(POPULATION_STAGES, start, scenario.parameters, scenario.seed, progress)
     # The policy stages read the cases of the detainers issued alone: every record's charges, convictions
     # and case are let go (most of the memory a national run holds).
@@ -410,8 +431,8 @@ class SimulationResult:
 def apply_policies(
     population: Population, timeline: PolicyTimeline, progress: StageProgress | None = None
 ) -> SimulationResult:
-    """The policy stages under a detainer policy timeline (and the historical field policies), on the
-    records with a detainer issued; the others count as the population left them."""
+    """The policy stages under a detainer policy timeline, on the records with a detainer issued; the others
+    count as the population left them."""
     run = _policy_run(population, timeline, progress)
     parameters = population.scenario.parameters
     return SimulationResult(
@@ -432,7 +453,7 @@ class PolicyRun:
 
     county_months: pl.DataFrame
     sums: dict[str, np.ndarray]  # the record metrics' sums per county-month group and channel (`record_sums`)
-    segments: pl.DataFrame  # as the policy stages leave them: what the community effects read
+    segments: pl.DataFrame  # the population's (the policy stages count records): what the community effects read
     issued_records: pl.DataFrame  # RECORD_COLUMNS
     effects: pl.DataFrame
 
@@ -448,7 +469,6 @@ def _policy_run(population: Population, timeline: PolicyTimeline, progress: Stag
         population.state,
         records=population.issued_records,
         detainer_timeline=timeline,
-        field_timeline=scenario.field_timeline(),
         effects_request=scenario.effects,
     )
     state = run_stages(POLICY_STAGES, state, scenario.parameters, scenario.seed, progress)
