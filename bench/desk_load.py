@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import json
 import os
@@ -286,6 +287,21 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
+def share_priority(roots: list[int]) -> None:
+    """Give the processes of `roots` this process's autogroup priority (Linux, /proc/PID/autogroup): a
+    private PostgreSQL's postmaster and each backend it forks call setsid, so each runs in an autogroup of
+    its own at nice 0 whatever priority the benchmark's shell was given, and a run's PostgreSQL would get
+    less of the cores than the server processes that wait for it. A process that ended, or a system
+    without autogroups, is left as it is."""
+    try:
+        own = Path("/proc/self/autogroup").read_text().split()[-1]
+    except OSError:
+        return
+    for pid in [pid for root in roots for pid in process_tree(root)]:
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{pid}/autogroup").write_text(own)
+
+
 def cpu_seconds(pids: list[int]) -> dict[int, float]:
     """User + system CPU time of each process still running (Linux /proc; empty elsewhere)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -355,6 +371,7 @@ def run(
             raise SystemExit("the server did not start")
         time.sleep(0.1)
     intake_token, review_token = login(port, "clerk"), login(port, "judge")
+    share_priority(cpu_roots[1:])
 
     intakes = [Samples() for _ in range(clients)]
     reviews = [Samples() for _ in range(reviewers)]
@@ -425,7 +442,10 @@ def run(
         loop_before.update(main_thread_cpu_seconds(trees[0]))
         started, client_before = time.perf_counter(), time.process_time()
         running = [asyncio.ensure_future(task) for task in tasks]
-        await asyncio.sleep(seconds)
+        # The backends the server processes connect to at their first writes, once those are made.
+        await asyncio.sleep(min(1.0, seconds))
+        share_priority(cpu_roots[1:])
+        await asyncio.sleep(seconds - min(1.0, seconds))
         stop.set()
         await asyncio.gather(*running)
         return started, time.perf_counter(), time.process_time() - client_before

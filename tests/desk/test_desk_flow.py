@@ -371,6 +371,54 @@ def test_the_servers_batcher_gathers_the_clients_just_answered_and_a_quiet_desk_
     assert report.ok, report.describe()
 
 
+def test_the_servers_batcher_joins_the_writes_that_came_during_a_batch_with_the_clients_it_answered(
+    make_desk, db_url, monkeypatch
+):
+    """Two clients out of step — the second's write arrives while the first's is being written — are written
+    together from the second batch on: after a batch, the next one lingers for the clients just answered
+    beside the writes that came meanwhile (api.WriteBatcher). Counting only the batch just written, the
+    one waiting write was already as many, so the writer took the two clients in turn, one transaction each,
+    for good: five batches of one rather than [1, 2, 2]."""
+    import asyncio
+    import time
+
+    from securecomm.desk import api
+
+    linger = 5.0  # far longer than the clients' turn-around (10 ms)
+    monkeypatch.setattr(api, "GROUP_COMMIT_LINGER", linger)
+    under_test = make_desk(db_url)
+    batcher = under_test.client.app.state.writes
+    service = batcher.desk  # the server's own desk
+    clerk = service.authenticate(under_test.headers("intake")["Authorization"].split()[1])
+    sizes: list[int] = []
+    write_many = service.write_many
+
+    def slow(intakes, reviews):  # the desk's own write_many, noting each batch's size, as a slow commit
+        sizes.append(len(intakes) + len(reviews))
+        time.sleep(0.05)
+        return write_many(intakes, reviews)
+
+    service.write_many = slow
+
+    async def client(first: int, turns: int, start: float) -> None:
+        await asyncio.sleep(start)
+        for turn in range(turns):
+            await batcher.intake(clerk, _body(first + turn), None)
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> float:
+        started = time.monotonic()
+        # The second client's first write comes 10 ms into the first's batch of one.
+        await asyncio.gather(client(700, 3, 0.0), client(710, 2, 0.01))
+        return time.monotonic() - started
+
+    elapsed = asyncio.run(scenario())
+    assert sizes == [1, 2, 2]
+    assert elapsed < linger  # each linger ended as soon as the two were back
+    report = under_test.desk.verify_audit()
+    assert report.ok, report.describe()
+
+
 def test_a_writer_thread_keeps_its_connection_and_a_broken_one_is_replaced(desk, backend):
     """The server's writer threads keep their write connection between transactions (no checkout, and on
     PostgreSQL no ping, for each). A connection that breaks (PostgreSQL: its backend ended, as by a restart)
@@ -426,3 +474,38 @@ def test_the_desk_asks_no_telemetry_provider_per_request(sqlite_desk, monkeypatc
     sqlite_desk.intake(booking_ref="T-1", detainer_number="TD-000001")
     assert sqlite_desk.get("/review-queue", "reviewer").status_code == 200
     assert asked == []
+
+
+def test_on_postgresql_the_chain_heads_lock_is_held_for_one_round_trip_and_the_commit(make_desk, request, tmp_path):
+    """PostgreSQL: a batch's audit entries, the chain head's move and the COMMIT go to the server in one round
+    trip (psycopg's pipeline mode): the head, locked the round trip before, is held for that one round trip and
+    the commit's fsync, while the other server process's batch waits for it. Read from libpq's trace of the
+    protocol: nothing comes back from the server between the head's move and the COMMIT (before, the head's
+    move was answered first, and the COMMIT took a round trip of its own)."""
+    import psycopg
+    from sqlalchemy import event
+
+    under_test = make_desk(request.getfixturevalue("postgres_server").create_database())
+    service = under_test.desk
+    clerk = service.authenticate(under_test.headers("intake")["Authorization"].split()[1])
+    trace_path = tmp_path / "libpq.trace"
+    with trace_path.open("w") as trace:
+
+        def traced(dbapi_connection, _record, _proxy) -> None:
+            dbapi_connection.pgconn.trace(trace.fileno())
+            dbapi_connection.pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+
+        def untraced(dbapi_connection, _record) -> None:
+            dbapi_connection.pgconn.untrace()
+
+        event.listen(service.database.engine, "checkout", traced)
+        event.listen(service.database.engine, "checkin", untraced)
+        answers, _ = service.write_many([(clerk, _body(800 + number), None) for number in range(3)])
+        event.remove(service.database.engine, "checkout", traced)
+    assert all(isinstance(answer, dict) for answer in answers), answers
+    messages = [line.split("\t") for line in trace_path.read_text().splitlines()]
+    moved = next(index for index, fields in enumerate(messages) if "UPDATE audit_head" in " ".join(fields))
+    committed = next(index for index, fields in enumerate(messages) if index > moved and '"COMMIT"' in " ".join(fields))
+    between = [fields[0] for fields in messages[moved:committed]]
+    assert "B" not in between, messages[moved : committed + 1]
+    assert service.verify_audit().ok

@@ -447,10 +447,12 @@ class WriteBatcher:
     commit is done. Alone, a write is made at once, as before; under load, batches grow to what arrived
     meanwhile (at most `max_batch`). One batch is under way at a time.
 
-    `linger` (seconds): after a batch of several writes, while fewer than that many wait, the next batch
-    waits up to this long for the clients just answered to send their next request — a group-commit delay, as
-    PostgreSQL's `commit_delay`. Without it, busy clients settle into two groups that the writer takes in
-    turn, each paying a transaction's fixed cost. After a batch of one write (a quiet desk) nothing waits."""
+    `linger` (seconds): after a batch, while fewer writes wait than the batch held plus those that arrived
+    while it was written, the next batch waits up to this long for the clients just answered to send their
+    next request — a group-commit delay, as PostgreSQL's `commit_delay`. Without it, busy clients settle into
+    two groups that the writer takes in turn, each paying a transaction's fixed cost; counting only the batch
+    just written keeps two such groups apart once they formed. After a batch of one write with nothing
+    waiting (a quiet desk) nothing waits."""
 
     def __init__(
         self,
@@ -464,8 +466,8 @@ class WriteBatcher:
         self.run = run
         self.max_batch = max_batch
         self.linger = linger
-        self.last_batch = 0  # the size of the batch written last
-        self.gathered: asyncio.Event | None = None  # set while lingering, once as many as last time wait
+        self.expected = 0  # writes the next batch lingers for: the last batch and those that came meanwhile
+        self.gathered: asyncio.Event | None = None  # set while lingering, once `expected` wait
         # (True and an intake's (actor, body, Idempotency-Key), or False and a review's (actor, detainer id,
         # decision, reason)), and the future of its answer.
         self.pending: list[tuple[bool, tuple[Any, ...], asyncio.Future[Any]]] = []
@@ -481,7 +483,7 @@ class WriteBatcher:
     async def _write(self, is_intake: bool, item: tuple[Any, ...]) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending.append((is_intake, item, future))
-        if self.gathered is not None and len(self.pending) >= self.last_batch:
+        if self.gathered is not None and len(self.pending) >= self.expected:
             self.gathered.set()
         if not self.running:
             self.running = True
@@ -493,14 +495,13 @@ class WriteBatcher:
     async def _drain(self) -> None:
         try:
             while self.pending:
-                if self.linger and len(self.pending) < self.last_batch:
+                if self.linger and len(self.pending) < self.expected:
                     self.gathered = asyncio.Event()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.linger):
                             await self.gathered.wait()
                     self.gathered = None
                 batch, self.pending = self.pending[: self.max_batch], self.pending[self.max_batch :]
-                self.last_batch = len(batch)
                 intakes = [(item, future) for is_intake, item, future in batch if is_intake]
                 reviews = [(item, future) for is_intake, item, future in batch if not is_intake]
                 try:
@@ -517,6 +518,7 @@ class WriteBatcher:
                             future.set_exception(answer)
                         else:
                             future.set_result(answer)
+                self.expected = min(len(batch) + len(self.pending), self.max_batch)
         finally:
             self.running = False
 

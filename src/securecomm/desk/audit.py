@@ -263,7 +263,7 @@ class PendingEntry:
     details: Mapping[str, Any]
 
 
-def append(
+def append_and_commit(
     connection: Connection,
     entries: Sequence[PendingEntry],
     *,
@@ -271,16 +271,18 @@ def append(
     key: AuditKey | None,
     writes: Sequence[tuple[DriverInsert, Sequence[Mapping[str, Any]]]] = (),
 ) -> None:
-    """Append entries in the caller's transaction, in order; `writes` (inserts of rows, on the DBAPI
-    cursor) are made first.
+    """Append entries in the caller's transaction, in order, and commit it; `writes` (inserts of rows,
+    on the DBAPI cursor) are made first.
 
-    Locks the chain's head row first (PostgreSQL: SELECT … FOR UPDATE; on SQLite the
-    transaction already holds the write lock), so concurrent transactions append one after
-    another. Call it last in a transaction, so the lock is held as briefly as possible. On
-    PostgreSQL the writes and the lock go in one round trip, and the entries and the head's
-    move in another (psycopg's pipeline mode), not one round trip each.
+    Locks the chain's head row (PostgreSQL: SELECT … FOR UPDATE; on SQLite the transaction already
+    holds the write lock), so concurrent transactions append one after another; the lock lasts until
+    the commit, its fsync included, so everything that does not need the head is done before it is
+    taken: the rows' inserts and the entries' JSON. On PostgreSQL the writes and the lock go in one round
+    trip, and the entries, the head's move and the COMMIT in the next (psycopg's pipeline mode): the head
+    stays locked for one round trip and the fsync, not one round trip each.
     """
     if not entries and not writes:
+        connection.commit()
         return
     if key is None:
         raise AuditKeyError("the desk cannot write to its audit chain without the audit key (--audit-key)")
@@ -288,6 +290,10 @@ def append(
     statements = _CHAIN_STATEMENTS.get(dialect.name)
     if statements is None:
         statements = _CHAIN_STATEMENTS[dialect.name] = ChainStatements.of(dialect)
+    # The database keeps microseconds; hash exactly what will be read back.
+    recorded = now_utc.replace(tzinfo=None)
+    recorded_text = recorded.isoformat(timespec="microseconds")
+    texts = [canonical_json(entry.details) for entry in entries]
     cursor, head = driver_cursor(connection), driver_cursor(connection)
     with pipeline(connection):
         for statement, rows in writes:
@@ -295,16 +301,13 @@ def append(
         if entries:
             head.execute(statements.lock_head)
     if not entries:
+        connection.commit()
         return
     seq, previous = head.fetchone()
-    # The database keeps microseconds; hash exactly what will be read back.
-    recorded = now_utc.replace(tzinfo=None)
-    recorded_text = recorded.isoformat(timespec="microseconds")
     processors = statements.insert_entries.processors
     rows = []
-    for entry in entries:
+    for entry, text in zip(entries, texts, strict=True):
         seq += 1
-        text = canonical_json(entry.details)
         digest = _entry_hash(previous, seq, recorded_text, entry.actor, entry.action, entry.subject, text, key)
         rows.append(
             driver_values(processors, (seq, recorded, entry.actor, entry.action, entry.subject, text, previous, digest))
@@ -313,6 +316,7 @@ def append(
     with pipeline(connection):
         cursor.executemany(statements.insert_entries.sql, rows)
         cursor.execute(statements.move_head, (seq, previous))
+        connection.commit()
 
 
 @dataclass(frozen=True)

@@ -472,7 +472,7 @@ class _Work:
     entries: list[audit.PendingEntry]
     key: audit.AuditKey | None = None
     _session: Session | None = None
-    # Inserts made on the DBAPI cursor just before the entries (audit.append: on PostgreSQL in the same
+    # Inserts made on the DBAPI cursor just before the entries (audit.append_and_commit: on PostgreSQL in the same
     # round trip as the lock of the chain's head).
     writes: list[tuple[DriverInsert, Sequence[Mapping[str, Any]]]] = dataclasses.field(default_factory=list)
 
@@ -664,12 +664,14 @@ class Desk:
 
     @contextmanager
     def _transaction(self) -> Iterator[_Work]:
-        """A write transaction whose audit entries are appended last, just before it commits."""
+        """A write transaction whose audit entries are appended last, as it commits."""
         with self.database.write_connection() as connection:
             work = _Work(connection, [], self.audit_key)
             yield work
             work.finish()
-            audit.append(connection, work.entries, now_utc=self.clock.utc_now(), key=self.audit_key, writes=work.writes)
+            audit.append_and_commit(
+                connection, work.entries, now_utc=self.clock.utc_now(), key=self.audit_key, writes=work.writes
+            )
 
     def _event(
         self, work: _Work, detainer_id: int, actor: Actor, kind: str, at: dt.datetime, details: Mapping[str, Any]
