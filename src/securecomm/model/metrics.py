@@ -613,31 +613,43 @@ class MonthGroups:
         fips = pl.Series("fips", self.counties, dtype=pl.String).gather(self.present // self.span).set_sorted()
         return fips, pl.Series("month", month)
 
-    def table(self, segments: pl.DataFrame, sums: Mapping[str, np.ndarray], parameters: Parameters) -> pl.DataFrame:
-        """Every reported metric per county and calendar month that has segments or records: the segments'
-        counts summed here, the records' from their sums per group and channel (`record_sums`)."""
-        counted = {
-            metric.name: np.bincount(
-                self.segment_groups, weights=segments.get_column(metric.name).to_numpy(), minlength=self.size
+    def segment_columns(self, segments: pl.DataFrame) -> dict[str, pl.Series]:
+        """The reported segment metrics per county and calendar month: the rows of a table (`table`), the same for
+        every policy applied to a population (the policy stages count records, not segments)."""
+        present = self.present
+        return {
+            metric.name: pl.Series(
+                metric.name,
+                np.bincount(
+                    self.segment_groups, weights=segments.get_column(metric.name).to_numpy(), minlength=self.size
+                )[present],
+                dtype=segments.schema[metric.name],
             )
             for metric in _reported("segments")
         }
+
+    def table(
+        self, segment_columns: Mapping[str, pl.Series], sums: Mapping[str, np.ndarray], parameters: Parameters
+    ) -> pl.DataFrame:
+        """Every reported metric per county and calendar month that has segments or records: the segments'
+        counts (`segment_columns`), the records' from their sums per group and channel (`record_sums`)."""
         present = self.present
-        columns = {
-            name: pl.Series(name, counted[name][present], dtype=segments.schema[name])
-            if name in counted
+        columns = [
+            segment_columns[name]
+            if name in segment_columns
             # Channels summed before the groups are picked: the same additions, on contiguous arrays.
             else _metric_series(METRICS[name], sums[name].sum(axis=0)[present], parameters)
             for name in REPORTED
-        }
-        return pl.DataFrame([*self.keys, *columns.values()])
+        ]
+        return pl.DataFrame([*self.keys, *columns])
 
 
 def county_months(segments: pl.DataFrame, records: pl.DataFrame, end: dt.date, parameters: Parameters) -> pl.DataFrame:
     """Every reported metric per county and calendar month of a period ending on `end`
     (segments by their start, records by their booking)."""
     groups = MonthGroups.of(segments, records)
-    return groups.table(segments, record_sums(records, end, groups.record_groups, groups.size), parameters)
+    sums = record_sums(records, end, groups.record_groups, groups.size)
+    return groups.table(groups.segment_columns(segments), sums, parameters)
 
 
 def _county_codes(fips: pl.Series, counties: list[str]) -> np.ndarray:

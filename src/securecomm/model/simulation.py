@@ -318,6 +318,11 @@ class Population:
         return MonthGroups.of(self.segments, self.state.records)
 
     @cached_property
+    def segment_columns(self) -> dict[str, pl.Series]:
+        """The segment metrics per county-month: the policy stages count records, so every policy run reads these."""
+        return self.month_groups.segment_columns(self.segments)
+
+    @cached_property
     def sums_without_detainer(self) -> dict[str, np.ndarray]:
         """The record metrics of the records without a detainer, summed per county-month and channel."""
         groups = self.month_groups
@@ -483,7 +488,7 @@ def _policy_run(population: Population, timeline: PolicyTimeline, progress: Stag
     )
     sums = added(population.sums_before_policy, issued_sums)
     return PolicyRun(
-        groups.table(state.segments, sums, scenario.parameters),
+        groups.table(population.segment_columns, sums, scenario.parameters),
         sums,
         state.segments,
         issued,

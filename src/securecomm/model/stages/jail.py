@@ -113,7 +113,6 @@ def draw_case_facts(state: State, parameters: Parameters, rng: Streams) -> State
     facts["held_to_answer"] = pl.Series(held_to_answer(facts["pending_charges"].to_numpy(), state.charges))
     facts["age"] = pl.Series("age", draw_ages(state.column("booking_at"), keys, parameters, rng["ages"]))
     records = state.records.with_columns(facts["age"])
-    county_zones = [schema.TIME_ZONES.index(places.time_zone(fips)) for fips in state.counties]
     case_records = pl.DataFrame(
         {
             "row": np.arange(records.height, dtype=np.uint32),
@@ -121,7 +120,7 @@ def draw_case_facts(state: State, parameters: Parameters, rng: Streams) -> State
             "detainer_form": records.get_column("detainer_form"),
             "aggravated_felony": records.get_column("aggravated_felony"),
             # The jail's clock runs in its county's zone: hold deadlines are real hours from the local release.
-            "time_zone": as_enum(np.array(county_zones, dtype=np.uint8)[state.column("fips")], schema.TIME_ZONES),
+            "time_zone": as_enum(county_zone_codes(state.counties)[state.column("fips")], schema.TIME_ZONES),
             **facts,
         }
     ).cast(
@@ -132,6 +131,15 @@ def draw_case_facts(state: State, parameters: Parameters, rng: Streams) -> State
     )
     known = state.convictions.filter(pl.col("known")).drop("known")
     return replace(state, records=records, cases=CaseTables(case_records, state.charges, known))
+
+
+@lru_cache(maxsize=64)
+def county_zone_codes(counties: tuple[str, ...]) -> np.ndarray:
+    """Each county's time zone, as its code in `schema.TIME_ZONES` (one byte; read only). Kept: every replication
+    on a place asks again (a look-up per county of the nation)."""
+    codes = np.array([schema.TIME_ZONES.index(places.time_zone(fips)) for fips in counties], dtype=np.uint8)
+    codes.flags.writeable = False
+    return codes
 
 
 @dataclass(frozen=True)
@@ -163,14 +171,14 @@ def policy_decisions(cases: CaseSubsets, policy: Policy, rows: np.ndarray) -> tu
     question = policy.questions[0]
     if not question.rules:  # a policy without rules decides every case by its default
         return (
-            np.full(rows.size, Decision.of(question.default.decision), dtype=np.int8),
+            np.full(rows.size, Decision.of(question.default.decision), dtype=np.uint8),
             np.zeros(rows.size, np.int16),
             ["default"],
         )
     compiled = compile_policy(policy)
     outcomes = compiled.outcomes[question.name]
     rules = list(dict.fromkeys(outcome.rule for outcome in outcomes))
-    decision_of_outcome = np.array([Decision.of(outcome.decision) for outcome in outcomes], dtype=np.int8)
+    decision_of_outcome = np.array([Decision.of(outcome.decision) for outcome in outcomes], dtype=np.uint8)
     rule_of_outcome = np.array([rules.index(outcome.rule) for outcome in outcomes], dtype=np.int16)
 
     def decide_rows(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,12 +203,12 @@ def decide_detainers(
     `county_codes` index `county_fips`; membership is looked up per county, not per case.
     """
     size = cases.records.height
-    decision = np.full(size, Decision.HONOR, dtype=np.int8)
-    # Policies and rules are kept as codes into vocabularies built on the way.
+    # Decisions in the Enum's own one-byte codes; policies and rules as codes into vocabularies built on the way.
+    decision = np.full(size, Decision.HONOR, dtype=np.uint8)
     policy_ids: dict[str, int] = {}
     rule_ids: dict[str, int] = {}
-    deciding = np.full(size, -1, dtype=np.int64)
-    rule = np.full(size, -1, dtype=np.int64)
+    deciding = np.full(size, -1, dtype=np.int16)
+    rule = np.full(size, -1, dtype=np.int16)
     decided = np.zeros(size, dtype=bool)
     first_day, last_day = (
         (release_eligible_at.min().astype("datetime64[D]"), release_eligible_at.max().astype("datetime64[D]"))
@@ -215,8 +223,13 @@ def decide_detainers(
     county_starts = np.searchsorted(county_codes, np.arange(len(county_fips) + 1))
     in_force: list[tuple[Policy, np.ndarray]] = []
     for entry in timeline.entries:
+        # An entry outside the cases' days covers none of them (a reform's cuts end where the period starts).
+        if size == 0 or np.datetime64(entry.start, "D") > last_day:
+            continue
+        if entry.end is not None and np.datetime64(entry.end, "D") <= first_day:
+            continue
         covered = covered_positions(entry.counties, county_fips)
-        if covered.size == 0 or size == 0:
+        if covered.size == 0:
             continue
         indexes = blocks(county_starts[covered], county_starts[covered + 1])
         # A bound outside the cases' days cuts none of them.
@@ -233,14 +246,18 @@ def decide_detainers(
         policy = load_policy(entry.policy_id)
         in_force.append((policy, indexes))
         codes, rule_codes, rule_names = policy_decisions(cases, policy, indexes)
-        rules = np.array([rule_ids.setdefault(name, len(rule_ids)) for name in rule_names], dtype=np.int64)[rule_codes]
+        rules = np.array([rule_ids.setdefault(name, len(rule_ids)) for name in rule_names], dtype=np.int16)[rule_codes]
         at = every_case(indexes, size)
-        stricter = codes < decision[at]
-        takes_over = stricter | ~decided[at]
+        current = decision[at]
+        takes_over = (codes < current) | ~decided[at]
         decided[at] = True
-        decision[at] = np.minimum(decision[at], codes)
-        deciding[indexes[takes_over]] = policy_ids.setdefault(entry.policy_id, len(policy_ids))
-        rule[indexes[takes_over]] = rules[takes_over]
+        decision[at] = np.minimum(current, codes)
+        # Written in place where `at` is every case (views); else gathered, written and put back.
+        deciding_at, rule_at = deciding[at], rule[at]
+        deciding_at[takes_over] = policy_ids.setdefault(entry.policy_id, len(policy_ids))
+        np.copyto(rule_at, rules, where=takes_over)
+        if not isinstance(at, slice):
+            deciding[at], rule[at] = deciding_at, rule_at
     hold_until, hold_until_utc, holdable = earliest_holds(cases, decision != Decision.DECLINE, in_force)
     hours = np.full(size, np.nan)
     held = np.flatnonzero(holdable)
@@ -316,12 +333,16 @@ def earliest_holds(
         if rows.size == 0:
             continue
         local, utc = hold_deadlines(cases, policy, rows)
-        utc = np.where(np.isnat(utc), NEVER, utc)
         at = every_case(rows, size)
-        holdable[at] &= utc != NEVER
-        earlier = utc < hold_until_utc[at]
-        hold_until[at] = np.where(earlier, local, hold_until[at])
-        hold_until_utc[at] = np.where(earlier, utc, hold_until_utc[at])
+        holdable[at] &= ~np.isnat(utc)
+        # Written in place where `at` is every case (views); else gathered, written and put back. No deadline
+        # (NaT) is earlier than any.
+        until_at, until_utc_at = hold_until[at], hold_until_utc[at]
+        earlier = utc < until_utc_at
+        np.copyto(until_at, local, where=earlier)
+        np.copyto(until_utc_at, utc, where=earlier)
+        if not isinstance(at, slice):
+            hold_until[at], hold_until_utc[at] = until_at, until_utc_at
     return hold_until, hold_until_utc, holdable & (hold_until_utc != NEVER)
 
 
