@@ -28,11 +28,13 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from securecomm.core.units import HOURS_PER_DAY, SECONDS_PER_DAY, SECONDS_PER_HOUR
 from securecomm.law.model import Counting
 
-MICROSECONDS_PER_HOUR = 3_600_000_000
-MICROSECONDS_PER_DAY = 24 * MICROSECONDS_PER_HOUR
-MICROSECONDS_PER_WEEK = 7 * MICROSECONDS_PER_DAY
+MICROSECONDS_PER_SECOND = 1_000_000
+MICROSECONDS_PER_HOUR = SECONDS_PER_HOUR * MICROSECONDS_PER_SECOND
+MICROSECONDS_PER_DAY = HOURS_PER_DAY * MICROSECONDS_PER_HOUR
+SECONDS_PER_WEEK = 7 * SECONDS_PER_DAY
 # The calendar covers every date a record can plausibly carry; outside it the clock refuses.
 CALENDAR_YEARS = range(1990, 2061)
 
@@ -178,27 +180,27 @@ def _offsets(zone: str, first_year: int, last_year: int) -> tuple[np.ndarray, np
     Read from the zone's rules (zoneinfo, as `localize`) week by week, each change then found to the
     microsecond by bisection, so that many times are read in the zone with a few array operations
     rather than one look-up each. A zone's offset changes at most once in a week (a change and its
-    reversal, as daylight saving time's, are months apart)."""
+    reversal, as daylight saving time's, are months apart). A change happens on a whole second (the zone
+    files count in seconds): it is looked for second by second."""
     tz = ZoneInfo(zone)
-    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
     microsecond = dt.timedelta(microseconds=1)
 
-    def offset_at(instant: int) -> int:
-        return (epoch + instant * microsecond).astimezone(tz).utcoffset() // microsecond
+    def offset_at(second: int) -> int:
+        return dt.datetime.fromtimestamp(second, tz).utcoffset() // microsecond
 
-    first = (dt.datetime(first_year, 1, 1, tzinfo=UTC) - epoch) // microsecond
-    last = (dt.datetime(last_year + 1, 1, 1, tzinfo=UTC) - epoch) // microsecond
+    first = int(dt.datetime(first_year, 1, 1, tzinfo=UTC).timestamp())
+    last = int(dt.datetime(last_year + 1, 1, 1, tzinfo=UTC).timestamp())
     starts, offsets = [first], [offset_at(first)]
-    for week in range(first + MICROSECONDS_PER_WEEK, last + MICROSECONDS_PER_WEEK, MICROSECONDS_PER_WEEK):
+    for week in range(first + SECONDS_PER_WEEK, last + SECONDS_PER_WEEK, SECONDS_PER_WEEK):
         if offset_at(week) == offsets[-1]:
             continue
-        before, after = week - MICROSECONDS_PER_WEEK, week
+        before, after = week - SECONDS_PER_WEEK, week
         while after - before > 1:
             middle = (before + after) // 2
             before, after = (middle, after) if offset_at(middle) == offsets[-1] else (before, middle)
         starts.append(after)
         offsets.append(offset_at(after))
-    return np.array(starts, dtype=np.int64), np.array(offsets, dtype=np.int64)
+    return np.array(starts, dtype=np.int64) * MICROSECONDS_PER_SECOND, np.array(offsets, dtype=np.int64)
 
 
 # `_offsets` are read over whole decades, so that runs whose times span a few years each (the replications
