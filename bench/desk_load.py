@@ -55,6 +55,8 @@ TARGET_INTAKES_PER_SECOND = {"sqlite": 800, "postgresql": 1000}
 TARGET_P99_MS = 100
 TARGET_FLOODED_SHARE = 0.70
 MAX_SECONDS = 60
+JOIN_INTERVAL = 0.02  # seconds between two clients' first connections
+WARM_UP = 0.5  # seconds of load after the last client joined, before the clock starts
 PASSWORD = "bench password 123"
 
 
@@ -302,6 +304,43 @@ def share_priority(roots: list[int]) -> None:
             Path(f"/proc/{pid}/autogroup").write_text(own)
 
 
+def server_process_of(pids: list[int], port: int, client_port: int) -> int | None:
+    """Which of these processes holds the server's end of the connection from `client_port` to `port`
+    (Linux /proc), or None while no process has accepted it yet."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, remote = int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16)
+                if local == port and remote == client_port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if any(os.readlink(entry) in inodes for entry in Path(f"/proc/{pid}/fd").iterdir()):
+                return pid
+    return None
+
+
+def connections_per_process(pids: list[int], port: int) -> list[int]:
+    """How many established TCP connections to `port` each of these processes holds (Linux /proc; the
+    server processes that hold none are left out): how the clients were spread over uvicorn's workers."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # 01: ESTABLISHED
+                    established.add(f"socket:[{fields[9]}]")
+    counts = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            held = sum(os.readlink(entry) in established for entry in Path(f"/proc/{pid}/fd").iterdir())
+            if held:
+                counts.append(held)
+    return sorted(counts)
+
+
 def cpu_seconds(pids: list[int]) -> dict[int, float]:
     """User + system CPU time of each process still running (Linux /proc; empty elsewhere)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -380,9 +419,32 @@ def run(
 
     # All the clients are tasks of one event loop in this one thread (uvloop where installed): no threads
     # fighting for Python's lock, and the bodies are encoded before the clock starts.
+    async def spread_connection(token: str | None) -> Connection:
+        """A connection to a server process holding no more than its share of the clients, as a load
+        balancer in front of the workers would spread them: uvicorn's workers share one listening socket,
+        and whichever wakes first accepts every connection waiting (a burst of clients all to one process).
+        One that lands on a process already holding its share is closed and opened again."""
+        share = -(-(clients + reviewers + flood) // workers)
+        for _ in range(200):
+            connection = await Connection.open(port, token)
+            client_port = connection.writer.get_extra_info("sockname")[1]
+            owner = None
+            for _ in range(100):  # until a server process accepted it
+                owner = server_process_of(server_tree, port, client_port)
+                if owner is not None or workers == 1:
+                    break
+                await asyncio.sleep(0.005)
+            if workers == 1 or owner is None or held.get(owner, 0) < share:
+                held[owner] = held.get(owner, 0) + 1
+                return connection
+            connection.close()
+            await asyncio.sleep(JOIN_INTERVAL)
+        return connection
+
     async def intake_loop(worker: int, stop: asyncio.Event) -> None:
         rng = random.Random(worker)
-        connection = await Connection.open(port, intake_token)
+        await asyncio.sleep(worker * JOIN_INTERVAL)
+        connection = await spread_connection(intake_token)
         number = worker * 10_000_000 + (5_000_000 if flood else 0)
         # Bodies for more than the run will take, encoded before the clock starts (more made if needed).
         bodies = [json.dumps(random_detainer(rng, number + i)).encode() for i in range(1, int(seconds * 300) + 2)]
@@ -394,15 +456,22 @@ def run(
                 bodies.append(json.dumps(random_detainer(rng, number)).encode())
             body, sent = bodies[sent], sent + 1
             status, _, elapsed = await connection.request("POST", "/detainers", body)
-            intakes[worker].add(elapsed, status)
+            if measuring.is_set():
+                intakes[worker].add(elapsed, status)
+            elif status != 201:
+                unexpected.append(status)
         connection.close()
 
     async def review_loop(worker: int, stop: asyncio.Event) -> None:
-        connection = await Connection.open(port, review_token)
+        await asyncio.sleep((clients + worker) * JOIN_INTERVAL)
+        connection = await spread_connection(review_token)
         rng = random.Random(1000 + worker)
         while not stop.is_set():
             status, data, elapsed = await connection.request("GET", "/review-queue?limit=20")
-            queue_reads[worker].add(elapsed, status)
+            if measuring.is_set():
+                queue_reads[worker].add(elapsed, status)
+            elif status != 200:
+                unexpected.append(status)
             pending = json.loads(data) if status == 200 else []
             if not pending:
                 await asyncio.sleep(0.01)
@@ -413,18 +482,23 @@ def run(
                 status, _, elapsed = await connection.request(
                     "POST", f"/detainers/{item['id']}/review", json.dumps(decision).encode()
                 )
-                reviews[worker].add(elapsed, status)
+                if measuring.is_set():
+                    reviews[worker].add(elapsed, status)
+                elif status not in (200, 409):
+                    unexpected.append(status)
         connection.close()
 
     async def flood_loop(worker: int, stop: asyncio.Event) -> None:
-        connection = await Connection.open(port)
+        await asyncio.sleep((clients + reviewers + worker) * JOIN_INTERVAL)
+        connection = await spread_connection(None)
         attempt = 0
         while not stop.is_set():
             attempt += 1
             username = "chief" if worker % 2 else f"guess-{worker}-{attempt}"
             body = json.dumps({"username": username, "password": f"wrong password {attempt}"}).encode()
             status, _, elapsed = await connection.request("POST", "/auth/token", body)
-            flood_samples[worker].add(elapsed, status)
+            if measuring.is_set():
+                flood_samples[worker].add(elapsed, status)
         connection.close()
 
     # The processes whose CPU is counted: the server and its workers; PostgreSQL and its backends (all
@@ -438,10 +512,19 @@ def run(
         tasks = [intake_loop(worker, stop) for worker in range(clients)]
         tasks += [review_loop(worker, stop) for worker in range(reviewers)]
         tasks += [flood_loop(worker, stop) for worker in range(flood)]
+        running = [asyncio.ensure_future(task) for task in tasks]
+        # The clients join one after another, as a proxy's or the jail's clients would, rather than all in
+        # one instant: a burst of connections is all accepted by whichever server process wakes first
+        # (uvicorn's workers share one listening socket; libuv accepts until none are left), which then has
+        # every client while the other idles. The clock and the CPU figures start once all have joined.
+        while sum(held.values()) < len(tasks):
+            await asyncio.sleep(JOIN_INTERVAL)
+        await asyncio.sleep(WARM_UP)
+        spread.extend(connections_per_process(trees[0], port))
         cpu_before.extend(cpu_seconds(tree) for tree in trees)
         loop_before.update(main_thread_cpu_seconds(trees[0]))
         started, client_before = time.perf_counter(), time.process_time()
-        running = [asyncio.ensure_future(task) for task in tasks]
+        measuring.set()
         # The backends the server processes connect to at their first writes, once those are made.
         await asyncio.sleep(min(1.0, seconds))
         share_priority(cpu_roots[1:])
@@ -452,6 +535,11 @@ def run(
 
     cpu_before: list[dict[int, float]] = []
     loop_before: dict[int, float] = {}
+    spread: list[int] = []  # the clients' connections held by each server process
+    held: dict[int | None, int] = {}  # the same, as the clients joined
+    server_tree = process_tree(cpu_roots[0])
+    measuring = asyncio.Event()  # the clock runs (a request's answer is checked either way)
+    unexpected: list[int] = []  # statuses other than success before the clock started
     try:
         import uvloop
 
@@ -492,6 +580,7 @@ def run(
             f"(statuses {dict(sorted(flooded.statuses.items()))})"
         )
     print(f"  all requests      {requests / elapsed:8.0f} requests/s ({requests} requests)")
+    print(f"  connections held by each server process: {', '.join(map(str, spread)) or 'none found'}")
     print(
         f"  intakes           {rate:8.0f} intakes/s   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   "
         f"(statuses {dict(sorted(intake.statuses.items()))})"
@@ -531,7 +620,7 @@ def run(
         f"target ({setting}): ≥ {target} intakes/s [{'met' if rate_ok else 'MISSED'}], "
         f"p99 < {TARGET_P99_MS} ms [{'met' if p99_ok else 'MISSED'}]"
     )
-    errors = sum(count for status, count in intake.statuses.items() if status != 201)
+    errors = len(unexpected) + sum(count for status, count in intake.statuses.items() if status != 201)
     errors += sum(count for status, count in review.statuses.items() if status not in (200, 409))
     if errors:
         print(f"unexpected statuses: {errors}")
