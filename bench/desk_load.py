@@ -22,7 +22,10 @@ tests/desk/pgserver.py with PostgreSQL's durable defaults, fsync on) runs two se
 checks that the audit chain is still one unbroken sequence.
 
     .venv/bin/python bench/desk_load.py [--seconds 20] [--clients 8] [--reviewers 1] [--flood 8]
-    .venv/bin/python bench/desk_load.py --private-postgres --workers 2
+    .venv/bin/python bench/desk_load.py --private-postgres --workers 2 --clients 16
+
+The throughput targets are measured with --clients 16 (docs/desk.md, fifth round: batches of 8 a process
+with --workers 2); the flood run with the default 8 beside its 8 flooders.
 """
 
 from __future__ import annotations
