@@ -718,26 +718,27 @@ def record_sums(
         for expression in parts.expressions
         if wanted is None or wanted(frozenset(expression.meta.root_names()))
     )
+    counts = [name for name, dtype in evaluated.schema.items() if dtype == pl.Boolean]
+    # How many records each count selects (a null selects none).
+    selecting = evaluated.select(pl.col(counts).sum()).row(0, named=True) if counts else {}
     summed: dict[str, np.ndarray] = {}
-    many: list[tuple[str, np.ndarray]] = []  # the counts selecting many records, made together
+    many = []  # the counts selecting many records, made together
     for name in evaluated.columns:
+        if name in selecting and selecting[name] * SPARSE_FROM >= evaluated.height:
+            many.append(name)
+            continue
         part = evaluated.get_column(name)
         if part.null_count():  # filling costs a query of its own: only where there is something to fill
             part = part.fill_null(False if part.dtype == pl.Boolean else 0)
-        if part.dtype == pl.Boolean:
-            selected = part.to_numpy()
-            # The cells of the few selected; where many are, counts weighted with no branch per record.
-            if np.count_nonzero(selected) * SPARSE_FROM < selected.size:
-                summed[name] = np.bincount(cells[selected], minlength=size * channels).reshape(channels, size)
-            else:
-                many.append((name, selected))
+        if part.dtype == pl.Boolean:  # the cells of the few selected
+            summed[name] = np.bincount(cells[part.to_numpy()], minlength=size * channels).reshape(channels, size)
         else:
             values = part.to_numpy()
             adding = values != 0
             amounts = np.bincount(cells[adding], weights=values[adding], minlength=size * channels)
             summed[name] = amounts.reshape(channels, size)
-    for name, counts in _counts_together(cells, many, size * channels).items():
-        summed[name] = counts.reshape(channels, size)
+    for name, made in _counts_together(cells, evaluated.select(many), size * channels).items():
+        summed[name] = made.reshape(channels, size)
     return {metric: summed[part] for metric, part in parts.part_of.items() if part in summed}
 
 
@@ -745,23 +746,29 @@ def record_sums(
 EXACT_FLOAT_BITS = 53
 
 
-def _counts_together(cells: np.ndarray, selections: list[tuple[str, np.ndarray]], length: int) -> dict[str, np.ndarray]:
-    """The count per cell of each selection of records (name, mask), several in one weighted bincount: each
-    selection is a field of bits of the weight, wide enough for the most records of any cell, so that no sum
-    carries from one field into the next, and fields fill at most 53 bits, so that every sum is an exact
-    integer. A bincount costs the same with one selection as with four."""
-    if not selections:
+def _counts_together(cells: np.ndarray, selections: pl.DataFrame, length: int) -> dict[str, np.ndarray]:
+    """The count per cell of each selection of records (a Boolean column each; a null selects none), several
+    in one weighted bincount: each selection is a field of bits of the weight, wide enough for the most records
+    of any cell, so that no sum carries from one field into the next, and fields fill at most 53 bits, so that
+    every sum is an exact integer. A bincount costs the same with one selection as with four; the weights are
+    made in one query, not a pass over the records for each selection."""
+    if not selections.width:
         return {}
     bits = max(int(np.bincount(cells, minlength=length).max(initial=0)).bit_length(), 1)
     per_weight = EXACT_FLOAT_BITS // bits
+    together = [selections.columns[first : first + per_weight] for first in range(0, selections.width, per_weight)]
+    weights = selections.select(
+        pl.sum_horizontal(
+            pl.col(name).fill_null(False).cast(pl.Float64) * float(1 << bits * field)
+            for field, name in enumerate(names)
+        ).alias(str(position))
+        for position, names in enumerate(together)
+    )
     counts = {}
-    for first in range(0, len(selections), per_weight):
-        together = selections[first : first + per_weight]
-        weights = np.zeros(cells.size)
-        for field, (_, selected) in enumerate(together):
-            weights += selected * float(1 << bits * field)
-        fields = np.bincount(cells, weights=weights, minlength=length).astype(np.int64)
-        for field, (name, _) in enumerate(together):
+    for position, names in enumerate(together):
+        fields = np.bincount(cells, weights=weights.get_column(str(position)).to_numpy(), minlength=length)
+        fields = fields.astype(np.int64)
+        for field, name in enumerate(names):
             counts[name] = (fields >> bits * field) & ((1 << bits) - 1)
     return counts
 
