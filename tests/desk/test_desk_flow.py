@@ -321,6 +321,31 @@ def test_the_intake_answer_is_what_its_model_would_write(desk):
     assert response.json() == json.loads(IntakeResult.model_validate(response.json()).model_dump_json())
 
 
+def _batcher_counting_batches(make_desk, db_url, monkeypatch, linger: float, commit_seconds: float):
+    """(desk under test, its server's api.WriteBatcher, a clerk, the sizes of the batches it writes): the
+    batcher with `linger` as GROUP_COMMIT_LINGER, its desk's own write_many noting each batch's size and
+    then taking `commit_seconds` longer."""
+    import time
+
+    from securecomm.desk import api
+
+    monkeypatch.setattr(api, "GROUP_COMMIT_LINGER", linger)
+    under_test = make_desk(db_url)
+    batcher = under_test.client.app.state.writes
+    service = batcher.desk  # the server's own desk
+    clerk = service.authenticate(under_test.headers("intake")["Authorization"].split()[1])
+    sizes: list[int] = []
+    write_many = service.write_many
+
+    def counted(intakes, reviews):
+        sizes.append(len(intakes) + len(reviews))
+        time.sleep(commit_seconds)
+        return write_many(intakes, reviews)
+
+    service.write_many = counted
+    return under_test, batcher, clerk, sizes
+
+
 def test_the_servers_batcher_gathers_the_clients_just_answered_and_a_quiet_desk_never_waits(
     make_desk, db_url, monkeypatch
 ):
@@ -332,22 +357,8 @@ def test_the_servers_batcher_gathers_the_clients_just_answered_and_a_quiet_desk_
     import asyncio
     import time
 
-    from securecomm.desk import api
-
     linger = 5.0  # far longer than the clients' turn-around (20-60 ms), and than a write made at once
-    monkeypatch.setattr(api, "GROUP_COMMIT_LINGER", linger)
-    under_test = make_desk(db_url)
-    batcher = under_test.client.app.state.writes
-    service = batcher.desk  # the server's own desk
-    clerk = service.authenticate(under_test.headers("intake")["Authorization"].split()[1])
-    sizes: list[int] = []
-    write_many = service.write_many
-
-    def counted(intakes, reviews):  # the desk's own write_many, noting each batch's size
-        sizes.append(len(intakes) + len(reviews))
-        return write_many(intakes, reviews)
-
-    service.write_many = counted
+    under_test, batcher, clerk, sizes = _batcher_counting_batches(make_desk, db_url, monkeypatch, linger, 0.0)
 
     async def scenario() -> tuple[float, float]:
         started = time.monotonic()
@@ -382,23 +393,9 @@ def test_the_servers_batcher_joins_the_writes_that_came_during_a_batch_with_the_
     import asyncio
     import time
 
-    from securecomm.desk import api
-
     linger = 5.0  # far longer than the clients' turn-around (10 ms)
-    monkeypatch.setattr(api, "GROUP_COMMIT_LINGER", linger)
-    under_test = make_desk(db_url)
-    batcher = under_test.client.app.state.writes
-    service = batcher.desk  # the server's own desk
-    clerk = service.authenticate(under_test.headers("intake")["Authorization"].split()[1])
-    sizes: list[int] = []
-    write_many = service.write_many
-
-    def slow(intakes, reviews):  # the desk's own write_many, noting each batch's size, as a slow commit
-        sizes.append(len(intakes) + len(reviews))
-        time.sleep(0.05)
-        return write_many(intakes, reviews)
-
-    service.write_many = slow
+    # Each batch as a slow commit: the second client's write arrives while the first's is written.
+    under_test, batcher, clerk, sizes = _batcher_counting_batches(make_desk, db_url, monkeypatch, linger, 0.05)
 
     async def client(first: int, turns: int, start: float) -> None:
         await asyncio.sleep(start)

@@ -7,6 +7,8 @@ import datetime as dt
 import io
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from securecomm.cli import app
@@ -276,3 +278,46 @@ def test_the_desk_reads_the_machine_clock_on_the_jails_wall_clock(make_desk, db_
         assert abs(reading - expected) < dt.timedelta(seconds=5), zone
     in_connecticut = dt.datetime.now(ZoneInfo("America/New_York")).replace(tzinfo=None)
     assert abs(served.clock.local_now() - in_connecticut) < dt.timedelta(seconds=5)
+
+
+def test_every_column_the_chain_vouches_for_holds_a_scalar():
+    """row_digest builds a row's content in sorted column order and spells it without sorting: the same text
+    as canonical_json only while no column holds a mapping (JSON, array) whose keys would need sorting."""
+    for table in audit.TRACKED.values():
+        for column in table.columns:
+            assert column.type.python_type in (str, int, float, bool, bytes, dt.datetime, dt.date), column
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(), min_size=6, max_size=6),
+    seq=st.integers(min_value=1, max_value=2**63 - 1),  # keyed from 1 (AuditKey.generate)
+    moment=st.datetimes(),
+)
+def test_the_chains_texts_are_canonical_json_as_before(texts, seq, moment):
+    """An entry's hash and a row's digest hash the very texts they hashed when both were made with
+    canonical_json (a chain written before verifies), whatever the strings hold."""
+    key = AuditKey.generate()
+    actor, action, subject, details, recorded_utc, office = texts
+    spelt_before = audit.canonical_json(
+        {
+            "seq": seq,
+            "recorded_utc": recorded_utc,
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "details": details,
+        }
+    )
+    assert audit._entry_hash("p" * 64, seq, recorded_utc, actor, action, subject, details, key) == key.mac(
+        "p" * 64 + spelt_before
+    )
+    row = dict.fromkeys(audit.COLUMN_NAMES["detainer"])
+    row |= {"id": seq, "booking_ref": actor, "facts": details, "issuing_office": office, "created_utc": moment}
+    row |= {"received_at": moment, "created_by": subject, "layers": action, "explanation": recorded_utc}
+    content = {
+        name: audit._plain(value)
+        for name, value in row.items()
+        if value is not None or name not in audit.LATER_COLUMNS["detainer"]
+    }
+    assert row_digest(key, "detainer", row) == key.mac("row:detainer:" + audit.canonical_json(content))

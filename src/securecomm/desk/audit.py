@@ -91,6 +91,12 @@ def canonical_json(value: Mapping[str, Any]) -> str:
     return _CANONICAL.encode(value)
 
 
+# A string as canonical_json spells it (ensure_ascii=False: json's encode_basestring, in C).
+_json_string = json.encoder.encode_basestring
+# canonical_json's spelling without the sort, for a mapping of scalars whose keys are already in sorted order.
+_IN_ORDER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 class AuditKeyError(RuntimeError):
     """The audit key file is missing or unreadable; the message says what to do."""
 
@@ -170,15 +176,11 @@ def _entry_hash(
     details: str,
     key: AuditKey | None,
 ) -> str:
-    payload = canonical_json(
-        {
-            "seq": seq,
-            "recorded_utc": recorded_utc,
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "details": details,
-        }
+    # canonical_json of {seq, recorded_utc, actor, action, subject, details}, spelt out in its sorted key order
+    # with the encoder's own string spelling: the same text without a dict to build and sort (every entry).
+    payload = (
+        f'{{"action":{_json_string(action)},"actor":{_json_string(actor)},"details":{_json_string(details)},'
+        f'"recorded_utc":{_json_string(recorded_utc)},"seq":{int.__repr__(seq)},"subject":{_json_string(subject)}}}'
     )
     if key is not None and seq >= key.keyed_from_seq:
         return key.mac(prev_hash + payload)
@@ -230,7 +232,10 @@ LATER_COLUMNS: dict[str, frozenset[str]] = {
 }
 
 
-COLUMN_NAMES = {kind: tuple(column.name for column in table.columns) for kind, table in TRACKED.items()}
+# In sorted order, so that a row's content is built in the order canonical_json would sort it into.
+COLUMN_NAMES = {kind: tuple(sorted(column.name for column in table.columns)) for kind, table in TRACKED.items()}
+# Every tracked column holds a scalar (none a JSON or array type; a test checks it): a row's content, built
+# in sorted order, then has no mapping inside to sort, and _IN_ORDER spells it as canonical_json does.
 
 
 def row_digest(key: AuditKey, kind: str, row: Mapping[str, Any]) -> str:
@@ -246,7 +251,7 @@ def row_digest(key: AuditKey, kind: str, row: Mapping[str, Any]) -> str:
         elif isinstance(value, dt.date):  # _plain, inline: this runs for every column of every row written
             value = value.isoformat(timespec="microseconds") if isinstance(value, dt.datetime) else value.isoformat()
         content[name] = value
-    return key.mac(f"row:{kind}:" + canonical_json(content))
+    return key.mac(f"row:{kind}:" + _IN_ORDER.encode(content))
 
 
 def row_label(kind: str, row: Mapping[str, Any]) -> str:
