@@ -1,8 +1,10 @@
 import datetime as dt
+import threading
 
 import pytest
 
 from securecomm.core.yamlfiles import PolicyFileError
+from securecomm.law import loader
 from securecomm.law.loader import (
     UnknownPolicyError,
     load_library,
@@ -111,3 +113,23 @@ def test_connecticut_timeline_follows_effective_dates():
     assert in_force(dt.date(2019, 10, 1)) == ["ct/doc-2014", "ct/trust-act-2019"]
     # A proposal is never in force; a field order is not a jail policy.
     assert "ct/new-haven/aldermen-resolution-2011" not in in_force(dt.date(2030, 1, 1))
+
+
+def test_threads_that_ask_for_the_library_at_once_parse_it_once() -> None:
+    # A run in parts of states asks for the library from each part's thread as the parts start.
+    loader.load_policy.cache_clear()
+    loader._checked_library.cache_clear()
+    start = threading.Barrier(2)
+    libraries: list[list] = []
+
+    def ask() -> None:
+        start.wait()
+        libraries.append(loader.load_library())
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert loader._checked_library.cache_info().misses == 1
+    assert libraries[0] == libraries[1]

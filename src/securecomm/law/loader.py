@@ -7,6 +7,7 @@ categories, levels, forms or facts, rules that cannot change the outcome, a miss
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -539,9 +540,15 @@ def load_policy(policy_id: str) -> Policy:
     return parse_policy(load_yaml(path, display), policy_id, display)
 
 
+# Threads that ask for the library at once (a run in parts of states) wait for one parse: the cache alone
+# lets each of them parse all of it, one after the other under the interpreter's lock.
+_LIBRARY_LOCK = threading.Lock()
+
+
 def load_library() -> list[Policy]:
     """Every policy of the library, its layers checked against one another (`check_layers`)."""
-    return list(_checked_library())
+    with _LIBRARY_LOCK:
+        return list(_checked_library())
 
 
 @cache
