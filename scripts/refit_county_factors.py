@@ -1,7 +1,7 @@
 """Refit the calibration from the shipped joint fit, its ensemble correction reused or rerun (issues 12 and 16).
 
     .venv/bin/python scripts/refit_county_factors.py OUT_OVERLAY [SHIPPED_OVERLAY]
-        [--ensemble-replications N] [--workers W]
+        [--ensemble-replications N] [--workers W] [--leave-one-out]
 
 `securecomm calibrate` draws its population, fits, then runs 2 × 100 replications to correct each
 target's point value for the median over replications (docs/validation.md, "How the fit works", step
@@ -15,8 +15,10 @@ dimension of calibration/settings.yaml) and its plain simulation at the fit. Wit
 ensemble round of N replications (the fit's own seed, on W local workers) at that fit replaces the shipped
 ratios by the current model's and refits (step 5 once, with fewer replications than `calibrate`'s 100: the
 ratios are noisier, but a model change since the shipped fit no longer leaves them stale). `securecomm
-validate` is the check. It writes the overlay to OUT_OVERLAY (the package default is not touched; copy it
-to parameters/calibrated/overlay.yaml to ship it).
+validate` is the check. With `--leave-one-out`, each place's figures are also predicted with its field office
+refitted without them (`calibrate --leave-one-out`; kept in the overlay's provenance, where `validate --place`
+finds them). It writes the overlay to OUT_OVERLAY (the package default is not touched; copy it to
+parameters/calibrated/overlay.yaml to ship it).
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ import argparse
 from pathlib import Path
 
 import yaml
+from rich.console import Console
 
 from securecomm.calibration import fit as cal
 from securecomm.calibration.overlay import OVERLAY_HEADER, overlay_document
 from securecomm.calibration.targets import load_all_targets, load_settings, simulation_period
+from securecomm.cli.calibrate import render_held_out
 from securecomm.model.parameters import calibrated_overlay_path, load_parameters
 from securecomm.model.replications import Runner
 
@@ -65,9 +69,12 @@ def refit(shipped_overlay: Path, ensemble_replications: int = 0, workers: int = 
     )
 
 
-def main(out: Path, shipped_overlay: Path, ensemble_replications: int, workers: int) -> None:
+def main(out: Path, shipped_overlay: Path, ensemble_replications: int, workers: int, leave_one_out: bool) -> None:
     result = refit(shipped_overlay, ensemble_replications, workers)
-    document = overlay_document(result, load_all_targets())
+    held_out = cal.leave_one_place_out(load_parameters(calibrated=False), result) if leave_one_out else []
+    if held_out:
+        render_held_out(held_out, Console(width=160))
+    document = overlay_document(result, load_all_targets(), held_out)
     correction = (
         f"its ensemble ratios (median over replications / point value) from one round of {ensemble_replications} "
         "replications at the fit"
@@ -93,5 +100,6 @@ if __name__ == "__main__":
     parser.add_argument("shipped", type=Path, nargs="?", default=calibrated_overlay_path())
     parser.add_argument("--ensemble-replications", type=int, default=0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--leave-one-out", action="store_true")
     arguments = parser.parse_args()
-    main(arguments.out, arguments.shipped, arguments.ensemble_replications, arguments.workers)
+    main(arguments.out, arguments.shipped, arguments.ensemble_replications, arguments.workers, arguments.leave_one_out)

@@ -11,6 +11,7 @@ from securecomm.calibration import fit as cal
 from securecomm.calibration import overlay as written
 from securecomm.calibration import surrogate as reweighting
 from securecomm.calibration.targets import TARGET_COLUMNS, evaluate_targets, parse_targets
+from securecomm.calibration.validate import held_out_figures, median_count_error
 from securecomm.cli import app
 from securecomm.model.parameters import ParameterError, apply_overlay, load_parameters
 
@@ -319,7 +320,7 @@ def test_calibrate_cli(tmp_path):
     assert np.isfinite(document["seconds"])
 
 
-def test_field_office_pooling_recovers_known_factors(sources):
+def test_field_office_pooling_recovers_known_factors(sources, tmp_path):
     """Place targets made by the model at known field-office factors (El Paso 0.5 for New Mexico,
     Philadelphia 0.75 for Delaware); the fit finds them, leaves a field office without figures (Salt
     Lake City: Utah is simulated, but has none) at the nation, and a strong pull towards the nation
@@ -353,6 +354,16 @@ def test_field_office_pooling_recovers_known_factors(sources):
     nm = held_out["NM_detainers_issued"]
     assert nm.office == "ELP" and nm.fitted == pytest.approx(nm.target.published, rel=0.1)
     assert nm.held_out == pytest.approx(2 * nm.fitted, rel=0.1)
+    # The overlay keeps the predictions, and `validate --place` reads New Mexico's back from it.
+    path = written.write_overlay(result, tmp_path / "overlay.yaml", targets, list(held_out.values()))
+    shown = {f.id: f for f in held_out_figures([t for t in targets if t.place == "NM"], path)}
+    assert set(shown) == {"NM_detainers_issued", "NM_transfers_to_ice", "NM_removals"}
+    assert shown["NM_detainers_issued"].held_out == pytest.approx(nm.held_out, rel=1e-4)
+    assert shown["NM_detainers_issued"].within_held_out == nm.target.within(nm.held_out)
+    assert median_count_error(list(shown.values())) == pytest.approx(
+        np.median([abs(held_out[id].held_out / held_out[id].target.published - 1) for id in shown]), rel=1e-3
+    )
+    assert held_out_figures(targets, written.write_overlay(result, tmp_path / "without.yaml", targets)) == []
     pooled = cal.dimensions(sources, [{**spec[0], "prior_weight": 1.0}], start, end, require_all=False)
     shrunk = cal.fit(sources, targets, pooled, seed=202, outer_iterations=1, prior_weight=1e-4)
     shrunk_by_name = dict(zip([d.name for d in pooled], shrunk.multipliers, strict=True))

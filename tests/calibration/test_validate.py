@@ -188,3 +188,27 @@ def test_the_place_scorecard_reads_each_tolerance_in_its_own_terms():
     render_places(Scorecard(scores, [], 3, 1, "test"), console)
     text = console.export_text()
     assert "A (09001)" in text and "1 of 2 place figures within tolerance; 1 of 1 outside the national rows" in text
+
+
+def test_a_place_shows_how_well_the_model_predicts_it_left_out():
+    """`validate --place`: the place's figures as the shipped fit predicted them with the place left out of
+    it (calibrate --leave-one-out), each error in its own terms, and the median error of its counts."""
+    from rich.console import Console
+
+    from securecomm.calibration.validate import HeldOutFigure
+    from securecomm.cli.validate import render_held_out
+
+    figures = [
+        HeldOutFigure("removals_a", "removals", 100, "factor", 110, 160, False),
+        HeldOutFigure("removals_b", "removals", 200, "factor", 190, 240, True),
+        HeldOutFigure("share_c", "removals_noncriminal_share", 0.6, "points", 0.55, 0.52, True),
+    ]
+    console = Console(record=True, width=200)
+    render_held_out(figures, console)
+    text = console.export_text()
+    assert "+60%" in text and "+20%" in text and "-0.08" in text
+    assert "2 of 3 figures within tolerance with the place left out; median absolute error of its counts 40%" in text
+    for nothing, said in ((None, "not shown for parameters other than the shipped"), ([], "has no prediction")):
+        console = Console(record=True, width=200)
+        render_held_out(nothing, console)
+        assert said in console.export_text()

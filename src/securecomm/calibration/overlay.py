@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from securecomm.calibration.fit import CalibrationResult
+from securecomm.calibration.fit import CalibrationResult, HeldOutPrediction
 from securecomm.calibration.targets import Target
 from securecomm.core.files import write_text
 from securecomm.model.parameters import load_parameters
@@ -26,13 +26,17 @@ def _round(value: Any) -> Any:
     return value
 
 
-def provenance(result: CalibrationResult, all_targets: Sequence[Target] = ()) -> dict[str, Any]:
+def provenance(
+    result: CalibrationResult, all_targets: Sequence[Target] = (), held_out: Sequence[HeldOutPrediction] = ()
+) -> dict[str, Any]:
+    """How the fit was made, what it reached and, when `held_out` is given, each place's figures predicted
+    with the place left out (`validate --place` shows them)."""
     from importlib.metadata import version
 
     import scipy
 
     fitted_ids = {t.id for t in result.targets}
-    return {
+    document = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "generated_by": "securecomm calibrate",
         "method": (
@@ -89,9 +93,14 @@ def provenance(result: CalibrationResult, all_targets: Sequence[Target] = ()) ->
             for d, m in zip(result.dims, result.multipliers, strict=True)
         },
     }
+    if held_out:
+        document["leave_one_place_out"] = [prediction.to_dict() for prediction in held_out]
+    return document
 
 
-def overlay_document(result: CalibrationResult, all_targets: Sequence[Target] = ()) -> dict[str, Any]:
+def overlay_document(
+    result: CalibrationResult, all_targets: Sequence[Target] = (), held_out: Sequence[HeldOutPrediction] = ()
+) -> dict[str, Any]:
     """The overlay: fitted values (and their uncertainty, scaled with an absolute range) with provenance."""
     entries: dict[str, Any] = {}
     for name in dict.fromkeys(d.parameter for d in result.dims):
@@ -108,7 +117,7 @@ def overlay_document(result: CalibrationResult, all_targets: Sequence[Target] = 
             entry["values"] = [{"from": start, "value": value} for start, value in dated]
         entry["uncertainty"] = uncertainty
         entries[name] = entry
-    return {"provenance": provenance(result, all_targets), "parameters": entries}
+    return {"provenance": provenance(result, all_targets, held_out), "parameters": entries}
 
 
 OVERLAY_HEADER = (
@@ -118,8 +127,14 @@ OVERLAY_HEADER = (
 )
 
 
-def write_overlay(result: CalibrationResult, path: Path, all_targets: Sequence[Target] = ()) -> Path:
-    text = yaml.safe_dump(overlay_document(result, all_targets), sort_keys=False, allow_unicode=True, width=110)
+def write_overlay(
+    result: CalibrationResult,
+    path: Path,
+    all_targets: Sequence[Target] = (),
+    held_out: Sequence[HeldOutPrediction] = (),
+) -> Path:
+    document = overlay_document(result, all_targets, held_out)
+    text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110)
     write_text(path, OVERLAY_HEADER + text)
     load_parameters.cache_clear()
     return path

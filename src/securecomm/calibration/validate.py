@@ -15,9 +15,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from securecomm.calibration.targets import (
     SeriesCheck,
@@ -33,7 +35,7 @@ from securecomm.calibration.targets import (
 )
 from securecomm.core.places import NATION, resolve_place
 from securecomm.core.places import counties as county_table
-from securecomm.model.parameters import Parameters, load_parameters
+from securecomm.model.parameters import Parameters, calibrated_overlay_path, load_parameters
 from securecomm.model.replications import HISTORICAL, ReplicationPlan, ReplicationProgress, Runner, band
 from securecomm.model.simulation import Scenario, apply_policies, draw_population
 from securecomm.model.stages import ident, removal
@@ -190,6 +192,60 @@ def field_office_fits(place: str, parameters: Parameters, targets: Sequence[Targ
 
 
 @dataclass(frozen=True)
+class HeldOutFigure:
+    """A place figure as the shipped calibration predicted it with the place left out of the fit
+    (`securecomm calibrate --leave-one-out`, kept in the overlay's provenance)."""
+
+    id: str
+    metric: str
+    published: float
+    tolerance_unit: str  # "factor" for a count, "points" for a share
+    fitted: float  # expected value at the joint fit
+    held_out: float  # expected value with the place's figures left out
+    within_held_out: bool
+
+    @property
+    def relative_error(self) -> float:
+        return self.held_out / self.published - 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "metric": self.metric,
+            "published": self.published,
+            "fitted": self.fitted,
+            "held_out": self.held_out,
+            "within_held_out": self.within_held_out,
+        }
+
+
+def held_out_figures(targets: Sequence[Target], overlay: Path | None = None) -> list[HeldOutFigure]:
+    """The leave-one-place-out predictions of `targets` in the calibrated overlay (the shipped one by
+    default): none for a figure the fit did not have, or whose place spans several field offices."""
+    document = yaml.safe_load((overlay or calibrated_overlay_path()).read_text(encoding="utf-8"))
+    rows = {row["id"]: row for row in document["provenance"].get("leave_one_place_out", [])}
+    return [
+        HeldOutFigure(
+            t.id,
+            t.metric,
+            t.published,
+            t.tolerance_unit,
+            rows[t.id]["fitted"],
+            rows[t.id]["held_out"],
+            rows[t.id]["within_held_out"],
+        )
+        for t in targets
+        if t.id in rows
+    ]
+
+
+def median_count_error(figures: Sequence[HeldOutFigure]) -> float | None:
+    """The median absolute relative error of the counts among `figures` (None without a count)."""
+    errors = [abs(f.relative_error) for f in figures if f.tolerance_unit == "factor"]
+    return float(np.median(errors)) if errors else None
+
+
+@dataclass(frozen=True)
 class Scorecard:
     scores: list[Score]
     series: list[SeriesResult]
@@ -200,6 +256,7 @@ class Scorecard:
     place: str | None = None
     program: tuple[dt.date, dt.date] | None = None
     field_offices: list[FieldOfficeFit] | None = None
+    held_out: list[HeldOutFigure] | None = None  # the place's figures predicted with the place left out
 
     @property
     def within(self) -> int:
@@ -224,6 +281,14 @@ class Scorecard:
                 "end": self.program[1].isoformat(),
                 "figures": self.place_figures,
                 "field_offices": [fit.to_dict() for fit in self.field_offices or []],
+                "leave_one_place_out": (
+                    None
+                    if self.held_out is None
+                    else {
+                        "figures": [figure.to_dict() for figure in self.held_out],
+                        "median_absolute_error_of_counts": median_count_error(self.held_out),
+                    }
+                ),
             }
         return document
 
@@ -302,4 +367,6 @@ def validate(
         place.strip().upper() if place else None,
         program if place else None,
         field_office_fits(place, base, everyone) if place else None,
+        # the shipped fit's predictions describe the shipped parameters only
+        held_out_figures(chosen) if place and parameters is None else None,
     )

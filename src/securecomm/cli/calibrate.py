@@ -79,7 +79,8 @@ def calibrate_command(
         bool,
         typer.Option(
             "--leave-one-out",
-            help="Also predict each place's figures with its field office refitted without them (leave-one-place-out).",
+            help="Also predict each place's figures with its field office refitted without them (leave-one-place-out), "
+            "kept in the overlay's provenance for `validate --place`.",
         ),
     ] = False,
 ) -> None:
@@ -101,11 +102,9 @@ def calibrate_command(
         )
     except (TargetError, CalibrationError, ValueError, OSError) as error:
         raise fail(str(error)) from None
-    path = write_overlay(result, out or calibrated_overlay_path(), all_targets)
-    document = provenance(result, all_targets)
     held_out = leave_one_place_out(load_parameters(calibrated=False), result) if leave_one_out else []
-    if leave_one_out:
-        document["leave_one_place_out"] = [prediction.to_dict() for prediction in held_out]
+    path = write_overlay(result, out or calibrated_overlay_path(), all_targets, held_out)
+    document = provenance(result, all_targets, held_out)
     if as_json:
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
         errors.print(f"wrote {path}")

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from securecomm.calibration.targets import TargetError, load_place_targets, load_targets
-from securecomm.calibration.validate import Score, Scorecard, validate
+from securecomm.calibration.validate import HeldOutFigure, Score, Scorecard, median_count_error, validate
 from securecomm.cli.common import (
     SchedulerOption,
     TargetsOption,
@@ -131,12 +131,47 @@ def render(card: Scorecard, console: Console) -> None:
                 f"×{fit.factor:.2f} the nation's detainers per match (range ×{fit.low:.2f} – ×{fit.high:.2f}) and "
                 f"removes ×{fit.removal_convicted:.2f} of the nation's share of those it takes with a conviction "
                 f"on record, ×{fit.removal_non_criminal:.2f} of those without, "
-                f"{informed}{bound}. Place figures within tolerance: the scorecard above; the leave-one-place-out "
-                "error of counts: docs/validation.md.",
+                f"{informed}{bound}. Place figures within tolerance: the scorecard above.",
                 highlight=False,
             )
+        render_held_out(card.held_out, console)
     colour = "green" if card.within == len(card.scores) else "yellow"
     console.print(f"[bold {colour}]{card.summary()}[/]", highlight=False)
+
+
+def render_held_out(figures: list[HeldOutFigure] | None, console: Console) -> None:
+    """The place's figures as the shipped calibration predicted them with the place left out of its fit."""
+    if figures is None:
+        console.print("Leave one place out: not shown for parameters other than the shipped calibration.")
+        return
+    if not figures:
+        console.print(
+            "Leave one place out: the shipped calibration has no prediction of this place with it left out (no "
+            "figure of it was fitted, or its counties lie in several field offices).",
+            highlight=False,
+        )
+        return
+    table = Table(title="Leave one place out: the shipped fit's expected values, with the place's figures and without")
+    for column in ("figure", "published", "joint fit", "place left out", "error left out", ""):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for f in figures:
+        table.add_row(
+            f.id,
+            format_count(f.published),
+            format_count(f.fitted),
+            format_count(f.held_out),
+            f"{f.held_out - f.published:+.2f}" if f.tolerance_unit == "points" else f"{f.relative_error:+.0%}",
+            within_mark(f.within_held_out),
+        )
+    console.print(table)
+    error = median_count_error(figures)
+    console.print(
+        f"How well the model predicts this place unseen: {sum(f.within_held_out for f in figures)} of {len(figures)} "
+        "figures within tolerance with the place left out"
+        + ("" if error is None else f"; median absolute error of its counts {error:.0%}")
+        + ' (every place: docs/validation.md, "Joint fit and leave-one-place-out").',
+        highlight=False,
+    )
 
 
 def validate_command(
