@@ -212,3 +212,20 @@ def test_a_place_shows_how_well_the_model_predicts_it_left_out():
         console = Console(record=True, width=200)
         render_held_out(nothing, console)
         assert said in console.export_text()
+
+
+def test_validate_a_place_reads_the_shipped_leave_one_out():
+    """The shipped overlay was written by `calibrate --leave-one-out`: `validate --place 06053` gives each of
+    Monterey County's fitted figures as predicted with Monterey left out of the fit."""
+    from securecomm.calibration.targets import load_place_targets
+
+    fitted = {t.id for t in load_place_targets() if t.place == "06053" and t.fitted}
+    result = CliRunner().invoke(
+        app, ["validate", "--place", "06053", "--replications", "1", "--workers", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    held_out = json.loads(result.stdout)["place"]["leave_one_place_out"]
+    assert {figure["id"] for figure in held_out["figures"]} == fitted and len(fitted) >= 3
+    assert 0 < held_out["median_absolute_error_of_counts"] < 1
+    table = CliRunner().invoke(app, ["validate", "--place", "06053", "--replications", "1", "--workers", "1"])
+    assert "with the place left out; median absolute error of its counts" in table.stdout
