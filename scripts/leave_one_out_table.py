@@ -53,19 +53,19 @@ def table(overlay: Path) -> str:
     joint_within = 0
 
     def place_of(figure: HeldOutFigure) -> tuple[str, str]:
-        return targets[figure.id].place_name, targets[figure.id].place
+        return figure.target.place_name, figure.target.place
 
     for (name, code), group in groupby(sorted(figures, key=place_of), key=place_of):
         own = list(group)
-        within = sum(targets[f.id].within(f.fitted) for f in own)
+        within = sum(f.target.within(f.fitted) for f in own)
         error = median_count_error(own)
         lines.append(
-            f"| {name} ({code}) | {office_text(offices[own[0].id], parameters)} | {len(own)} | {within} | "
+            f"| {name} ({code}) | {office_text(offices[own[0].target.id], parameters)} | {len(own)} | {within} | "
             f"{sum(f.within_held_out for f in own)} | {'–' if error is None else f'{error:.0%}'} |"
         )
         everything += own
         joint_within += within
-    counts = [f for f in everything if f.tolerance_unit == "factor"]
+    counts = [f for f in everything if f.target.tolerance_unit == "factor"]
     lines.append(
         f"\n{len(everything)} figures: {joint_within} within at the joint fit, "
         f"{sum(f.within_held_out for f in everything)} with the place left out; median absolute error of the "

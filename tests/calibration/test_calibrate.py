@@ -356,7 +356,7 @@ def test_field_office_pooling_recovers_known_factors(sources, tmp_path):
     assert nm.held_out == pytest.approx(2 * nm.fitted, rel=0.1)
     # The overlay keeps the predictions, and `validate --place` reads New Mexico's back from it.
     path = written.write_overlay(result, tmp_path / "overlay.yaml", targets, list(held_out.values()))
-    shown = {f.id: f for f in held_out_figures([t for t in targets if t.place == "NM"], path)}
+    shown = {f.target.id: f for f in held_out_figures([t for t in targets if t.place == "NM"], path)}
     assert set(shown) == {"NM_detainers_issued", "NM_transfers_to_ice", "NM_removals"}
     assert shown["NM_detainers_issued"].held_out == pytest.approx(nm.held_out, rel=1e-4)
     assert shown["NM_detainers_issued"].within_held_out == nm.target.within(nm.held_out)

@@ -198,15 +198,19 @@ def test_a_place_shows_how_well_the_model_predicts_it_left_out():
     from securecomm.calibration.validate import HeldOutFigure
     from securecomm.cli.validate import render_held_out
 
+    count_a = target(id="removals_a", published="100", tolerance="1.5", unit="factor")
+    count_b = target(id="removals_b", published="200", comparison="at_least", tolerance="1.5", unit="factor")
+    share = target(id="share_c", published="0.6", tolerance="0.12", unit="points")
     figures = [
-        HeldOutFigure("removals_a", "removals", 100, "factor", 110, 160, False),
-        HeldOutFigure("removals_b", "removals", 200, "factor", 190, 240, True),
-        HeldOutFigure("share_c", "removals_noncriminal_share", 0.6, "points", 0.55, 0.52, True),
+        HeldOutFigure(count_a, 110, 160, False),
+        HeldOutFigure(count_b, 190, 240, True),
+        HeldOutFigure(share, 0.55, 0.52, True),
     ]
     console = Console(record=True, width=200)
     render_held_out(figures, console)
     text = console.export_text()
     assert "+60%" in text and "+20%" in text and "-0.08" in text
+    assert "≥ 200" in text  # a lower bound shown as one
     assert "2 of 3 figures within tolerance with the place left out; median absolute error of its counts 40%" in text
     for nothing, said in ((None, "not shown for parameters other than the shipped"), ([], "has no prediction")):
         console = Console(record=True, width=200)

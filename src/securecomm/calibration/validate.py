@@ -196,23 +196,21 @@ class HeldOutFigure:
     """A place figure as the shipped calibration predicted it with the place left out of the fit
     (`securecomm calibrate --leave-one-out`, kept in the overlay's provenance)."""
 
-    id: str
-    metric: str
-    published: float
-    tolerance_unit: str  # "factor" for a count, "points" for a share
+    target: Target
     fitted: float  # expected value at the joint fit
     held_out: float  # expected value with the place's figures left out
     within_held_out: bool
 
     @property
     def relative_error(self) -> float:
-        return self.held_out / self.published - 1
+        return self.held_out / self.target.published - 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "metric": self.metric,
-            "published": self.published,
+            "id": self.target.id,
+            "metric": self.target.metric,
+            "published": self.target.published,
+            "comparison": self.target.comparison,
             "fitted": self.fitted,
             "held_out": self.held_out,
             "within_held_out": self.within_held_out,
@@ -225,15 +223,7 @@ def held_out_figures(targets: Sequence[Target], overlay: Path | None = None) -> 
     document = yaml.safe_load((overlay or calibrated_overlay_path()).read_text(encoding="utf-8"))
     rows = {row["id"]: row for row in document["provenance"].get("leave_one_place_out", [])}
     return [
-        HeldOutFigure(
-            t.id,
-            t.metric,
-            t.published,
-            t.tolerance_unit,
-            rows[t.id]["fitted"],
-            rows[t.id]["held_out"],
-            rows[t.id]["within_held_out"],
-        )
+        HeldOutFigure(t, rows[t.id]["fitted"], rows[t.id]["held_out"], rows[t.id]["within_held_out"])
         for t in targets
         if t.id in rows
     ]
@@ -241,7 +231,7 @@ def held_out_figures(targets: Sequence[Target], overlay: Path | None = None) -> 
 
 def median_count_error(figures: Sequence[HeldOutFigure]) -> float | None:
     """The median absolute relative error of the counts among `figures` (None without a count)."""
-    errors = [abs(f.relative_error) for f in figures if f.tolerance_unit == "factor"]
+    errors = [abs(f.relative_error) for f in figures if f.target.tolerance_unit == "factor"]
     return float(np.median(errors)) if errors else None
 
 

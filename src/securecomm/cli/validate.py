@@ -156,11 +156,13 @@ def render_held_out(figures: list[HeldOutFigure] | None, console: Console) -> No
         table.add_column(column, justify="left" if column == "figure" else "right")
     for f in figures:
         table.add_row(
-            f.id,
-            format_count(f.published),
+            f.target.id,
+            published_text(f.target),
             format_count(f.fitted),
             format_count(f.held_out),
-            f"{f.held_out - f.published:+.2f}" if f.tolerance_unit == "points" else f"{f.relative_error:+.0%}",
+            f"{f.held_out - f.target.published:+.2f}"
+            if f.target.tolerance_unit == "points"
+            else f"{f.relative_error:+.0%}",
             within_mark(f.within_held_out),
         )
     console.print(table)
