@@ -147,7 +147,8 @@ def render_held_out(figures: list[HeldOutFigure] | None, console: Console) -> No
     if not figures:
         console.print(
             "Leave one place out: the shipped calibration has no prediction of this place with it left out (no "
-            "figure of it was fitted, or its counties lie in several field offices).",
+            "figure of it was fitted, its counties lie in several field offices, or the overlay was written "
+            "without --leave-one-out).",
             highlight=False,
         )
         return
