@@ -56,7 +56,11 @@ def test_the_shipped_targets_are_complete_and_sourced():
     assert npr == list(range(2008, 2015))
     assert all(t.channel == "all" for t in targets if t.series == "npr_detainers_by_year")
     assert sum(t.metric == "detainer_transfer_share" for t in targets) == 7
-    assert sum(t.metric == "removals_noncriminal_share" for t in targets) == 2
+    shares = {t.id: t for t in targets if t.metric == "removals_noncriminal_share"}
+    assert len(shares) == 3
+    # GAO-12-708: of about 183,000 removed through March 2012, about 74 percent had a conviction; held out
+    gao = shares["noncriminal_share_gao_2012_03"]
+    assert (gao.published, gao.use, gao.end) == (0.26, "holdout", dt.date(2012, 3, 31))
     assert sum(t.metric == "counties_activated" for t in targets) >= 10
     assert any(t.fitted for t in targets) and any(not t.fitted for t in targets)
     settings = load_settings()

@@ -233,3 +233,77 @@ def test_validate_a_place_reads_the_shipped_leave_one_out():
     assert 0 < held_out["median_absolute_error_of_counts"] < 1
     table = CliRunner().invoke(app, ["validate", "--place", "06053", "--replications", "1", "--workers", "1"])
     assert "with the place left out; median absolute error of its counts" in table.stdout
+
+
+def share_figure(id, published, start, end, comparison="approx"):
+    line = (
+        f"{id},holdout,removals_noncriminal_share,secure_communities,US,United States,{start},{end},{published},"
+        f"{comparison},0.2,relative,,source {id},https://example.org,"
+    )
+    return parse_targets(f"{HEADER}\n{line}\n")[0]
+
+
+def test_the_nations_shares_without_a_conviction_against_five_points():
+    """Issue 16's test: the model's median within 5 points of each published national share (a lower bound:
+    not more than 5 below it), and what two cumulative figures imply for the removals between their dates."""
+    import datetime as dt
+
+    from securecomm.calibration.validate import national_shares
+
+    february = share_figure("feb_2011", "0.3", "2008-10-27", "2011-02-28", comparison="at_least")
+    august = share_figure("aug_2011", "0.2", "2008-10-27", "2011-08-31")
+    march = share_figure("gao_2012", "0.26", "2008-10-01", "2012-03-31")
+    flow = share_figure("flow_2012", "0.25", "2011-12-01", "2013-01-31")  # not cumulative: nothing implied
+    model = {"feb_2011": 0.266, "aug_2011": 0.272, "gao_2012": 0.265, "flow_2012": 0.19}
+    removals = {"feb_2011": 94_000, "aug_2011": 135_000, "gao_2012": 183_000, "flow_2012": 110_000}
+    runs = [
+        {**{k: v + wiggle for k, v in model.items()}, **{f"{k}:removals": v for k, v in removals.items()}}
+        for wiggle in (-0.01, 0.0, 0.01)
+    ]
+    shares = national_shares([flow, march, august, february], runs, 0.05, dt.date(2008, 10, 27))
+    assert [s.target.id for s in shares] == ["feb_2011", "aug_2011", "gao_2012", "flow_2012"]  # by the end date
+    assert [s.within for s in shares] == [True, False, True, False]  # -3.4 (a bound), +7.2, +0.5, -6.0 points
+    assert [round(s.difference, 3) for s in shares] == [-0.034, 0.072, 0.005, -0.06]
+    feb, aug, gao, later = shares
+    assert feb.published_since_previous is None and later.published_since_previous is None
+    # 28,200 of 94,000 without a conviction by February and 27,000 of 135,000 by August: -1,200 of the 41,000 between
+    assert aug.published_since_previous == pytest.approx((135_000 * 0.2 - 94_000 * 0.3) / 41_000)
+    assert aug.published_since_previous < 0 < aug.model_since_previous < 1
+    assert gao.published_since_previous == pytest.approx((183_000 * 0.26 - 135_000 * 0.2) / 48_000)
+    assert gao.model_since_previous == pytest.approx((183_000 * 0.265 - 135_000 * 0.272) / 48_000)
+    # a lower bound missed by more than the points
+    [low] = national_shares([february], [{"feb_2011": 0.24, "feb_2011:removals": 1.0}], 0.05, dt.date(2008, 10, 27))
+    assert not low.within
+    card = Scorecard([], [], 3, 1, "test", national_shares=shares)
+    document = card.to_dict()["national_shares_without_conviction"]
+    assert (document["within"], document["total"], document["points"]) == (2, 4, 0.05)
+    assert document["figures"][1]["published_since_previous"] == pytest.approx(-0.0293, abs=1e-4)
+
+
+def test_validate_prints_the_nations_shares_without_a_conviction(tmp_path):
+    """A national run scores every national share of its table against 5 points, with the model's removals over
+    each window; a place's run does not simulate the nation for them."""
+    path = tmp_path / "shares.csv"
+    rows = [
+        "early,holdout,removals_noncriminal_share,secure_communities,US,United States,2008-10-27,2009-03-31,0.3,approx,0.2,relative,,early source,https://example.org,",
+        "later,holdout,removals_noncriminal_share,secure_communities,US,United States,2008-10-27,2009-06-30,0.3,approx,0.2,relative,,later source,https://example.org,",
+        "harris,holdout,ident_matches,secure_communities,48201,,2008-10-27,2009-06-30,5000,approx,0.2,relative,,a source,https://example.org,",
+    ]
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    args = ["validate", "--targets", str(path), "--replications", "2", "--workers", "1"]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    shares = document["national_shares_without_conviction"]
+    assert [f["id"] for f in shares["figures"]] == ["early", "later"] and shares["total"] == 2
+    early, later = shares["figures"]
+    scored = {row["id"]: row["model_median"] for row in document["targets"]}
+    assert early["model_median"] == pytest.approx(scored["early"], abs=1e-4)
+    assert 0 < early["model_removals"] < later["model_removals"]
+    assert early["published_since_previous"] is None and later["published_since_previous"] == pytest.approx(0.3)
+    assert shares["within"] == sum(abs(f["difference"]) <= 0.05 for f in shares["figures"])
+    table = CliRunner().invoke(app, args)
+    assert "The nation's share of removals without a conviction" in table.stdout and "later source" in table.stdout
+    alone = CliRunner().invoke(app, [*args, "--place", "48201", "--json"])
+    assert alone.exit_code == 0, alone.output
+    assert "national_shares_without_conviction" not in json.loads(alone.stdout)

@@ -140,6 +140,7 @@ class Settings:
     validate_seed: int
     validate_replications: int
     validate_workers: int
+    national_share_points: float  # issue 16: the nation's share of removals without a conviction, within
     calibrate: Mapping[str, Any]
 
 
@@ -263,6 +264,7 @@ def load_settings() -> Settings:
             validate_seed=int(validate["seed"]),
             validate_replications=int(validate["replications"]),
             validate_workers=int(validate["workers"]),
+            national_share_points=float(validate["national_share_points"]),
             calibrate=document["calibrate"],
         )
     except (KeyError, TypeError) as error:

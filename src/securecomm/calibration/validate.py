@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -235,6 +235,93 @@ def median_count_error(figures: Sequence[HeldOutFigure]) -> float | None:
     return float(np.median(errors)) if errors else None
 
 
+NO_CONVICTION_SHARE = "removals_noncriminal_share"
+# A cumulative figure counts from the program's start: its window starts within a month of it.
+CUMULATIVE_START_DAYS = 31
+
+
+@dataclass(frozen=True)
+class NationalShare:
+    """A published share of the nation's removals without a conviction, against the model's median and
+    the issue-16 test (within `points` of the figure; a lower bound, not below it by more). For a
+    cumulative figure, what it and the cumulative figure before it imply for the removals in between,
+    weighted by the model's removals to each end (`removals`): figures that count the same way imply shares
+    near each other's, and one far from its neighbours says two figures count differently."""
+
+    target: Target
+    model_median: float
+    removals: float  # the model's median removals over the figure's window
+    points: float
+    published_since_previous: float | None = None
+    model_since_previous: float | None = None
+
+    @property
+    def difference(self) -> float:
+        return self.model_median - self.target.published
+
+    @property
+    def within(self) -> bool:
+        if self.target.comparison == "at_least":
+            return self.difference >= -self.points - 1e-9
+        return abs(self.difference) <= self.points + 1e-9
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.target.identity(),
+            "start": self.target.start.isoformat(),
+            "end": self.target.end.isoformat(),
+            "published": self.target.published,
+            "comparison": self.target.comparison,
+            "source": self.target.source,
+            "model_median": round(self.model_median, 4),
+            "difference": round(self.difference, 4),
+            "within": self.within,
+            "model_removals": _plain(self.removals),
+            "published_since_previous": _rounded(self.published_since_previous),
+            "model_since_previous": _rounded(self.model_since_previous),
+        }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def national_share_figures(targets: Sequence[Target]) -> list[Target]:
+    """The published shares of the nation's removals without a conviction among `targets`."""
+    return [t for t in targets if t.metric == NO_CONVICTION_SHARE and t.place == NATION]
+
+
+def removals_over(target: Target) -> Target:
+    """The removals over a share's window: the weight that links two cumulative shares."""
+    return replace(target, id=f"{target.id}:removals", metric="removals", use="holdout", series="")
+
+
+def national_shares(
+    figures: Sequence[Target], runs: Sequence[Mapping[str, float]], points: float, program_start: dt.date
+) -> list[NationalShare]:
+    """Each figure against the model's median over `runs`, in order of its window's end; a cumulative
+    figure (counted from the program's start) with the share the previous cumulative figure and it
+    imply for the removals in between: (R₂·s₂ − R₁·s₁) / (R₂ − R₁), with R the model's median removals."""
+    cumulative_previous: tuple[float, float, float] | None = None  # removals, published, model
+    shares = []
+    for figure in sorted(figures, key=lambda t: (t.end, t.start)):
+        model = band([run[figure.id] for run in runs])["median"]
+        removals = band([run[removals_over(figure).id] for run in runs])["median"]
+        share = NationalShare(figure, model, removals, points)
+        if abs((figure.start - program_start).days) <= CUMULATIVE_START_DAYS:
+            if cumulative_previous is not None and removals > cumulative_previous[0]:
+                before, published_before, model_before = cumulative_previous
+                added = removals - before
+                share = replace(
+                    share,
+                    published_since_previous=(removals * figure.published - before * published_before) / added,
+                    model_since_previous=(removals * model - before * model_before) / added,
+                )
+            cumulative_previous = (removals, figure.published, model)
+        shares.append(share)
+    return shares
+
+
 @dataclass(frozen=True)
 class Scorecard:
     scores: list[Score]
@@ -247,6 +334,7 @@ class Scorecard:
     program: tuple[dt.date, dt.date] | None = None
     field_offices: list[FieldOfficeFit] | None = None
     held_out: list[HeldOutFigure] | None = None  # the place's figures predicted with the place left out
+    national_shares: list[NationalShare] | None = None  # the nation's shares of removals without a conviction
 
     @property
     def within(self) -> int:
@@ -264,6 +352,13 @@ class Scorecard:
             "seed": self.seed,
             "parameters": self.parameters,
         }
+        if self.national_shares:
+            document["national_shares_without_conviction"] = {
+                "points": self.national_shares[0].points,
+                "within": sum(share.within for share in self.national_shares),
+                "total": len(self.national_shares),
+                "figures": [share.to_dict() for share in self.national_shares],
+            }
         if self.place_figures is not None and self.program is not None:
             document["place"] = {
                 "place": self.place,
@@ -327,6 +422,15 @@ def validate(
     everything = chosen + figures
     if not everything:
         raise TargetError("no targets to validate")
+    # The nation's shares without a conviction (issue 16's test), with the place table's when the national
+    # table is the shipped one; only on a run of the nation, which a national figure would otherwise force.
+    shares = (
+        national_share_figures(everyone if targets is not None else load_all_targets())
+        if simulation_place(everything) == NATION
+        else []
+    )
+    scored = {t.id for t in everything}
+    everything += [t for t in shares if t.id not in scored] + [removals_over(t) for t in shares]
     count = replications or settings.validate_replications
     if count < 1:
         raise ValueError("replications must be at least 1")
@@ -359,4 +463,5 @@ def validate(
         field_office_fits(place, base, everyone) if place else None,
         # the shipped fit's predictions describe the shipped parameters only
         held_out_figures(chosen) if place and parameters is None else None,
+        national_shares(shares, runs, settings.national_share_points, settings.program_start) if shares else None,
     )

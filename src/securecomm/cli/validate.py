@@ -12,7 +12,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from securecomm.calibration.targets import TargetError, load_place_targets, load_targets
-from securecomm.calibration.validate import HeldOutFigure, Score, Scorecard, median_count_error, validate
+from securecomm.calibration.validate import (
+    HeldOutFigure,
+    NationalShare,
+    Score,
+    Scorecard,
+    median_count_error,
+    validate,
+)
 from securecomm.cli.common import (
     SchedulerOption,
     TargetsOption,
@@ -68,6 +75,7 @@ def render_places(card: Scorecard, console: Console) -> None:
         table.add_row(f"{t.place_name} ({t.place})" if t.place_name != previous else "", t.metric, *score_cells(s))
         previous = t.place_name
     console.print(table)
+    render_national_shares(card.national_shares, console)
     local = [s for s in card.scores if s.target.place != "US"]
     console.print(
         f"[bold]{card.within} of {len(card.scores)} place figures within tolerance; "
@@ -99,6 +107,7 @@ def render(card: Scorecard, console: Console) -> None:
             f"published series {result.value:.3f} (at least {result.check.at_least})",
             highlight=False,
         )
+    render_national_shares(card.national_shares, console)
     if card.place_figures is not None and card.program is not None:
         figures = Table(title=f"The model's figures for {card.place}, {card.program[0]} → {card.program[1]}")
         figures.add_column("metric")
@@ -137,6 +146,46 @@ def render(card: Scorecard, console: Console) -> None:
         render_held_out(card.held_out, console)
     colour = "green" if card.within == len(card.scores) else "yellow"
     console.print(f"[bold {colour}]{card.summary()}[/]", highlight=False)
+
+
+def render_national_shares(shares: list[NationalShare] | None, console: Console) -> None:
+    """The published shares of the nation's removals without a conviction, each against the model within
+    the points of issue 16's test, and what consecutive cumulative figures imply for the removals between."""
+    if not shares:
+        return
+    points = shares[0].points
+    table = Table(
+        title=f"The nation's share of removals without a conviction: the model within {points * 100:g} points of each "
+        "published figure"
+    )
+    for column in ("figure", "source", "period", "published", "model median", "points", "", "implied since the last"):
+        table.add_column(column, justify="left" if column in ("figure", "source", "") else "right", overflow="fold")
+    for share in shares:
+        t = share.target
+        implied = (
+            ""
+            if share.published_since_previous is None or share.model_since_previous is None
+            else f"{share.published_since_previous:.2f} published, {share.model_since_previous:.2f} model"
+        )
+        table.add_row(
+            t.id,
+            t.source,
+            f"{t.start} → {t.end}",
+            published_text(t),
+            f"{share.model_median:.3f}",
+            f"{share.difference * 100:+.1f}",
+            within_mark(share.within),
+            implied,
+        )
+    console.print(table)
+    console.print(
+        f'{sum(share.within for share in shares)} of {len(shares)} within {points * 100:g} points. "Implied since the '
+        'last": the share of the removals between a cumulative figure and the one before it that the two published '
+        "figures imply, weighted by the model's removals to each date. Figures that count the same way imply shares "
+        "near each other's; one far from its neighbours says two figures count differently (docs/validation.md, "
+        '"What ICE\'s two 20% figures count").',
+        highlight=False,
+    )
 
 
 def render_held_out(figures: list[HeldOutFigure] | None, console: Console) -> None:
