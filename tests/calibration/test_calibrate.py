@@ -197,6 +197,36 @@ def test_calibration_recovers_known_parameters(sources, dims):
         assert recovered[name] == pytest.approx(value, rel=0.04), (name, recovered)
 
 
+def test_the_draws_narrow_to_what_the_fit_learned(sources, dims):
+    """The matches determine IDENT's record probability (within 5%) and say nothing of the chance of removal:
+    the posterior spread of the first is a fraction of its uniform prior's, the second's is the prior's, and
+    the replications draw the first within √3 × its spread, the second over its whole range."""
+    import math
+
+    truth = [TRUTH.get(d.name, 1.0) for d in dims]
+    placeholders = targets_csv(SYNTHETIC[:2])
+    made = evaluate_targets(
+        placeholders, *cal._simulate(cal.apply_multipliers(sources, dims, truth, "truth"), PLACE, *_period(), seed=101)
+    )
+    targets = [replace(t, published=made[t.id]) for t in placeholders]
+    result = cal.fit(sources, targets, dims, seed=202, outer_iterations=1, prior_weight=1e-4)
+    names = [d.name for d in dims]
+    spread = dict(zip(names, result.spread, strict=True))
+    fitted = dict(zip(names, result.multipliers, strict=True))
+    prior = {d.name: (d.high - d.low) / 2 / math.sqrt(3) for d in dims}
+    assert spread["removal_probability"] == pytest.approx(prior["removal_probability"], rel=1e-6)
+    assert spread["ident_record_probability"] < 0.2 * prior["ident_record_probability"]
+    ident = result.parameters["ident_record_probability"].uncertainty
+    assert ident["relative"] == pytest.approx(
+        math.sqrt(3) * spread["ident_record_probability"] / fitted["ident_record_probability"]
+    )
+    assert ident["relative"] < sources["ident_record_probability"].uncertainty["relative"]
+    assert result.parameters["removal_probability"].uncertainty == {"relative": pytest.approx(0.3)}
+    # the overlay keeps each multiplier's spread beside it
+    entry = written.provenance(result)["multipliers"]["ident_record_probability"]
+    assert entry["posterior_sd"] == pytest.approx(spread["ident_record_probability"], rel=1e-4)
+
+
 def _refit_from_the_truth(sources, dims, fixed_ratios, **ensemble):
     """scripts/refit_county_factors.py's fit on targets the model made at known multipliers: it starts at
     those multipliers with `fixed_ratios` (a target's earlier median over replications / point value)."""

@@ -28,7 +28,13 @@ Method (docs/validation.md, "How the fit works"):
    fit is then corrected for the ensemble (`ensemble_rounds`): `ensemble_replications`
    replications at the current fit give each target's median over its point value, and the
    multipliers are refitted so that point value times that ratio meets the target.
-6. The fit is checked against a plain simulation with the same seed.
+6. What the fit learned sets the replications' draws: by the Laplace approximation at the fit (each
+   target's misfit a normal error of which its tolerance is two standard deviations, a place's figure
+   weighted as in the loss; each multiplier's range a uniform prior), each multiplier's posterior
+   standard deviation (`posterior_spread`). A fitted parameter's draw range becomes the uniform range with
+   the largest of its multipliers' relative spreads, never wider than its own (`learned_ranges`); the
+   ensemble rounds and the overlay use it.
+7. The fit is checked against a plain simulation with the same seed.
 
 The same seed is used throughout (common random numbers), so the result is reproducible.
 """
@@ -242,6 +248,7 @@ class CalibrationResult:
     ensemble_replications: int = 0
     ensemble_ratios: dict[str, float] = field(default_factory=dict)  # median over replications / point value
     ensemble_values: dict[str, float] = field(default_factory=dict)  # medians of the last round, before its refit
+    spread: list[float] = field(default_factory=list)  # each multiplier's posterior standard deviation
     loss_ensemble_expected: float = math.nan  # the loss of point value × ratio at the final fit
     surrogate: Surrogate | None = None  # the last population's reweighting, for predictions at other multipliers
 
@@ -304,12 +311,15 @@ def fit(
         )
         evaluations += used
         surrogate_values = surrogate.values(apply_multipliers(sources, dims, multipliers, "candidate"))
+    spread = posterior_spread(surrogate, sources, targets, dims, multipliers, objective, ratios or None)
     ensemble_values: dict[str, float] = {}
     if ensemble_rounds and ensemble_replications:
         from securecomm.calibration.validate import validate
 
         for round_number in range(ensemble_rounds):
-            current = apply_multipliers(sources, dims, multipliers, "calibration")
+            current = learned_ranges(
+                apply_multipliers(sources, dims, multipliers, "calibration"), dims, multipliers, spread
+            )
             point = surrogate.values(current)
 
             def done(count: int, total: int, round_number: int = round_number) -> None:
@@ -327,7 +337,7 @@ def fit(
             )
             evaluations += used
         surrogate_values = surrogate.values(apply_multipliers(sources, dims, multipliers, "candidate"))
-    fitted = apply_multipliers(sources, dims, multipliers, "calibrated")
+    fitted = learned_ranges(apply_multipliers(sources, dims, multipliers, "calibrated"), dims, multipliers, spread)
     report("checking the fit with a plain simulation")
     segments, records, simulated = _simulate(fitted, place, start, end, seed)
     fitted_values = evaluate_targets(targets, segments, records, simulated)
@@ -355,6 +365,7 @@ def fit(
         ensemble_replications=ensemble_replications,
         ensemble_ratios=ratios,
         ensemble_values=ensemble_values,
+        spread=[float(value) for value in spread],
         loss_ensemble_expected=(
             objective(targets, {t.id: surrogate_values[t.id] * ratios[t.id] for t in targets}) if ratios else math.nan
         ),
@@ -440,6 +451,72 @@ def leave_one_place_out(sources: Parameters, result: CalibrationResult) -> list[
         predicted = values(held_out)
         predictions += [HeldOutPrediction(t, office, fitted_values[t.id], predicted[t.id]) for t in own]
     return predictions
+
+
+def posterior_spread(
+    surrogate: Surrogate,
+    sources: Parameters,
+    targets: Sequence[Target],
+    dims: Sequence[Dimension],
+    multipliers: np.ndarray,
+    objective: Loss,
+    ratios: Mapping[str, float] | None,
+) -> np.ndarray:
+    """Each multiplier's posterior standard deviation at the fit, by the Laplace approximation: a target's
+    misfit is a normal error of which its tolerance is two standard deviations (a place's figure weighted
+    as in the loss), a multiplier's range a uniform prior (variance half-range² / 3). The covariance is the
+    inverse of JᵀJ plus the prior's precision, J the residuals' Jacobian by forward differences on the
+    surrogate; the spread is its diagonal's square root."""
+    low = np.array([d.low for d in dims])
+    high = np.array([d.high for d in dims])
+    half_range = (high - low) / 2
+    place = np.array([t.place != NATION for t in targets], dtype=bool)
+    weight = 2 * np.where(place, math.sqrt(objective.place_weight), 1.0)
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        values = surrogate.values(apply_multipliers(sources, dims, x, "candidate"))
+        if ratios is not None:
+            values = {key: value * ratios.get(key, 1.0) for key, value in values.items()}
+        return weight * np.nan_to_num(misfits(targets, values))
+
+    at = np.clip(np.asarray(multipliers, dtype=np.float64), low, high)
+    base = residuals(at)
+    jacobian = np.empty((len(targets), len(dims)))
+    for index in range(len(dims)):
+        step = 1e-3 * half_range[index]
+        if at[index] + step > high[index]:  # step inwards at the upper bound
+            step = -step
+        moved = at.copy()
+        moved[index] += step
+        jacobian[:, index] = (residuals(moved) - base) / step
+    precision = jacobian.T @ jacobian + np.diag(3 / half_range**2)
+    return np.sqrt(np.diag(np.linalg.inv(precision)))
+
+
+def learned_ranges(
+    parameters: Parameters, dims: Sequence[Dimension], multipliers: Sequence[float], spread: Sequence[float]
+) -> Parameters:
+    """The parameters with each fitted one's draw range narrowed to what the fit learned: a relative range of
+    √3 × the largest relative spread (posterior standard deviation ÷ multiplier) among its multipliers — a
+    uniform draw with that standard deviation — and never wider than its own range."""
+    widest: dict[str, float] = {}
+    for dim, multiplier, deviation in zip(dims, multipliers, spread, strict=True):
+        relative = math.sqrt(3) * deviation / multiplier if multiplier > 0 else math.inf
+        widest[dim.parameter] = max(widest.get(dim.parameter, 0.0), relative)
+    by_name = dict(parameters.by_name)
+    for name, relative in widest.items():
+        parameter = by_name[name]
+        uncertainty = parameter.uncertainty
+        if "relative" in uncertainty:
+            narrowed = {"relative": min(float(uncertainty["relative"]), relative)}
+        else:  # an absolute range (single scalars only), around the value
+            value = float(parameter.value)
+            narrowed = {
+                "low": max(float(uncertainty["low"]), value * (1 - relative)),
+                "high": min(float(uncertainty["high"]), value * (1 + relative)),
+            }
+        by_name[name] = replace(parameter, uncertainty=narrowed)
+    return Parameters(by_name, parameters.label)
 
 
 def _least_squares(

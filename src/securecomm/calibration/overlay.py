@@ -89,8 +89,9 @@ def provenance(
                 "low": round(d.low, 6),
                 "high": round(d.high, 6),
                 "at_bound": bool(math.isclose(m, d.low, rel_tol=1e-4) or math.isclose(m, d.high, rel_tol=1e-4)),
+                **({"posterior_sd": round(result.spread[index], 6)} if result.spread else {}),
             }
-            for d, m in zip(result.dims, result.multipliers, strict=True)
+            for index, (d, m) in enumerate(zip(result.dims, result.multipliers, strict=True))
         },
     }
     if held_out:
