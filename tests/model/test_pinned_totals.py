@@ -48,8 +48,8 @@ for the overlay of 2026-12-02 16:25 UTC (issue 16: a full `calibrate`, then refi
 nation's share of those without a conviction, ×1.24 before) move, and New Haven's medians with them. Re-pinned
 once for the overlay of 2026-12-02 18:57 UTC, written by one `securecomm calibrate --leave-one-out` at the
 shipped settings, whose replications draw what the fit learned (issue 16 item 3: the posterior spread of each
-multiplier narrows the draws of the submission share, the IDENT conviction ratio, the noncitizen booking ratio
-and the chance of removal): Connecticut's submissions and matches (264664 → 248547, 16422 → 15982) and
+multiplier narrows the draws of the submission share, the IDENT conviction ratio, the noncitizen booking ratio,
+the chance of removal and the ramp-up's months): Connecticut's submissions and matches (264664 → 248547, 16422 → 15982) and
 removals (330 → 319) move, and New Haven's medians with them and their narrower draws. A change
 that moves them must be a deliberate change of the model, said so in its commit, and re-pinned here.
 """
