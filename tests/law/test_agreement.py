@@ -92,3 +92,29 @@ def test_vectorised_engine_agrees_with_reference(policy, data):
     vectorised = compile_policy(policy).evaluate(tables_from_records(records, kind)).to_dicts()
     for record, fast in zip(records, vectorised, strict=True):
         assert fast == evaluate_case(policy, record)
+
+
+def test_a_release_given_as_an_instant_in_the_repeated_hour_keeps_its_hour():
+    """Found by the agreement test above: a release given with its UTC offset at 06:00 UTC on Nov 2, 2008 is 01:00
+    EST, the second of New York's two 01:00s that night. Both engines hold it 48 real hours, to 06:00 UTC on Nov 4
+    (01:00 EST); read back from the wall clock, the vectorised engine took the first 01:00 (EDT) and ended an
+    hour early."""
+    [policy] = [p for p in load_library() if p.id == "ca/san-francisco/sheriff-2014"]
+    release = dt.datetime(2008, 11, 1, 20, tzinfo=dt.timezone(dt.timedelta(hours=-10)))
+    case = {
+        **{flag: False for flag in schema.CASE_FLAGS},
+        "judicial_warrant": True,
+        "public_safety_risk": None,
+        "age": None,
+        "detainer_form": "I-247A",
+        "release_eligible_at": release,
+        "time_zone": "America/New_York",
+        "current_charges": [],
+        "convictions": [],
+    }
+    records = normalize_records(numbered([case]), record_kind(policy))
+    [fast] = compile_policy(policy).evaluate(tables_from_records(records, record_kind(policy))).to_dicts()
+    reference = evaluate_case(policy, records[0])
+    assert reference["decision"] == "honor"
+    assert reference["hold_until_utc"].replace(tzinfo=None) == dt.datetime(2008, 11, 4, 6)
+    assert fast == reference

@@ -254,10 +254,10 @@ class CompiledPolicy:
             for zone_code in np.flatnonzero(np.bincount(zone_codes[active] + 1)) - 1:
                 rows = np.flatnonzero(active & (zone_codes == zone_code))
                 group_zone = zone_names[zone_code] if zone_code >= 0 else None
-                if group_zone is None:
-                    start = wall[rows]
-                else:  # an offset time becomes the wall clock of the zone
-                    start = wall[rows]
+                start = wall[rows]
+                # the UTC instant of a start given with its offset (NaT: a plain wall clock)
+                instants = np.where(has_offset[rows], starts[rows], np.datetime64("NaT"))
+                if group_zone is not None:  # an offset time becomes the wall clock of the zone
                     with_offset = np.flatnonzero(has_offset[rows])
                     start[with_offset] = wall_in_zone(starts[rows[with_offset]], group_zone)
 
@@ -265,11 +265,12 @@ class CompiledPolicy:
                     hours: int,
                     counting: Any,
                     start: np.ndarray = start,
+                    instants: np.ndarray = instants,
                     rows: np.ndarray = rows,
                     group_zone: str | None = group_zone,
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                     if group_zone is not None:
-                        ends, ends_utc = hold_until_many_in_zone(start, group_zone, hours, counting)
+                        ends, ends_utc = hold_until_many_in_zone(start, group_zone, hours, counting, instants)
                         return ends, ends_utc, ends_utc
                     ends = hold_until_many(start, hours, counting)
                     shift = (offset[rows] * 60_000_000).astype("timedelta64[us]")

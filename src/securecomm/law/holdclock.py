@@ -259,15 +259,21 @@ def wall_in_zone(utc: np.ndarray, zone: str) -> np.ndarray:
 
 
 def hold_until_many_in_zone(
-    wall: np.ndarray, zone: str, hours: int, counting: Counting
+    wall: np.ndarray, zone: str, hours: int, counting: Counting, instants: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Deadlines for many wall-clock starts in one zone: (local wall time, UTC), both datetime64[us].
 
-    Clock hours are added to the instant; business hours are spent on the local calendar (a
-    business day in a U.S. zone is always 24 hours long) and the deadline is then read in the zone.
+    Clock hours are added to the instant: the start's own where `instants` (UTC, NaT where unknown) gives
+    it — a case given with its UTC offset names one of the two wall times repeated when clocks fall back —
+    else the wall time read in the zone. Business hours are spent on the local calendar (a business day in
+    a U.S. zone is always 24 hours long: the clocks change on Sundays) and the deadline is then read in
+    the zone.
     """
     if counting == "clock_hours":
-        utc = utc_of_wall(wall, zone) + np.timedelta64(hours * MICROSECONDS_PER_HOUR, "us")
+        starts = utc_of_wall(wall, zone)
+        if instants is not None:
+            starts = np.where(np.isnat(instants), starts, instants)
+        utc = starts + np.timedelta64(hours * MICROSECONDS_PER_HOUR, "us")
     else:
         utc = utc_of_wall(hold_until_many(wall, hours, counting), zone)
     return wall_in_zone(utc, zone), utc
