@@ -6,8 +6,8 @@
 `securecomm calibrate` draws its population, fits, then runs 2 × 100 replications to correct each
 target's point value for the median over replications (docs/validation.md, "How the fit works", step
 5): 13–19 minutes on a quiet machine, much longer on a loaded one; the shipped overlay is its output.
-This script does the fit's steps 2–4 once, from the shipped overlay's multipliers (a new dimension starts at its source value, 1), with each
-target's expected value times the shipped fit's median over point value (`ensemble_median_over_point`
+This script does the fit's steps 2–4 once, from the shipped overlay's multipliers (a new dimension starts
+at its source value, 1), with each target's expected value times the shipped fit's median over point value (`ensemble_median_over_point`
 in the overlay's provenance; 1 for a target the shipped fit did not have): `calibration.fit.fit` with
 one outer iteration (one saturated population at the shipped multipliers, the least squares of every
 dimension of calibration/settings.yaml) and its plain simulation at the fit. Without
