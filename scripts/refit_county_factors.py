@@ -3,21 +3,21 @@
     .venv/bin/python scripts/refit_county_factors.py OUT_OVERLAY [SHIPPED_OVERLAY]
         [--ensemble-replications N] [--workers W] [--leave-one-out]
 
-`securecomm calibrate` draws its population, fits, then runs 2 × 100 replications to correct each
-target's point value for the median over replications (docs/validation.md, "How the fit works", step
-5): 13–19 minutes on a quiet machine, much longer on a loaded one; the shipped overlay is its output.
-This script does the fit's steps 2–4 once, from the shipped overlay's multipliers (a new dimension starts
-at its source value, 1), with each target's expected value times the shipped fit's median over point value (`ensemble_median_over_point`
-in the overlay's provenance; 1 for a target the shipped fit did not have): `calibration.fit.fit` with
-one outer iteration (one saturated population at the shipped multipliers, the least squares of every
-dimension of calibration/settings.yaml) and its plain simulation at the fit. Without
-`--ensemble-replications` the replications' correction is the shipped fit's, not recomputed; with it, one
-ensemble round of N replications (the fit's own seed, on W local workers) at that fit replaces the shipped
-ratios by the current model's and refits (step 5 once, with fewer replications than `calibrate`'s 100: the
-ratios are noisier, but a model change since the shipped fit no longer leaves them stale). `securecomm
-validate` is the check. With `--leave-one-out`, each place's figures are also predicted with its field office
-refitted without them (`calibrate --leave-one-out`; kept in the overlay's provenance, where `validate --place`
-finds them). It writes the overlay to OUT_OVERLAY (the package default is not touched; copy it to
+`securecomm calibrate` draws its population, fits, then runs 2 × 100 replications to correct each target's
+point value for the median over replications (docs/validation.md, "How the fit works", step 5): 13–19 minutes
+on a quiet machine, much longer on a loaded one; the shipped overlay is its output. This script does the fit's
+steps 2–4 once, from the shipped overlay's multipliers (a new dimension starts at its source value, 1), with
+each target's expected value times the shipped fit's median over point value (`ensemble_median_over_point` in
+the overlay's provenance; 1 for a target the shipped fit did not have): `calibration.fit.fit` with one outer
+iteration (one saturated population at the shipped multipliers, the least squares of every dimension of
+calibration/settings.yaml) and its plain simulation at the fit. Without `--ensemble-replications` the
+replications' correction is the shipped fit's, not recomputed; with it, one ensemble round of N replications
+(the fit's own seed, on W local workers) at that fit replaces the shipped ratios by the current model's and
+refits (step 5 once, with fewer replications than `calibrate`'s 100: the ratios are noisier, but a model
+change since the shipped fit no longer leaves them stale). `securecomm validate` is the check. With
+`--leave-one-out`, each place's figures are also predicted with its field office refitted without them
+(`calibrate --leave-one-out`; kept in the overlay's provenance, where `validate --place` finds them). It
+writes the overlay to OUT_OVERLAY (the package default is not touched; copy it to
 parameters/calibrated/overlay.yaml to ship it).
 """
 
